@@ -1,0 +1,3 @@
+"""bench: a comparative benchmark of image generators."""
+
+__version__ = "0.1.0"

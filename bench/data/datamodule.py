@@ -1,0 +1,82 @@
+"""A LightningDataModule over a whole in-memory dataset.
+
+Small datasets live in memory as uint8 tensors. Batches are drawn by indexing those tensors with
+a batch of indices (one gather per step, no per-image collation, no worker processes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from bench.data.sources import SOURCES
+from bench.data.spec import DatasetSpec
+from bench.data.split import Split, seeded_split
+from bench.errors import BenchError, ConfigError
+
+
+class _IndexedTensors(Dataset):
+    """Returns `(images[idx], labels[idx])` for a list of indices."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, idx):
+        idx = torch.as_tensor(idx)
+        return self.images[idx], self.labels[idx]
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """Train/val/test splits of one image set, all in memory.
+
+    Attributes after construction: `spec`, `split`, and `train_images` / `val_images` /
+    `test_images` (uint8 `[N, C, H, W]`) with matching `*_labels` (int64 `[N]`).
+    """
+
+    def __init__(self, name: str, split_seed: int = 0, val_size: int = 150, test_size: int = 450,
+                 batch_size: int = 64, source_args: dict[str, Any] | None = None, **_: Any):
+        super().__init__()
+        if name not in SOURCES:
+            raise BenchError(f"dataset.name={name!r}: expected one of {', '.join(sorted(SOURCES))}")
+        if batch_size <= 0:
+            raise ConfigError("model.batch_size", batch_size, "a positive integer")
+        images, labels, levels, num_classes = SOURCES[name](**(source_args or {}))
+        split = seeded_split(len(images), val_size, test_size, split_seed)
+        self.split: Split = split
+        self.batch_size = batch_size
+        self.train_images, self.train_labels = images[split.train], labels[split.train]
+        self.val_images, self.val_labels = images[split.val], labels[split.val]
+        self.test_images, self.test_labels = images[split.test], labels[split.test]
+        _, c, h, w = images.shape
+        self.spec = DatasetSpec(
+            name=name, channels=c, height=h, width=w, levels=levels, split_seed=split_seed,
+            train_size=len(split.train), val_size=len(split.val), test_size=len(split.test),
+            num_classes=num_classes,
+        )
+
+    def images(self, split: str) -> torch.Tensor:
+        """uint8 `[N, C, H, W]` images of `split` ('train', 'val' or 'test')."""
+        if split not in ("train", "val", "test"):
+            raise BenchError(f"split={split!r}: expected one of train, val, test")
+        return getattr(self, f"{split}_images")
+
+    def _loader(self, images, labels, shuffle: bool) -> DataLoader:
+        ds = _IndexedTensors(images, labels)
+        base = RandomSampler(ds) if shuffle else SequentialSampler(ds)
+        sampler = BatchSampler(base, batch_size=self.batch_size, drop_last=shuffle and len(ds) > self.batch_size)
+        return DataLoader(ds, sampler=sampler, batch_size=None)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_images, self.train_labels, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_images, self.val_labels, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_images, self.test_labels, shuffle=False)

@@ -1,0 +1,35 @@
+"""User-facing errors: one sentence naming the key or file and what is expected."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable, TypeVar
+
+F = TypeVar("F", bound=Callable)
+
+
+class BenchError(Exception):
+    """A mistake in user input (config value, file, name). Printed as one line, no traceback."""
+
+
+class ConfigError(BenchError):
+    """An invalid configuration value."""
+
+    def __init__(self, key: str, value: object, expected: str):
+        self.key, self.value, self.expected = key, value, expected
+        super().__init__(f"{key}={value!r}: expected {expected}")
+
+
+def exit_on_user_error(fn: F) -> F:
+    """Wrap a console entry point so a `BenchError` prints one line and exits with status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BenchError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,97 @@
+"""Fit a module within its budget and select the checkpoint that gets evaluated.
+
+Likelihood models are evaluated at their best checkpoint by validation NLL (small datasets
+overfit fast); models without a selection metric (GANs) at their final weights.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger, Logger
+
+from bench.budget import TrainingBudget
+from bench.models.base import GenerativeModule
+
+#: A `last.ckpt` is written at least this often so a killed run can resume.
+LAST_CHECKPOINT_EVERY = timedelta(seconds=30)
+
+
+@dataclass
+class FitOutcome:
+    stopped_by: str
+    samples_seen: int
+    optimizer_steps: int
+    epochs: int
+    train_seconds: float
+    eval_seconds_during_training: float = 0.0
+    checkpoint: dict = field(default_factory=dict)
+    curves: dict = field(default_factory=dict)
+
+
+def make_logger(cfg: DictConfig, run_dir: Path, run_id: str) -> Logger | None:
+    kind = cfg.logger.kind
+    if kind == "csv":
+        return CSVLogger(save_dir=str(run_dir), name="", version="")
+    if kind == "wandb":
+        from pytorch_lightning.loggers import WandbLogger
+
+        return WandbLogger(project=cfg.logger.project, name=run_id, group=str(cfg.sweep), dir=str(run_dir),
+                           mode=cfg.logger.mode, config=OmegaConf.to_container(cfg, resolve=True))
+    return None
+
+
+def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictConfig, run_dir: Path,
+        logger: Logger | None, extra_callbacks: list[pl.Callback], enable_progress_bar: bool) -> FitOutcome:
+    """Train `module` until the budget is spent (resuming from `last.ckpt` if present), then load
+    the selected weights into it."""
+    ckpt_dir = run_dir / "checkpoints"
+    budget = TrainingBudget(cfg.budget.kind, cfg.budget.value)
+    callbacks: list[pl.Callback] = [budget, *extra_callbacks]
+    callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+                                     train_time_interval=LAST_CHECKPOINT_EVERY, enable_version_counter=False))
+    best = None
+    if module.selection_metric is not None:
+        best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=module.selection_metric, mode="min",
+                               save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
+        callbacks.append(best)
+    trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)
+    if module.selection_metric is None:
+        trainer_kwargs["limit_val_batches"] = 0
+    trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger if logger is not None else False,
+                         default_root_dir=str(run_dir), enable_progress_bar=enable_progress_bar,
+                         enable_model_summary=False, num_sanity_val_steps=0)
+    last = ckpt_dir / "last.ckpt"
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
+    if budget.stopped_by is None and not budget._losses_finite(trainer):
+        budget.stopped_by = "diverged"
+    trainer.save_checkpoint(last)
+
+    checkpoint = {"last": "checkpoints/last.ckpt", "selection": "final weights", "selected": "checkpoints/last.ckpt",
+                  "selected_at": {"step": trainer.global_step, "samples_seen": budget.samples_seen,
+                                  "train_seconds": budget.train_seconds, "value": None}}
+    if best is not None and best.best_model_path:
+        state = torch.load(best.best_model_path, map_location=module.device, weights_only=False)
+        module.load_state_dict(state["state_dict"])
+        at = state.get("callbacks", {}).get(budget.state_key, {})
+        checkpoint.update(selection=f"best {module.selection_metric} (validation)",
+                          selected=os.path.relpath(best.best_model_path, run_dir),
+                          selected_at={"step": state.get("global_step"), "samples_seen": at.get("samples_seen"),
+                                       "train_seconds": at.get("train_seconds"), "value": float(best.best_model_score)})
+    curves, eval_seconds = {}, 0.0
+    for cb in extra_callbacks:
+        if hasattr(cb, "curve"):
+            curves["quality"] = cb.curve
+            eval_seconds += getattr(cb, "eval_seconds", 0.0)
+    return FitOutcome(stopped_by=budget.stopped_by or "max_epochs", samples_seen=budget.samples_seen,
+                      optimizer_steps=trainer.global_step, epochs=trainer.current_epoch,
+                      train_seconds=budget.train_seconds, eval_seconds_during_training=eval_seconds,
+                      checkpoint=checkpoint, curves=curves)

@@ -1,0 +1,1 @@
+"""Generator families behind one interface (`bench.models.base.GenerativeModule`)."""

@@ -1,0 +1,32 @@
+"""Build a `GenerativeModule` from its config: the family from the registry, the network by Hydra."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from bench.data.spec import DatasetSpec
+from bench.errors import BenchError
+from bench.models.base import GenerativeModule
+from bench.registry import get_family
+
+
+def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec) -> GenerativeModule:
+    """`model_cfg` holds `family` (registry name), optional `net` (a Hydra `_target_` node whose
+    class takes `spec=` plus its own keys) and `module` (keyword arguments of the family class)."""
+    cfg = model_cfg if isinstance(model_cfg, DictConfig) else OmegaConf.create(dict(model_cfg))
+    cls = get_family(cfg.family)
+    net = None
+    if cfg.get("net") is not None:
+        try:
+            net = instantiate(cfg.net, spec=spec)
+        except InstantiationException as err:
+            cause = err.__cause__
+            if isinstance(cause, BenchError):
+                raise cause from None
+            raise BenchError(f"model.net: could not build {cfg.net.get('_target_')}: {cause or err}") from None
+    kwargs = OmegaConf.to_container(cfg.get("module") or {}, resolve=True)
+    return cls(net=net, spec=spec, **kwargs)

@@ -1,0 +1,94 @@
+"""The run record (`result.json`): schema, atomic write and tolerant read.
+
+Schema version 1 (keys marked * may be absent on failed runs)::
+
+    schema_version   1
+    run_id           folder name of the run: "<readable name>__<config hash>"
+    status           "completed" | "failed" | "diverged" | "interrupted"
+    message          null, or what went wrong (one line)
+    config           the resolved config (dict)
+    config_hash      8 hex chars over the keys that change results (see bench.run_dir)
+    family, model, dataset, seed
+    budget           {kind: "time"|"samples", value, stopped_by: "time"|"samples"|"max_epochs"|
+                      "diverged"|"error"|"interrupted"}
+    training         {samples_seen, optimizer_steps, epochs, train_seconds, train_images_per_s,
+                      eval_seconds_during_training}
+    checkpoint*      {selected, last, selection: "best val/bpd" | "final weights", selected_at:
+                      {step, samples_seen, train_seconds, value}}
+    metrics*         {name: number or null} — see bench.evaluate (e.g. fid, kid_mean, kid_std,
+                      inception_score, precision, recall, density, coverage, bits_per_dim,
+                      bits_per_dim_kind, memorization, ...)
+    protocol*        {version, extractor: {id, sha256}, n_generated, n_reference, reference_split, ...}
+    data_floor*      the same feature metrics for real training images at the same N
+    timing*          {train_images_per_s, sample_images_per_s, latency_ms_per_image,
+                      parameters_sampling, parameters_training, flops_per_sample, flops_per_train_sample,
+                      peak_memory_mb}
+    curves           {quality: [{train_seconds, samples_seen, fid}], ...} (may be empty)
+    environment      {packages: {...}, python, platform, device, threads, git_revision, concurrent_jobs}
+    paths            {samples_grid, samples, metrics_csv, checkpoints} relative to the run folder
+    created          ISO-8601 UTC time the record was written
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+RECORD_NAME = "result.json"
+STATUSES = ("completed", "failed", "diverged", "interrupted")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to `path` via a temp file in the same folder and a rename: readers see the old
+    file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, sort_keys=False, default=_json_default)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(obj: Any):
+    if hasattr(obj, "item"):  # numpy / torch scalars
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def write_record(run_dir: Path, record: dict) -> Path:
+    record = {"schema_version": SCHEMA_VERSION, **record}
+    path = Path(run_dir) / RECORD_NAME
+    write_json_atomic(path, record)
+    return path
+
+
+def read_record(path: Path) -> dict | None:
+    """The record at `path` (a run folder or a result.json), or None with a warning if it is
+    missing, unreadable, or not a schema this code understands."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORD_NAME
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        warnings.warn(f"skipping unreadable record {path}: {err}", stacklevel=2)
+        return None
+    if not isinstance(record, dict) or record.get("schema_version") != SCHEMA_VERSION:
+        warnings.warn(f"skipping {path}: expected a result record with schema_version {SCHEMA_VERSION}", stacklevel=2)
+        return None
+    return record

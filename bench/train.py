@@ -1,0 +1,174 @@
+"""The Hydra task: build -> fit -> evaluate -> write the record.
+
+`train(cfg)` is the plain function tests call; `main` (console script `bench-train`) is the
+thin `@hydra.main` wrapper around it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import warnings
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from bench.config import validate
+from bench.errors import BenchError
+from bench.record import RECORD_NAME, read_record, write_record
+from bench.run_dir import RunLock, config_hash, run_directory
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def _quiet_lightning() -> None:
+    """Keep a run's output to what a reader needs: Lightning's banners and tips are noise here."""
+    for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in (r".*exists and is not empty.*", r".*smaller than the logging interval.*",
+                    r".*isinstance\(treespec, LeafSpec\).*", r".*`weights_only` was not set.*",
+                    r".*does not have many workers.*", r".*litlogger.*"):
+        warnings.filterwarnings("ignore", message=message)
+
+
+def train(cfg: DictConfig) -> dict | None:
+    """Run one config end to end and return its record (None if another process holds it).
+
+    A completed record with the same config hash is returned without training ('skip:' line).
+    Training errors never escape: they become a `failed`/`diverged` record with the message.
+    User mistakes in the config raise `BenchError` before anything is written.
+    """
+    validate(cfg)
+    _quiet_lightning()
+    torch.set_num_threads(int(cfg.threads))  # before anything is built
+    run_dir = run_directory(cfg)
+    lock = RunLock(run_dir)
+    if not lock.acquire():
+        print(f"skip: {run_dir.name} is running in another process", flush=True)
+        return None
+    try:
+        existing = read_record(run_dir)
+        if existing and existing.get("status") == "completed" and existing.get("config_hash") == config_hash(cfg):
+            print(f"skip: {run_dir.name} already completed ({run_dir / RECORD_NAME})", flush=True)
+            return existing
+        return _run(cfg, run_dir)
+    finally:
+        lock.release()
+
+
+def _base_record(cfg: DictConfig, run_dir: Path) -> dict:
+    return {
+        "run_id": run_dir.name, "status": "failed", "message": None,
+        "config": OmegaConf.to_container(cfg, resolve=True), "config_hash": config_hash(cfg),
+        "family": cfg.model.family, "model": cfg.model.name, "dataset": cfg.dataset.name, "seed": int(cfg.seed),
+        "budget": {"kind": cfg.budget.kind, "value": float(cfg.budget.value), "stopped_by": None},
+        "training": {}, "curves": {}, "paths": {},
+    }
+
+
+def _run(cfg: DictConfig, run_dir: Path) -> dict:
+    from bench.data import ImageDataModule
+    from bench.environment import environment
+    from bench.evaluate.protocol import evaluate_module
+    from bench.fitting import fit, make_logger
+    from bench.models.build import build_model
+    from bench.progress import make_progress
+
+    record = _base_record(cfg, run_dir)
+    logger = None
+    try:
+        pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+        dataset_kwargs = OmegaConf.to_container(cfg.dataset, resolve=True)
+        datamodule = ImageDataModule(batch_size=int(cfg.model.batch_size), **dataset_kwargs)
+        module = build_model(cfg.model, datamodule.spec)
+        record["environment"] = environment(torch.device("cuda" if cfg.trainer.accelerator == "gpu" else "cpu"),
+                                            int(cfg.concurrent_jobs))
+        record["dataset_spec"] = {**datamodule.spec.to_dict(), "split_sha256": datamodule.split.sha256()}
+        if getattr(module, "fits_in_closed_form", False):
+            started = time.perf_counter()
+            module.fit_closed_form(datamodule.train_images)
+            seconds = time.perf_counter() - started
+            record["budget"]["stopped_by"] = "closed_form"
+            record["training"] = {"samples_seen": len(datamodule.train_images), "optimizer_steps": 0, "epochs": 1,
+                                  "train_seconds": seconds, "eval_seconds_during_training": 0.0}
+        else:
+            logger = make_logger(cfg, run_dir, run_dir.name)
+            callbacks, enable_bar = make_progress(mode=cfg.progress, run_name=run_dir.name)
+            callbacks += _quality_curve(cfg, datamodule)
+            outcome = fit(module, datamodule, cfg, run_dir, logger, callbacks, enable_bar)
+            record["budget"]["stopped_by"] = outcome.stopped_by
+            record["training"] = {k: getattr(outcome, k) for k in (
+                "samples_seen", "optimizer_steps", "epochs", "train_seconds", "eval_seconds_during_training")}
+            record["checkpoint"], record["curves"] = outcome.checkpoint, outcome.curves
+            record["paths"]["metrics_csv"] = "metrics.csv" if cfg.logger.kind == "csv" else None
+            if outcome.stopped_by == "diverged":
+                record.update(status="diverged", message="training loss became NaN/Inf")
+                return record
+        seconds = record["training"]["train_seconds"]
+        record["training"]["train_images_per_s"] = record["training"]["samples_seen"] / seconds if seconds > 0 else None
+        record.update(evaluate_module(module, datamodule, cfg.protocol, n_generated=int(cfg.dataset.n_generated),
+                                      run_dir=run_dir))
+        record["paths"].update(samples_grid="samples.png", samples="samples.npz", checkpoints="checkpoints")
+        record.update(status="completed")
+    except BenchError as err:
+        record.update(status="failed", message=str(err))
+        print(f"error: {run_dir.name}: {err}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        record.update(status="interrupted", message="interrupted by the user")
+        record["budget"]["stopped_by"] = "interrupted"
+        raise
+    except Exception as err:  # a failing job must not take the sweep down with it
+        record.update(status="failed", message=f"{type(err).__name__}: {err}")
+        (run_dir / "error.log").write_text(traceback.format_exc())
+        print(f"error: {run_dir.name} failed: {record['message']} (traceback in {run_dir / 'error.log'})",
+              file=sys.stderr, flush=True)
+    finally:
+        if cfg.logger.kind == "wandb":
+            import wandb
+
+            wandb.finish()
+        record["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_record(run_dir, record)
+    return record
+
+
+def _quality_curve(cfg: DictConfig, datamodule) -> list[pl.Callback]:
+    curve_cfg = cfg.protocol.get("quality_curve")
+    if not curve_cfg or not curve_cfg.get("every_seconds"):
+        return []
+    from bench.evaluate.quality_curve import QualityCurve
+
+    return [QualityCurve(datamodule, cfg.protocol, every_seconds=float(curve_cfg.every_seconds),
+                         n_samples=int(curve_cfg.n_samples))]
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    try:
+        record = train(cfg)
+    except BenchError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    if record is not None and record["status"] != "completed" and _single_run():
+        sys.exit(1)
+
+
+def _single_run() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.get().mode == RunMode.RUN
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
