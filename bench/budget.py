@@ -39,6 +39,9 @@ class TrainingBudget(pl.Callback):
         for opt in trainer.optimizers:
             for group in opt.param_groups:
                 group.setdefault("initial_lr", group["lr"])  # survives resume via the optimizer state
+        if self.fraction >= 1.0:  # resumed from a checkpoint taken after the budget was spent
+            self.stopped_by = self.kind
+            trainer.should_stop = True
 
     def on_train_batch_start(self, trainer, pl_module, batch: Any, batch_idx: int) -> None:
         factor = pl_module.lr_factor(self.fraction)

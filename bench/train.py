@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.config import validate
 from bench.errors import BenchError
-from bench.record import RECORD_NAME, read_record, write_record
+from bench.record import RECORD_NAME, SCHEMA_VERSION, read_record, write_record
 from bench.run_dir import RunLock, config_hash, run_directory
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -64,7 +64,7 @@ def train(cfg: DictConfig) -> dict | None:
 
 def _base_record(cfg: DictConfig, run_dir: Path) -> dict:
     return {
-        "run_id": run_dir.name, "status": "failed", "message": None,
+        "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "status": "failed", "message": None,
         "config": OmegaConf.to_container(cfg, resolve=True), "config_hash": config_hash(cfg),
         "family": cfg.model.family, "model": cfg.model.name, "dataset": cfg.dataset.name, "seed": int(cfg.seed),
         "budget": {"kind": cfg.budget.kind, "value": float(cfg.budget.value), "stopped_by": None},
@@ -166,7 +166,29 @@ def _single_run() -> bool:
     return HydraConfig.get().mode == RunMode.RUN
 
 
+def check_group_choices(args: list[str], conf_dir: str = CONF_DIR) -> None:
+    """Raise one `BenchError` line for `group=choice` arguments naming no config in conf/<group>/.
+
+    Hydra's own message spans many lines and lists its search path; this one names the choices.
+    """
+    for arg in args:
+        group, sep, value = arg.partition("=")
+        group = group.lstrip("+~")
+        folder = Path(conf_dir) / group
+        if not sep or "." in group or group.startswith("hydra") or not folder.is_dir() or not value:
+            continue
+        choices = sorted(p.stem for p in folder.glob("*.yaml"))
+        for choice in value.split(","):
+            if choice not in choices and choice != "null":
+                raise BenchError(f"{group}={choice!r}: expected one of {', '.join(choices)}")
+
+
 def main() -> None:
+    try:
+        check_group_choices([a for a in sys.argv[1:] if not a.startswith("-")])
+    except BenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     _hydra_main()
 
 

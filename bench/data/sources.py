@@ -11,6 +11,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from bench.errors import ConfigError
+
 Source = Callable[..., tuple[torch.Tensor, torch.Tensor, int, int]]
 
 
@@ -30,6 +32,10 @@ def procedural(n: int = 512, size: int = 8, levels: int = 4, seed: int = 1234):
     Small, structured and instant to make — for fast tests of every family. Labels are the bar
     orientation (0 horizontal, 1 vertical).
     """
+    if levels < 2:
+        raise ConfigError("dataset.source_args.levels", levels, "an integer >= 2")
+    if n < 1 or size < 1:
+        raise ConfigError("dataset.source_args.n/size", (n, size), "positive integers")
     g = torch.Generator().manual_seed(seed)
     orientation = torch.randint(0, 2, (n,), generator=g)
     position = torch.randint(0, size, (n,), generator=g)

@@ -1,0 +1,39 @@
+"""Shared test setup: one thread, a private cache, and tiny composed configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from bench.train import CONF_DIR
+
+torch.set_num_threads(1)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Reference classifiers for non-shipped datasets are cached here, never in the user's home."""
+    old = os.environ.get("BENCH_CACHE")
+    os.environ["BENCH_CACHE"] = str(tmp_path_factory.mktemp("bench-cache"))
+    yield
+    if old is None:
+        os.environ.pop("BENCH_CACHE", None)
+    else:
+        os.environ["BENCH_CACHE"] = old
+
+
+def compose_config(overrides: list[str] | None = None):
+    """The project's config as `bench-train` would compose it, with `overrides` applied."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=overrides or [])
+
+
+def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
+    """A run small enough for the fast suite: procedural data, a samples-seen budget, one thread."""
+    return [f"results_dir={tmp_path}", "dataset=procedural", "budget=samples", "budget.value=1024",
+            "threads=1", "progress=none", "trainer.log_every_n_steps=5", *extra]

@@ -1,0 +1,96 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from conftest import REPO_ROOT, compose_config
+
+from bench.config import validate
+from bench.data import ImageDataModule
+from bench.errors import BenchError
+from bench.fitting import make_logger
+from bench.models.base import GenerativeModule
+from bench.models.build import build_model
+from bench.run_dir import config_hash, run_directory
+
+CONF = REPO_ROOT / "conf"
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("model", _options("model"))
+def test_every_model_config_builds_on_digits(model):
+    cfg = compose_config([f"model={model}"])
+    validate(cfg)
+    dm = ImageDataModule(batch_size=cfg.model.batch_size, **cfg.dataset)
+    module = build_model(cfg.model, dm.spec)
+    assert isinstance(module, GenerativeModule) and module.likelihood in ("exact", "bound", "none")
+
+
+@pytest.mark.parametrize("dataset", _options("dataset"))
+def test_every_dataset_config_instantiates(dataset):
+    cfg = compose_config([f"dataset={dataset}"])
+    validate(cfg)
+    dm = ImageDataModule(batch_size=8, **cfg.dataset)
+    assert dm.spec.train_size + dm.spec.val_size + dm.spec.test_size == len(
+        torch.cat([dm.split.train, dm.split.val, dm.split.test]))
+
+
+@pytest.mark.parametrize("group", ["trainer", "logger", "budget", "protocol"])
+def test_every_option_of_the_other_groups_composes(group, tmp_path):
+    for option in _options(group):
+        cfg = compose_config([f"{group}={option}", f"results_dir={tmp_path}"])
+        validate(cfg)
+        if group == "trainer" and cfg.trainer.accelerator == "cpu":
+            assert isinstance(pl.Trainer(**cfg.trainer, logger=False, enable_progress_bar=False), pl.Trainer)
+        if group == "logger" and cfg.logger.kind != "wandb":
+            make_logger(cfg, tmp_path, "run")
+
+
+@pytest.mark.parametrize("experiment", _options("experiment"))
+def test_every_experiment_composes(experiment):
+    validate(compose_config([f"experiment={experiment}"]))
+
+
+def test_run_folder_derives_from_the_config_not_the_clock():
+    a, b = compose_config(), compose_config()
+    assert run_directory(a) == run_directory(b)
+    assert config_hash(compose_config(["seed=1"])) != config_hash(a)
+    assert config_hash(compose_config(["threads=2"])) != config_hash(a)
+    # Paths, loggers and progress settings do not change results, so not the hash either.
+    assert config_hash(compose_config(["results_dir=/elsewhere", "logger=none", "progress=lines"])) == config_hash(a)
+    assert run_directory(a).name.startswith("cnn_decoder-digits-seed0__")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("budget.value=0", "budget.value=0.0: expected a positive number"),
+    ("budget.kind=epochs", "budget.kind='epochs': expected one of time, samples"),
+    ("model.batch_size=-4", "model.batch_size=-4: expected a positive integer"),
+    ("threads=0", "threads=0: expected a positive integer"),
+    ("seed=abc", "seed"),
+    ("progress=fancy", "progress='fancy': expected one of auto, bar, lines, none"),
+])
+def test_invalid_values_name_the_key_and_the_expectation(override, message):
+    with pytest.raises(BenchError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        validate(compose_config([override]))
+
+
+def _bench_train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench.train", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_unknown_names_and_bad_values_get_one_line_without_traceback(tmp_path):
+    unknown = _bench_train("model=nope", f"results_dir={tmp_path}", cwd=tmp_path)
+    assert unknown.returncode != 0
+    assert unknown.stderr.strip().startswith("error: model='nope': expected one of ")
+    assert "cnn_decoder" in unknown.stderr and len(unknown.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in unknown.stderr
+    bad = _bench_train("budget.value=-1", f"results_dir={tmp_path}", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: budget.value=-1.0: expected a positive number"
+    assert not any(tmp_path.rglob("result.json"))
