@@ -28,5 +28,6 @@ def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec) ->
             if isinstance(cause, BenchError):
                 raise cause from None
             raise BenchError(f"model.net: could not build {cfg.net.get('_target_')}: {cause or err}") from None
-    kwargs = OmegaConf.to_container(cfg.get("module") or {}, resolve=True)
+    module_cfg = cfg.get("module")
+    kwargs = OmegaConf.to_container(module_cfg, resolve=True) if module_cfg is not None else {}
     return cls(net=net, spec=spec, **kwargs)

@@ -1,0 +1,161 @@
+"""Where the reference classifier comes from: shipped (digits) or trained once and cached.
+
+Digits' classifier ships in `bench/evaluate/assets/` with the hash of the split it was trained
+on, so every machine measures with the same extractor. Other datasets train one on first use
+and cache it under a key of (dataset fingerprint, architecture, seed, protocol version) in
+`$BENCH_CACHE` (default `~/.cache/bench`); writes go through a temp file and a rename so two
+jobs racing to build it never leave half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bench.data.spec import to_unit
+from bench.errors import BenchError
+from bench.evaluate.reference_classifier import ARCHITECTURE, NUM_FEATURES, ReferenceCNN, train_classifier
+
+ASSETS = Path(__file__).parent / "assets"
+SHIPPED = {"digits": ASSETS / "digits_classifier.pt"}
+CLASSIFIER_SEED = 0
+
+
+class ClassifierFeatures(nn.Module):
+    """uint8 `[N, C, H, W]` -> float64 penultimate features `[N, 64]`, optionally standardized.
+
+    Shaped for torchmetrics' custom `feature=` argument (`num_features` is set, so the metric
+    never probes it with a random input).
+    """
+
+    def __init__(self, net: ReferenceCNN, levels: int, mean: torch.Tensor | None = None,
+                 std: torch.Tensor | None = None):
+        super().__init__()
+        self.net, self.levels, self.num_features = net, levels, NUM_FEATURES
+        self.register_buffer("mean", None if mean is None else mean.double())
+        self.register_buffer("std", None if std is None else std.double())
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        feats = self.net.features(to_unit(images, self.levels)).double()
+        if self.mean is not None:
+            feats = (feats - self.mean) / self.std
+        return feats
+
+
+class ClassifierLogits(nn.Module):
+    """uint8 `[N, C, H, W]` -> float64 logits `[N, num_classes]` (for InceptionScore)."""
+
+    def __init__(self, net: ReferenceCNN, levels: int):
+        super().__init__()
+        self.net, self.levels = net, levels
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(to_unit(images, self.levels)).double()
+
+
+@dataclass
+class Extractor:
+    """A frozen reference classifier with its identity (recorded in every result)."""
+
+    net: ReferenceCNN
+    levels: int
+    id: str
+    sha256: str
+    info: dict = field(default_factory=dict)
+
+    def features(self, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> ClassifierFeatures:
+        return ClassifierFeatures(self.net, self.levels, mean, std)
+
+    def logits(self) -> ClassifierLogits:
+        return ClassifierLogits(self.net, self.levels)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def dataset_fingerprint(datamodule) -> str:
+    """Hash of the spec, the split and the training images and labels: any change gives a new key."""
+    h = hashlib.sha256(json.dumps(datamodule.spec.to_dict(), sort_keys=True).encode())
+    h.update(datamodule.split.sha256().encode())
+    h.update(datamodule.train_images.contiguous().numpy().tobytes())
+    h.update(datamodule.train_labels.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def load_extractor(datamodule, protocol_version: int) -> Extractor:
+    """The reference classifier for `datamodule`'s dataset: shipped, cached, or trained now."""
+    spec = datamodule.spec
+    if spec.name in SHIPPED:
+        return _load_shipped(SHIPPED[spec.name], datamodule)
+    key = hashlib.sha256(json.dumps({
+        "dataset": dataset_fingerprint(datamodule), "architecture": ARCHITECTURE,
+        "seed": CLASSIFIER_SEED, "protocol_version": protocol_version,
+    }, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir() / "classifiers" / f"{spec.name}-{key}.pt"
+    if not path.exists():
+        net = train_classifier(datamodule.train_images, datamodule.train_labels, spec, seed=CLASSIFIER_SEED)
+        save_atomic(net.state_dict(), path)
+    net = _load_weights(path, spec.channels, max(spec.num_classes, 2))
+    return Extractor(net, spec.levels, f"{spec.name}:{ARCHITECTURE}:seed{CLASSIFIER_SEED}:cache-{key}",
+                     file_sha256(path), {"source": "cache", "path": str(path)})
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("BENCH_CACHE") or Path.home() / ".cache" / "bench")
+
+
+def save_atomic(obj, path: Path) -> None:
+    """`torch.save` to a temp file in the target folder, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buf.getvalue())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; shipped and cached weights are shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_weights(path: Path, channels: int, num_classes: int) -> ReferenceCNN:
+    net = ReferenceCNN(channels, num_classes)
+    try:
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as err:  # a truncated or foreign file: say which and what was expected
+        raise BenchError(f"{path}: expected reference classifier weights ({ARCHITECTURE}); "
+                         f"could not load them ({type(err).__name__}); delete the file to retrain") from None
+    return net.eval().requires_grad_(False)
+
+
+def _load_shipped(path: Path, datamodule) -> Extractor:
+    meta_path = path.with_suffix(".json")
+    if not (path.exists() and meta_path.exists()):
+        raise BenchError(f"{path}: the shipped reference classifier is missing; "
+                         "run `python -m bench.evaluate.train_reference` to rebuild it")
+    meta = json.loads(meta_path.read_text())
+    split_hash = datamodule.split.sha256()
+    if meta["split_sha256"] != split_hash:
+        raise BenchError(
+            f"{meta_path}: the shipped classifier was trained on split {meta['split_sha256'][:12]} "
+            f"(split_seed {meta['split_seed']}, val {meta['val_size']}, test {meta['test_size']}), "
+            f"but this dataset config gives split {split_hash[:12]}; use the protocol's split")
+    sha = file_sha256(path)
+    if sha != meta["weights_sha256"]:
+        raise BenchError(f"{path}: weights hash {sha[:12]} does not match {meta_path.name} "
+                         f"({meta['weights_sha256'][:12]}); reinstall the package or retrain")
+    net = _load_weights(path, datamodule.spec.channels, meta["num_classes"])
+    return Extractor(net, datamodule.spec.levels, meta["id"], sha, {"source": "shipped", **meta})

@@ -1,0 +1,135 @@
+"""The reference side of every comparison: classifier, reference images and their statistics.
+
+Also the feature metrics of one image set against it, and the data floor (real training
+images used as the "generator" at the same N).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bench.errors import BenchError
+from bench.evaluate import feature_metrics as fm
+from bench.evaluate.extractor import Extractor, cache_dir, dataset_fingerprint, load_extractor
+from bench.evaluate.inception import default_weights_path, inception_fid
+from bench.evaluate.memorization import memorization_threshold, nearest_distances
+from bench.evaluate.prdc import prdc
+from bench.evaluate.settings import Protocol
+from bench.record import write_json_atomic
+
+FEATURE_KEYS = ("fid", "kid_mean", "kid_std", "inception_score", "precision", "recall", "density", "coverage")
+FLOOR_NOTE = ("real training images as the generator at the same N; the reference classifier was trained "
+              "on these images, so the floor is not a held-out measurement (on digits, held-out images "
+              "score a lower FID than training images at equal N)")
+
+
+@dataclass
+class Reference:
+    """Everything an evaluation compares against, computed once per dataset and protocol."""
+
+    protocol: Protocol
+    extractor: Extractor
+    fingerprint: str
+    images: torch.Tensor  # uint8 [N, C, H, W] of the reference split
+    features: torch.Tensor  # float64 [N, 64]
+    mean: torch.Tensor
+    std: torch.Tensor
+    rank: int
+    train: torch.Tensor
+    levels: int
+    memorization_threshold: float
+
+    def protocol_record(self) -> dict:
+        p = self.protocol
+        return {
+            "version": p.version,
+            "extractor": {"id": self.extractor.id, "sha256": self.extractor.sha256,
+                          "feature_rank": self.rank, "num_features": int(self.features.shape[1])},
+            "n_reference": len(self.images), "reference_split": p.reference_split, "is_splits": p.is_splits,
+            "pr_k": p.pr_k, "iwae_k": p.iwae_k, "kid_subsets": p.kid_subsets, "seed": p.seed,
+            "memorization_threshold": self.memorization_threshold,
+        }
+
+
+_CACHE: dict[tuple, Reference] = {}
+
+
+def reference_for(datamodule, protocol: Protocol) -> Reference:
+    """The `Reference` of `datamodule` under `protocol` (built once per process)."""
+    fingerprint = dataset_fingerprint(datamodule)
+    key = (fingerprint, protocol)
+    if key not in _CACHE:
+        images = datamodule.images(protocol.reference_split)
+        if len(images) <= protocol.pr_k:
+            raise BenchError(f"protocol.reference_split={protocol.reference_split!r}: the split holds "
+                             f"{len(images)} images; expected more than pr_k={protocol.pr_k}")
+        extractor = load_extractor(datamodule, protocol.version)
+        feats = extractor.features()(images)
+        rank = int(torch.linalg.matrix_rank(feats - feats.mean(0)))
+        distinct = len(torch.unique(images.flatten(1), dim=0))
+        if rank < min(feats.shape[1], distinct - 1):
+            warnings.warn(f"reference features have rank {rank} of {feats.shape[1]} on the "
+                          f"{protocol.reference_split} split: FID/KID see fewer directions", stacklevel=2)
+        _CACHE[key] = Reference(
+            protocol=protocol, extractor=extractor, fingerprint=fingerprint, images=images, features=feats,
+            mean=feats.mean(0), std=feats.std(0).clamp_min(1e-12), rank=rank,
+            train=datamodule.train_images, levels=datamodule.spec.levels,
+            memorization_threshold=memorization_threshold(datamodule.val_images, datamodule.train_images,
+                                                          datamodule.spec.levels),
+        )
+    return _CACHE[key]
+
+
+def feature_scores(ref: Reference, images: torch.Tensor) -> dict[str, float]:
+    """FID, KID (standardized features), IS and PRDC of uint8 `images` `[N, C, H, W]`."""
+    p = ref.protocol
+    feats = ref.extractor.features()
+    kid_mean, kid_std = fm.kernel_distance(ref.extractor.features(ref.mean, ref.std), ref.images, images,
+                                           p.kid_subset_size, p.kid_subsets, p.seed)
+    return {
+        "fid": fm.frechet_distance(feats, ref.images, images),
+        "kid_mean": kid_mean, "kid_std": kid_std,
+        "inception_score": fm.inception_score(ref.extractor.logits(), images, p.seed, p.is_splits),
+        **prdc(ref.features, feats(images), p.pr_k),
+    }
+
+
+def memorization_of(ref: Reference, images: torch.Tensor) -> float:
+    """Share of `images` nearer a training image than the validation 5th percentile."""
+    return (nearest_distances(images, ref.train, ref.levels) < ref.memorization_threshold).double().mean().item()
+
+
+def inception_of(ref: Reference, images: torch.Tensor) -> tuple[float | None, str]:
+    return inception_fid(ref.images, images, ref.levels, ref.protocol.inception_weights)
+
+
+def data_floor(ref: Reference, n: int) -> dict:
+    """Feature metrics of `n` seeded real training images; cached in memory and on disk."""
+    if n > len(ref.train):
+        raise BenchError(f"dataset.n_generated={n}: the data floor draws that many training images "
+                         f"without replacement, but the train split holds {len(ref.train)}")
+    weights = ref.protocol.inception_weights or default_weights_path()
+    reference = hashlib.sha256(ref.images.contiguous().numpy().tobytes()).hexdigest()
+    key = hashlib.sha256(json.dumps({"dataset": ref.fingerprint, "reference": reference,
+                                     "extractor": ref.extractor.sha256,
+                                     "protocol": ref.protocol.to_dict(), "n": n,
+                                     "inception": [str(weights), Path(weights).is_file()]}, sort_keys=True).encode())
+    path = cache_dir() / "floors" / f"{key.hexdigest()[:20]}.json"
+    if path.exists():
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            pass  # a damaged cache entry is recomputed and replaced
+    order = torch.randperm(len(ref.train), generator=torch.Generator().manual_seed(ref.protocol.seed))
+    images = ref.train[order[:n]]
+    fid_inception, status = inception_of(ref, images)
+    floor = {**feature_scores(ref, images), "fid_inception": fid_inception, "inception": status,
+             "n_generated": n, "source": "train", "note": FLOOR_NOTE}
+    write_json_atomic(path, floor)
+    return floor

@@ -1,0 +1,164 @@
+"""The protocol on real digits: known orderings, memorization, the data floor and evaluate_module."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torch import nn
+
+from bench.data import ImageDataModule, quantize, to_unit
+from bench.errors import BenchError
+from bench.evaluate.feature_metrics import frechet_distance
+from bench.evaluate.protocol import evaluate_module, evaluate_samples
+from bench.evaluate.reference import data_floor, feature_scores, memorization_of, reference_for
+from bench.evaluate.settings import Protocol
+from bench.evaluate.timing import flops
+from bench.models.base import GenerativeModule
+from bench.models.baselines import IndependentPixels, TrainingSetCopier
+
+METRIC_KEYS = {"fid", "kid_mean", "kid_std", "inception_score", "precision", "recall", "density", "coverage",
+               "bits_per_dim", "bits_per_dim_kind", "elbo_bits_per_dim", "memorization", "fid_inception"}
+TIMING_KEYS = {"sample_images_per_s", "latency_ms_per_image", "parameters_sampling", "parameters_training",
+               "flops_per_sample", "flops_per_train_sample", "peak_memory_mb"}
+PROTOCOL_KEYS = {"version", "extractor", "n_generated", "n_reference", "reference_split", "kid_subset_size",
+                 "is_splits", "pr_k", "iwae_k", "inception"}
+
+
+def scipy_fid(a: np.ndarray, b: np.ndarray) -> float:
+    """FID computed independently: sample covariances and scipy.linalg.sqrtm."""
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(cov_a @ cov_b).real
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return ImageDataModule(name="digits")
+
+
+@pytest.fixture(scope="module")
+def ref(digits):
+    return reference_for(digits, Protocol(kid_subsets=20))
+
+
+@pytest.fixture(scope="module")
+def real_set(digits):
+    """One fixed set of 600 real training images."""
+    order = torch.randperm(len(digits.train_images), generator=torch.Generator().manual_seed(0))
+    return digits.train_images[order[:600]], digits.train_labels[order[:600]]
+
+
+def test_fid_on_digits_features_matches_scipy(ref, real_set):
+    images = real_set[0]
+    feats = ref.extractor.features()
+    ours = frechet_distance(feats, ref.images, images)
+    expected = scipy_fid(feats(ref.images).numpy(), feats(images).numpy())
+    assert ours == pytest.approx(expected, rel=1e-6)
+    assert ref.rank == 64
+
+
+def test_fid_grows_strictly_with_noise(ref, real_set):
+    images, _ = real_set
+    g = torch.Generator().manual_seed(1)
+    noise = torch.randn(images.shape, generator=g)
+    fids = [frechet_distance(ref.extractor.features(), ref.images,
+                             quantize(to_unit(images, ref.levels) + sigma * noise, ref.levels))
+            for sigma in (0.0, 0.1, 0.25, 0.5)]
+    assert all(a < b for a, b in zip(fids, fids[1:])), fids
+
+
+def test_dropping_half_the_classes_costs_recall_not_precision(ref, real_set):
+    images, labels = real_set
+    scores = feature_scores(ref, images[labels < 5])
+    assert scores["recall"] < 0.7 and scores["precision"] > 0.9
+
+
+def test_collapse_has_no_diversity(ref, real_set):
+    scores = feature_scores(ref, real_set[0][:1].repeat(300, 1, 1, 1))
+    assert scores["inception_score"] < 1.5 and scores["recall"] < 0.05
+
+
+def test_memorization_of_a_copier_and_of_held_out_images(digits, ref):
+    copier = TrainingSetCopier(None, digits.spec)
+    copier.fit_closed_form(digits.train_images)
+    assert memorization_of(ref, copier.sample(500, generator=torch.Generator().manual_seed(0))) >= 0.95
+    assert memorization_of(ref, digits.val_images) == pytest.approx(0.05, abs=0.05)
+
+
+def test_data_floor_is_seeded_cached_and_bounded_by_the_train_split(ref):
+    floor = data_floor(ref, 500)
+    assert floor["n_generated"] == 500 and floor["source"] == "train"
+    assert 0 < floor["fid"] < 100 and floor["precision"] > 0.9
+    assert data_floor(ref, 500) == floor
+    with pytest.raises(BenchError, match="n_generated=5000"):
+        data_floor(ref, 5000)
+
+
+@pytest.fixture(scope="module")
+def procedural():
+    return ImageDataModule(name="procedural", val_size=64, test_size=64, source_args={"n": 512, "levels": 4})
+
+
+def test_evaluate_module_returns_the_contract_and_writes_samples(procedural, tmp_path):
+    module = IndependentPixels(None, procedural.spec)
+    module.fit_closed_form(procedural.train_images)
+    cfg = {"version": 1, "reference_split": "test", "iwae_k": 4, "seed": 3, "kid_subsets": 10,
+           "quality_curve": {"every_seconds": 5, "n_samples": 20}}
+    result = evaluate_module(module, procedural, cfg, n_generated=100, run_dir=tmp_path / "a")
+    assert set(result) == {"metrics", "protocol", "data_floor", "timing"}
+    assert METRIC_KEYS <= set(result["metrics"]) and TIMING_KEYS <= set(result["timing"])
+    assert PROTOCOL_KEYS <= set(result["protocol"])
+    metrics, protocol = result["metrics"], result["protocol"]
+    assert metrics["bits_per_dim_kind"] == "exact" and 0 < metrics["bits_per_dim"] < 2  # 4 levels: 2 bits max
+    assert protocol["n_generated"] == 100 and protocol["n_reference"] == 64 and protocol["kid_subset_size"] == 64
+    assert protocol["inception"].startswith("skipped") or protocol["inception"] == "computed"
+    assert result["timing"]["parameters_sampling"] == 4 * 64
+    saved = np.load(tmp_path / "a" / "samples.npz")["images"]
+    assert saved.shape == (100, 1, 8, 8) and (tmp_path / "a" / "samples.png").stat().st_size > 0
+    again = evaluate_module(module, procedural, cfg, n_generated=100, run_dir=tmp_path / "b")
+    assert np.array_equal(np.load(tmp_path / "b" / "samples.npz")["images"], saved)
+    assert again["metrics"]["fid"] == metrics["fid"] and again["metrics"]["kid_mean"] == metrics["kid_mean"]
+
+
+def test_evaluate_samples_rejects_bad_samples(procedural):
+    with pytest.raises(BenchError, match=r"uint8 images \[N, 1, 8, 8\]"):
+        evaluate_samples(torch.zeros(50, 1, 7, 7, dtype=torch.uint8), procedural, None)
+    with pytest.raises(BenchError, match="levels 0..3"):
+        evaluate_samples(torch.full((50, 1, 8, 8), 9, dtype=torch.uint8), procedural, None)
+    with pytest.raises(BenchError, match="more than pr_k=5"):
+        evaluate_samples(procedural.test_images[:3], procedural, None)
+
+
+def test_a_reference_split_too_small_is_a_clear_error():
+    dm = ImageDataModule(name="procedural", val_size=8, test_size=3, source_args={"n": 64})
+    with pytest.raises(BenchError, match="reference_split='test'.*holds 3 images"):
+        evaluate_samples(dm.train_images[:20], dm, {"reference_split": "test"})
+
+
+def test_unknown_protocol_keys_are_rejected(procedural):
+    with pytest.raises(BenchError, match="protocol.kid_size"):
+        evaluate_samples(procedural.test_images, procedural, {"kid_size": 3})
+
+
+class LSTMGenerator(GenerativeModule):
+    """Counter-blind: FlopCounterMode sees no FLOPs inside nn.LSTM."""
+
+    likelihood = "none"
+
+    def __init__(self, spec):
+        super().__init__(nn.LSTM(4, 4, batch_first=True), spec)
+
+    def generate(self, n, generator=None):
+        out, _ = self.net(torch.zeros(n, self.spec.dims, 4))
+        return out[..., 0].reshape(n, *self.spec.shape).sigmoid()
+
+
+def test_flops_never_report_a_silent_zero(procedural):
+    value, why = flops(LSTMGenerator(procedural.spec), "sample")
+    assert value is None and "nn.LSTM" in why
+    value, why = flops(LSTMGenerator(procedural.spec), "train", procedural.train_images)
+    assert value is None and why
+    counted, how = flops(IndependentPixels(None, procedural.spec), "sample")
+    assert counted == 4 * 64 and how == "analytic"
