@@ -1,0 +1,233 @@
+"""DCGAN-style GAN: a transposed-conv generator, a spectral-norm discriminator, and an
+exponential moving average (EMA) of the generator that draws every sample.
+
+Training uses manual optimization with two Adam optimizers (generator first, discriminator
+second) and a hinge or non-saturating loss. The evaluated model is the final EMA generator
+(`selection_metric = None`); the raw generator only feeds training.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+from bench.data.spec import DatasetSpec, to_unit
+from bench.errors import ConfigError
+from bench.models.base import GenerativeModule
+
+LOSSES = ("hinge", "non_saturating")
+
+
+def _check_shape(spec: DatasetSpec) -> tuple[int, int]:
+    """Spatial size of the generator's first feature map, `(H/4, W/4)`."""
+    if spec.height % 4 or spec.width % 4:
+        raise ConfigError(
+            "dataset.height/width", f"{spec.height}x{spec.width}",
+            f"sizes divisible by 4 for a GAN on {spec.name!r} (its networks resample twice by 2)",
+        )
+    return spec.height // 4, spec.width // 4
+
+
+class Generator(nn.Module):
+    """Latent `[B, latent_dim]` -> images in `[-1, 1]`, `[B, C, H, W]`.
+
+    A linear layer makes a `4*hidden`-channel map at `H/4 x W/4`; two stride-2 transposed
+    convolutions (batch norm, ReLU) double the size and halve the width each; a 3x3 conv and
+    tanh give the pixels.
+    """
+
+    def __init__(self, spec: DatasetSpec, latent_dim: int = 64, hidden: int = 48):
+        super().__init__()
+        self.start = _check_shape(spec)
+        self.latent_dim, self.width = latent_dim, 4 * hidden
+        h0, w0 = self.start
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim, self.width * h0 * w0, bias=False),
+            nn.BatchNorm1d(self.width * h0 * w0), nn.ReLU(),
+        )
+        self.body = nn.Sequential(
+            nn.ConvTranspose2d(4 * hidden, 2 * hidden, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(2 * hidden), nn.ReLU(),
+            nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(hidden), nn.ReLU(),
+            nn.Conv2d(hidden, spec.channels, 3, padding=1), nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.body(self.project(z).view(len(z), self.width, *self.start))
+
+
+class MinibatchStd(nn.Module):
+    """Appends the batch's mean per-feature standard deviation as one more channel.
+
+    `[B, C, H, W]` -> `[B, C + 1, H, W]`. A collapsed generator's batch has a telltale small
+    spread, so the critic can penalize collapse directly.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spread = x.std(dim=0, unbiased=False).mean()
+        return torch.cat([x, spread.expand(len(x), 1, *x.shape[2:])], dim=1)
+
+
+class Discriminator(nn.Module):
+    """Images in `[-1, 1]`, `[B, C, H, W]` -> one score per image `[B]`.
+
+    Every weight layer is spectrally normalized, which keeps the critic Lipschitz without a
+    gradient penalty; two stride-2 convolutions mirror the generator. With `minibatch_std`,
+    scores depend on the whole batch (real and generated batches are scored separately).
+    """
+
+    def __init__(self, spec: DatasetSpec, hidden: int = 32, slope: float = 0.1, minibatch_std: bool = True):
+        super().__init__()
+        h0, w0 = _check_shape(spec)
+        act = nn.LeakyReLU(slope)
+        extra = 1 if minibatch_std else 0
+        self.body = nn.Sequential(
+            spectral_norm(nn.Conv2d(spec.channels, hidden, 3, padding=1)), act,
+            spectral_norm(nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1)), act,
+            *([MinibatchStd()] if minibatch_std else []),
+            spectral_norm(nn.Conv2d(2 * hidden + extra, 4 * hidden, 4, stride=2, padding=1)), act,
+            nn.Flatten(),
+            spectral_norm(nn.Linear(4 * hidden * h0 * w0, 1)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).squeeze(1)
+
+
+class GANNet(nn.Module):
+    """The pair of networks a `GAN` trains: `generator` and `discriminator`."""
+
+    def __init__(self, spec: DatasetSpec, latent_dim: int = 64, g_hidden: int = 48, d_hidden: int = 32,
+                 d_slope: float = 0.1, minibatch_std: bool = True):
+        super().__init__()
+        self.generator = Generator(spec, latent_dim, g_hidden)
+        self.discriminator = Discriminator(spec, d_hidden, d_slope, minibatch_std)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.generator.latent_dim
+
+
+def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Scalar loss of the critic's scores on real and generated images (`[B]` each)."""
+    if kind == "hinge":
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    """Scalar loss of the generator from the critic's scores on its images `[B]`."""
+    if kind == "hinge":
+        return -fake.mean()
+    return F.softplus(-fake).mean()
+
+
+class GAN(GenerativeModule):
+    """Generative adversarial network sampled through an EMA of its generator's weights.
+
+    `d_lr` defaults to `lr`; `d_steps` critic updates run per generator update (one batch each);
+    `dequantize` spreads real pixels uniformly over their level's bin, so the critic cannot
+    tell real from generated images by the discreteness of the data alone.
+    """
+
+    family = "gan"
+    likelihood = "none"
+    selection_metric = None
+
+    def __init__(self, net: GANNet | None, spec: DatasetSpec, lr: float = 1e-3, d_lr: float | None = None,
+                 betas: tuple[float, float] = (0.0, 0.9), loss: str = "hinge", ema_decay: float = 0.99,
+                 d_steps: int = 1, dequantize: bool = True, **kwargs):
+        if not isinstance(net, GANNet):
+            raise ConfigError("model.net", type(net).__name__, "a bench.models.gan.GANNet node")
+        if loss not in LOSSES:
+            raise ConfigError("model.module.loss", loss, f"one of {', '.join(LOSSES)}")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ConfigError("model.module.ema_decay", ema_decay, "a number in [0, 1)")
+        if d_steps < 1:
+            raise ConfigError("model.module.d_steps", d_steps, "a positive integer")
+        super().__init__(net, spec, lr=lr, betas=betas, **kwargs)
+        self.automatic_optimization = False
+        self.d_lr = lr if d_lr is None else d_lr
+        self.loss, self.ema_decay, self.d_steps, self.dequantize = loss, ema_decay, d_steps, dequantize
+        # A registered submodule, so the EMA weights travel in every state dict and checkpoint.
+        self.generator_ema = copy.deepcopy(net.generator).requires_grad_(False)
+        self._ema_step = get_ema_multi_avg_fn(ema_decay)
+
+    # ---- sampling -------------------------------------------------------------------------
+    def generate(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """`n` images from the EMA generator as float intensities in `[0, 1]`, `[n, C, H, W]`."""
+        z = torch.randn(n, self.net.latent_dim, generator=generator, device=self.device)
+        return (self.generator_ema(z) + 1.0) / 2.0
+
+    def sampling_parameters(self) -> Iterator[nn.Parameter]:
+        return self.net.generator.parameters()
+
+    # ---- training -------------------------------------------------------------------------
+    def configure_optimizers(self):
+        net = self.net
+        opt_g = torch.optim.Adam(net.generator.parameters(), lr=self.lr, betas=self.betas,
+                                 weight_decay=self.weight_decay)
+        opt_d = torch.optim.Adam(net.discriminator.parameters(), lr=self.d_lr, betas=self.betas)
+        # `initial_lr` names each group's base rate, for schedules that scale it.
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        return [opt_g, opt_d]
+
+    def _real(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 `[B, C, H, W]` -> the critic's input scale `[-1, 1]`."""
+        unit = to_unit(x, self.spec.levels)
+        if self.dequantize:
+            unit = unit + (torch.rand_like(unit) - 0.5) / (self.spec.levels - 1)
+        return unit * 2.0 - 1.0
+
+    def training_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Critic plus generator loss on one uint8 batch `[B, C, H, W]`: the forward passes of
+        one training step, so its backward counts a step's FLOPs (with the critic's weight
+        gradients once more than a step computes). Training itself alternates the two players."""
+        g, d = self.net.generator, self.net.discriminator
+        fake = g(torch.randn(len(x), self.net.latent_dim, device=self.device))
+        d_loss = discriminator_loss(self.loss, d(self._real(x)), d(fake.detach()))
+        return d_loss + generator_loss(self.loss, d(fake))
+
+    def training_step(self, batch, batch_idx):
+        x, _ = batch
+        opt_g, opt_d = self.optimizers()
+        g, d = self.net.generator, self.net.discriminator
+        real = self._real(x)
+        z = torch.randn(len(x), self.net.latent_dim, device=self.device)
+
+        fake = g(z)
+        d_loss = discriminator_loss(self.loss, d(real), d(fake.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        self.log("train/d_loss", d_loss, on_step=True, on_epoch=False)
+
+        if (batch_idx + 1) % self.d_steps == 0:
+            # Reuses this batch's generated images: the critic just moved, so they score anew.
+            # Toggling freezes the critic's weights, so this backward computes no gradients for them.
+            with self.toggled_optimizer(opt_g):
+                g_loss = generator_loss(self.loss, d(fake))
+                opt_g.zero_grad(set_to_none=True)
+                self.manual_backward(g_loss)
+                opt_g.step()
+            self.update_ema()
+            self.log("train/g_loss", g_loss, on_step=True, on_epoch=False)
+            self.log("train/loss", g_loss + d_loss.detach(), on_step=True, on_epoch=False)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """`ema <- decay * ema + (1 - decay) * raw` for every generator weight; buffers
+        (batch-norm statistics) are copied from the raw generator."""
+        ema, raw = self.generator_ema, self.net.generator
+        self._ema_step(list(ema.parameters()), list(raw.parameters()), None)
+        for e, r in zip(ema.buffers(), raw.buffers()):
+            e.copy_(r)
