@@ -135,7 +135,22 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
             wandb.finish()
         record["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_record(run_dir, record)
+        if cfg.progress != "none":
+            print(_headline(record), flush=True)
     return record
+
+
+def _headline(record: dict) -> str:
+    """One line a sweep prints per finished job."""
+    parts = [f"[{record['run_id']}] {record['status']}"]
+    metrics = record.get("metrics") or {}
+    if metrics.get("fid") is not None:
+        parts.append(f"FID {metrics['fid']:.1f}")
+    if metrics.get("bits_per_dim") is not None:
+        parts.append(f"{metrics['bits_per_dim']:.3f} bits/dim ({metrics['bits_per_dim_kind']})")
+    if record.get("message"):
+        parts.append(record["message"])
+    return " | ".join(parts)
 
 
 def _quality_curve(cfg: DictConfig, datamodule) -> list[pl.Callback]:
