@@ -21,13 +21,14 @@ def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec) ->
     cls = get_family(cfg.family)
     net = None
     if cfg.get("net") is not None:
+        target = cfg.net.get("_target_")
         try:
-            net = instantiate(cfg.net, spec=spec)
+            # a partial, so `spec` reaches the network as the DatasetSpec object itself
+            net = instantiate(cfg.net, _partial_=True)(spec=spec)
         except InstantiationException as err:
-            cause = err.__cause__
-            if isinstance(cause, BenchError):
-                raise cause from None
-            raise BenchError(f"model.net: could not build {cfg.net.get('_target_')}: {cause or err}") from None
+            raise BenchError(f"model.net: could not build {target}: {err.__cause__ or err}") from None
+        except TypeError as err:  # unknown or missing keyword arguments of the network
+            raise BenchError(f"model.net: could not build {target}: {err}") from None
     module_cfg = cfg.get("module")
     kwargs = OmegaConf.to_container(module_cfg, resolve=True) if module_cfg is not None else {}
     return cls(net=net, spec=spec, **kwargs)

@@ -1,0 +1,77 @@
+"""Images as raster sequences of pixel tokens, shared by the autoregressive families.
+
+An image `[C, H, W]` becomes `C*H*W` tokens in raster order with the channels of one pixel
+next to each other (R, G, B of pixel 0, then pixel 1, ...). Token values are the data's levels
+`0..levels-1`; the extra token `levels` is the start token that opens every sequence.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from bench.data.spec import DatasetSpec
+from bench.errors import ConfigError
+
+
+def check_vocabulary(spec: DatasetSpec, levels: int | None, max_positions: int | None,
+                     key: str) -> tuple[int, int]:
+    """Resolve the configured vocabulary and sequence length against `spec`.
+
+    `None` takes the dataset's own value; a configured value too small for the data fails here,
+    at build time, with one sentence naming `key`.
+    """
+    levels = spec.levels if levels is None else int(levels)
+    if spec.levels > levels:
+        raise ConfigError(f"{key}.levels", levels,
+                          f"at least the {spec.levels} levels of dataset {spec.name!r}")
+    max_positions = spec.dims if max_positions is None else int(max_positions)
+    if spec.dims > max_positions:
+        raise ConfigError(f"{key}.max_positions", max_positions,
+                          f"at least the {spec.dims} pixel tokens (C*H*W) of a {spec.name!r} image")
+    return levels, max_positions
+
+
+def to_tokens(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images `[B, C, H, W]` -> int64 tokens `[B, H*W*C]`, channels interleaved per pixel."""
+    return x.permute(0, 2, 3, 1).reshape(len(x), -1).long()
+
+
+def from_tokens(tokens: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """int64 tokens `[B, H*W*C]` -> level indices `[B, C, H, W]` (inverse of `to_tokens`)."""
+    c, h, w = shape
+    return tokens.reshape(len(tokens), h, w, c).permute(0, 3, 1, 2).contiguous()
+
+
+def shift_right(tokens: torch.Tensor, start_token: int) -> torch.Tensor:
+    """Inputs for teacher forcing: `[B, L]` -> `[B, L]` with the start token first and the last
+    token dropped, so position t sees tokens `< t` and predicts token t."""
+    start = torch.full_like(tokens[:, :1], start_token)
+    return torch.cat([start, tokens[:, :-1]], dim=1)
+
+
+def bits_per_dim(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean negative log2-likelihood per token: logits `[B, L, V]`, targets `[B, L]` -> `[B]`."""
+    nats = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    return nats.mean(dim=1) / math.log(2.0)
+
+
+def draw(logits: torch.Tensor, generator: torch.Generator | None, temperature: float = 1.0,
+         top_k: int | None = None) -> torch.Tensor:
+    """One token per row from logits `[B, V]` -> `[B]` int64, all randomness from `generator`."""
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+def check_sampling_options(temperature: float, top_k: int | None, levels: int) -> None:
+    """Reject sampling options that cannot work (`model.module.temperature` / `top_k`)."""
+    if not temperature > 0:
+        raise ConfigError("model.module.temperature", temperature, "a positive number")
+    if top_k is not None and not 1 <= top_k:
+        raise ConfigError("model.module.top_k", top_k, f"null or an integer in 1..{levels}")
