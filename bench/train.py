@@ -164,7 +164,7 @@ def _quality_curve(cfg: DictConfig, datamodule) -> list[pl.Callback]:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def _hydra_main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     try:
         record = train(cfg)
     except BenchError as err:
@@ -200,11 +200,13 @@ def check_group_choices(args: list[str], conf_dir: str = CONF_DIR) -> None:
 
 def main() -> None:
     try:
-        check_group_choices([a for a in sys.argv[1:] if not a.startswith("-")])
+        args = [a for a in sys.argv[1:] if not a.startswith("-")]
+        if not any(a.lstrip("+").startswith("hydra.searchpath") for a in args):  # extra folders: Hydra checks
+            check_group_choices(args)
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    _hydra_main()
+    hydra_main()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,132 @@
+"""`bench-compare [overrides...]`: run the comparison sweep, write its report, say what failed.
+
+The sweep is `bench-train -m experiment=compare ...` in a subprocess (Hydra's joblib launcher,
+2 jobs x 1 thread by default). Completed runs are skipped by the training code, so re-running
+the command resumes a sweep. `budget=smoke` selects `experiment=compare_smoke` (one seed).
+The exit status is 0 only when every job of the sweep has a completed record.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import MissingConfigException
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from bench.errors import BenchError, exit_on_user_error
+from bench.record import read_record
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+# `bench.train.main` checks group choices against conf/ only, while a sweep may add config
+# folders with `hydra.searchpath`: here every job's config is composed before the sweep starts
+# (a bad choice stops it with one line), and the sweep calls Hydra's entry point directly.
+TRAIN_CODE = "import sys; sys.argv[0] = 'bench-train'; from bench.train import hydra_main; hydra_main()"
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def with_defaults(overrides: list[str]) -> list[str]:
+    """The user's overrides plus the experiment preset (smoke budget -> the one-seed preset)."""
+    overrides = [o for o in overrides if o not in MULTIRUN_FLAGS]
+    keys = {_key(o) for o in overrides}
+    if "experiment" not in keys:
+        preset = "compare_smoke" if "budget=smoke" in overrides else "compare"
+        overrides = [f"experiment={preset}", *overrides]
+    return overrides
+
+
+def _parsed(overrides: list[str]):
+    try:
+        return OverridesParser.create().parse_overrides(overrides)
+    except Exception as err:  # Hydra's grammar errors name the bad override
+        raise BenchError(f"bench-compare: could not parse the overrides: {err}") from None
+
+
+def _compose_all(jobs: list[list[str]], hydra_node: bool = False) -> list[DictConfig]:
+    """Each override list composed as `bench-train` would; a missing choice is one clear line."""
+    try:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            return [compose("config", overrides=job, return_hydra_config=hydra_node) for job in jobs]
+    except MissingConfigException as err:
+        group, _, choice = str(err.missing_cfg_file).rpartition("/")
+        raise BenchError(f"{group}={choice!r}: expected one of {', '.join(err.options or [])}") from None
+    except Exception as err:  # Hydra's composition errors: keep their first line
+        raise BenchError(f"bench-compare: the config does not compose: {str(err).splitlines()[0]}") from None
+
+
+def job_overrides(overrides: list[str]) -> tuple[DictConfig, list[list[str]]]:
+    """The sweep's base config and each job's overrides, expanded as Hydra's basic sweeper does
+    (the preset's `hydra.sweeper.params` first, command-line values winning)."""
+    fixed = [o.input_line for o in _parsed(overrides) if not o.is_sweep_override()]
+    (base,) = _compose_all([fixed], hydra_node=True)
+    params = OmegaConf.to_container(base.hydra.sweeper.get("params") or {}, resolve=False)
+    combined = [f"{k}={v}" for k, v in params.items()] + overrides
+    (jobs,) = BasicSweeper.split_arguments(_parsed(combined), None)
+    return base, jobs
+
+
+def concurrency(base: DictConfig, overrides: list[str]) -> list[str]:
+    """`concurrent_jobs=N` matching the launcher's width, unless the user set it."""
+    if "concurrent_jobs" in {_key(o) for o in overrides}:
+        return []
+    n_jobs = base.hydra.launcher.get("n_jobs", 1)
+    if n_jobs is None or n_jobs < 0:
+        n_jobs = os.cpu_count() or 1
+    return [f"concurrent_jobs={n_jobs}"]
+
+
+def run_folders(jobs: list[list[str]]) -> list[Path]:
+    """The run folder of every job (derived from its config, as the training code does)."""
+    from bench.run_dir import run_directory
+
+    return [run_directory(cfg) for cfg in _compose_all(jobs)]
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> int:
+    overrides = with_defaults(list(sys.argv[1:] if argv is None else argv))
+    base, _ = job_overrides(overrides)
+    overrides += concurrency(base, overrides)
+    base, jobs = job_overrides(overrides)
+    folders = run_folders(jobs)
+    sweep_dir = Path(base.results_dir) / str(base.sweep)
+    print(f"bench-compare: {len(jobs)} job(s) -> {sweep_dir}", flush=True)
+    sweep = subprocess.Popen([sys.executable, "-c", TRAIN_CODE, "-m", *overrides])
+    try:
+        returncode = sweep.wait()
+    except KeyboardInterrupt:  # the jobs got the signal too and record themselves as interrupted
+        sweep.wait()
+        print("bench-compare: interrupted; run the same command again to resume", file=sys.stderr, flush=True)
+        return 130
+    if returncode != 0:
+        print(f"bench-compare: the sweep stopped with exit status {returncode}", file=sys.stderr, flush=True)
+    if not sweep_dir.is_dir():
+        return returncode or 1
+    from bench.report.render import build_report  # matplotlib: only once there is something to plot
+
+    files = build_report(sweep_dir)
+    print(f"report: {files.html} (Markdown: {files.markdown})", flush=True)
+    problems = []
+    for folder in folders:
+        record = read_record(folder)
+        status = record.get("status") if record else "missing"
+        if status != "completed":
+            message = (record or {}).get("message") or "no record written"
+            problems.append(f"{folder.name}: {status}: {message}")
+    for line in problems:
+        print(f"not completed: {line}", flush=True)
+    print(f"bench-compare: {len(jobs) - len(problems)} of {len(jobs)} job(s) completed", flush=True)
+    return returncode or (1 if problems else 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,228 @@
+"""Per-model statistics over seeds: mean, 95% confidence interval, and Welch's t-test ranking.
+
+Intervals use the t-distribution with n-1 degrees of freedom (`scipy.stats.t`); pairwise tests
+use Welch's unequal-variance t-test (`scipy.stats.ttest_ind(equal_var=False)`). With a handful
+of seeds most close calls cannot be resolved, and the verdicts say so rather than rank by noise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from scipy import stats
+
+from bench.report.collect import Run
+
+ALPHA = 0.05
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A column of the report: where its value lives in a record and which way is better."""
+
+    key: str
+    label: str
+    path: tuple[str, ...]
+    better: str = ""  # "lower", "higher" or "" (a cost or a description)
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("fid", "FID", ("metrics", "fid"), "lower"),
+    Metric("kid_mean", "KID", ("metrics", "kid_mean"), "lower"),
+    Metric("inception_score", "IS", ("metrics", "inception_score"), "higher"),
+    Metric("precision", "precision", ("metrics", "precision"), "higher"),
+    Metric("recall", "recall", ("metrics", "recall"), "higher"),
+    Metric("density", "density", ("metrics", "density"), "higher"),
+    Metric("coverage", "coverage", ("metrics", "coverage"), "higher"),
+    Metric("memorization", "memorization", ("metrics", "memorization"), "lower"),
+    Metric("bits_per_dim", "bits/dim", ("metrics", "bits_per_dim"), "lower"),
+    Metric("train_seconds", "train s", ("training", "train_seconds")),
+    Metric("sample_images_per_s", "sampling img/s", ("timing", "sample_images_per_s"), "higher"),
+    Metric("parameters_sampling", "parameters", ("timing", "parameters_sampling")),
+)
+METRIC_BY_KEY = {m.key: m for m in METRICS}
+#: Metrics that the data floor (real training images as the "generator") also has.
+FLOOR_KEYS = ("fid", "kid_mean", "inception_score", "precision", "recall", "density", "coverage", "memorization")
+NO_LIKELIHOOD = ("n/a", "none", "", None)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean and 95% CI half-width of finite values; `half_width` is None when n < 2."""
+
+    values: tuple[float, ...]
+    mean: float | None
+    half_width: float | None
+    std: float | None
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+
+def summarize(values: Iterable[Any]) -> Summary:
+    """Mean ± t-based 95% CI of the finite numbers in `values` (None, NaN and inf are dropped)."""
+    finite = tuple(float(v) for v in values
+                   if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+    if not finite:
+        return Summary((), None, None, None)
+    mean = float(np.mean(finite))
+    if len(finite) < 2:
+        return Summary(finite, mean, None, None)
+    std = float(np.std(finite, ddof=1))
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, len(finite) - 1) * std / math.sqrt(len(finite)))
+    return Summary(finite, mean, half, std)
+
+
+def value_at(record: dict, path: Sequence[str]) -> Any:
+    node: Any = record
+    for key in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
+@dataclass
+class ModelRow:
+    """One model's runs in one group and their summaries."""
+
+    model: str
+    family: str
+    seeds: list[Any]
+    runs: list[Run]
+    summaries: dict[str, Summary]
+    bpd_kind: str  # "exact", "bound" or "n/a"
+    fid_vs_floor: float | None = None
+
+
+def _bpd_kind(runs: Sequence[Run]) -> str:
+    kinds = {value_at(r.record, ("metrics", "bits_per_dim_kind")) for r in runs}
+    kinds = {k for k in kinds if k not in NO_LIKELIHOOD}
+    return "/".join(sorted(map(str, kinds))) if kinds else "n/a"
+
+
+def model_rows(runs: Sequence[Run]) -> list[ModelRow]:
+    """Rows per model name (sorted by name) over the completed runs of one group."""
+    by_model: dict[str, list[Run]] = {}
+    for run in runs:
+        by_model.setdefault(run.model, []).append(run)
+    rows = []
+    for model, model_runs in sorted(by_model.items()):
+        kind = _bpd_kind(model_runs)
+        summaries = {}
+        for metric in METRICS:
+            values = [value_at(r.record, metric.path) for r in model_runs]
+            if metric.key == "bits_per_dim" and kind == "n/a":
+                values = []
+            summaries[metric.key] = summarize(values)
+        family = sorted({str(r.record.get("family", "")) for r in model_runs})
+        rows.append(ModelRow(model=model, family="/".join(family), seeds=sorted((r.seed for r in model_runs), key=str),
+                             runs=list(model_runs), summaries=summaries, bpd_kind=kind))
+    return rows
+
+
+def data_floor(runs: Sequence[Run]) -> dict[str, Summary]:
+    """The floor's metrics over the distinct floor evaluations found in the group's records.
+
+    Runs evaluated under one protocol usually share one floor measurement; identical copies are
+    counted once so they do not shrink the interval.
+    """
+    distinct: dict[str, dict] = {}
+    for run in runs:
+        floor = run.record.get("data_floor")
+        if isinstance(floor, dict) and floor:
+            distinct.setdefault(json.dumps(floor, sort_keys=True, default=str), floor)
+    floors = list(distinct.values())
+    return {key: summarize(f.get(key) for f in floors) for key in FLOOR_KEYS} if floors else {}
+
+
+def attach_floor_ratio(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> None:
+    """Set each row's FID as a multiple of the floor's FID (None where either is missing)."""
+    floor_fid = floor.get("fid").mean if floor.get("fid") else None
+    for row in rows:
+        fid = row.summaries["fid"].mean
+        row.fid_vs_floor = fid / floor_fid if fid is not None and floor_fid not in (None, 0.0) else None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Welch's t-test between two models on one metric."""
+
+    a: str
+    b: str
+    p_value: float | None
+    verdict: str
+    significant: bool
+
+
+def welch(a: str, a_values: Sequence[float], b: str, b_values: Sequence[float]) -> Comparison:
+    """Compare two models' per-seed values; says plainly when n is too small to test."""
+    if len(a_values) < 2 or len(b_values) < 2:
+        n = min(len(a_values), len(b_values))
+        return Comparison(a, b, None, f"n too small to test (n={n}; need ≥ 2 seeds each)", False)
+    if np.std(a_values) == 0 and np.std(b_values) == 0:
+        if np.mean(a_values) == np.mean(b_values):
+            return Comparison(a, b, None, "not testable (identical values)", False)
+        return Comparison(a, b, None, "no spread across seeds; the test is undefined", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # zero spread: reported as untestable below
+        p = float(stats.ttest_ind(a_values, b_values, equal_var=False).pvalue)
+    if not math.isfinite(p):
+        return Comparison(a, b, None, "not testable", False)
+    if p < ALPHA:
+        return Comparison(a, b, p, f"significant (p={p:.3g})", True)
+    return Comparison(a, b, p, f"not significant (p={p:.3g})", False)
+
+
+@dataclass
+class Ranking:
+    """Models ordered by one metric, each compared with the next one down."""
+
+    metric: Metric
+    rows: list[ModelRow]
+    next_comparisons: list[Comparison]  # rows[i] vs rows[i+1]
+    pairwise: dict[tuple[str, str], Comparison] = field(default_factory=dict)
+
+    @property
+    def any_tested(self) -> bool:
+        return any(c.p_value is not None for c in self.pairwise.values())
+
+    @property
+    def conclusion(self) -> str:
+        """One plain sentence on what the ranking can and cannot tell apart."""
+        if len(self.rows) < 2:
+            return "Only one model has this metric; there is nothing to rank."
+        tested = [c for c in self.next_comparisons if c.p_value is not None]
+        significant = [c for c in self.next_comparisons if c.significant]
+        ns = sorted({r.summaries[self.metric.key].n for r in self.rows})
+        n_text = f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}–{ns[-1]}"
+        if not tested:
+            return (f"No pair of neighbours could be tested ({n_text} seeds per model): the order is "
+                    f"by mean only and says nothing about significance.")
+        if not significant:
+            return (f"No neighbouring pair differs significantly at p<{ALPHA} ({n_text} seeds per model): "
+                    f"these models cannot be separated by this run; the order is by mean only.")
+        return (f"{len(significant)} of {len(self.next_comparisons)} neighbouring pairs differ significantly "
+                f"at p<{ALPHA} ({n_text} seeds per model, no correction for multiple tests); the other "
+                f"neighbours cannot be separated by this run.")
+
+
+def rank(rows: Sequence[ModelRow], key: str) -> Ranking:
+    """Rows that have `key`, best first, with Welch's tests between neighbours and all pairs."""
+    metric = METRIC_BY_KEY[key]
+    ranked = [r for r in rows if r.summaries[key].mean is not None]
+    ranked.sort(key=lambda r: r.summaries[key].mean, reverse=metric.better == "higher")
+
+    def test(a: ModelRow, b: ModelRow) -> Comparison:
+        return welch(a.model, a.summaries[key].values, b.model, b.summaries[key].values)
+
+    neighbours = [test(a, b) for a, b in zip(ranked, ranked[1:])]
+    pairwise = {(a.model, b.model): test(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1:]}
+    return Ranking(metric=metric, rows=ranked, next_comparisons=neighbours, pairwise=pairwise)

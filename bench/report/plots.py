@@ -1,0 +1,109 @@
+"""Report figures as PNG bytes: quality over training time and quality against sampling speed."""
+
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from bench.report.aggregate import CONFIDENCE, ModelRow, Summary  # noqa: E402
+
+GRID_POINTS = 50
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _curve(run_record: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """(train_seconds, fid) of one run's quality curve, sorted by time; None when empty."""
+    points = (run_record.get("curves") or {}).get("quality") or []
+    pairs = [(p.get("train_seconds"), p.get("fid")) for p in points if isinstance(p, dict)]
+    pairs = [(float(t), float(f)) for t, f in pairs
+             if isinstance(t, (int, float)) and isinstance(f, (int, float)) and np.isfinite(f)]
+    if not pairs:
+        return None
+    pairs.sort()
+    t, f = np.array(pairs).T
+    return t, f
+
+
+def mean_band(curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Seeds' curves interpolated onto a shared time grid: (grid, mean, 95% CI half-width or None).
+
+    The grid spans the times every seed covers, so the band never extrapolates a seed.
+    """
+    if len(curves) == 1:
+        t, f = curves[0]
+        return t, f, None
+    start = max(t[0] for t, _ in curves)
+    stop = min(t[-1] for t, _ in curves)
+    if stop <= start:  # seeds' curves do not overlap in time
+        start, stop = min(t[0] for t, _ in curves), max(t[-1] for t, _ in curves)
+    grid = np.linspace(start, stop, GRID_POINTS)
+    stacked = np.stack([np.interp(grid, t, f) for t, f in curves])
+    n = len(curves)
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * stacked.std(axis=0, ddof=1) / np.sqrt(n)
+    return grid, stacked.mean(axis=0), half
+
+
+def quality_vs_time(rows: Sequence[ModelRow], floor_fid: float | None) -> bytes | None:
+    """FID against training seconds per model: mean over seeds with a 95% band."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    drawn = False
+    for row in rows:
+        curves = [c for c in (_curve(r.record) for r in row.runs) if c is not None]
+        if not curves:
+            continue
+        grid, mean, half = mean_band(curves)
+        line, = ax.plot(grid, mean, marker="." if len(grid) < 20 else None, label=f"{row.model} (n={len(curves)})")
+        if half is not None:
+            ax.fill_between(grid, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    if floor_fid is not None and floor_fid > 0:
+        ax.axhline(floor_fid, color="gray", linestyle="--", linewidth=1, label="data floor")
+    ax.set_xlabel("training seconds")
+    ax.set_ylabel("FID (classifier features, validation)")
+    ax.set_yscale("log")
+    ax.set_title("Quality over training time (mean, 95% band over seeds)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def quality_vs_speed(rows: Sequence[ModelRow], floor_fid: float | None = None) -> bytes | None:
+    """Final FID against sampling images per second, one point per model with 95% CI bars."""
+    points = [(row, row.summaries["sample_images_per_s"], row.summaries["fid"]) for row in rows]
+    points = [(row, s, f) for row, s, f in points if s.mean and s.mean > 0 and f.mean is not None]
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for row, speed, fid in points:
+        ax.errorbar(speed.mean, fid.mean, xerr=_err(speed), yerr=_err(fid), fmt="o", capsize=3, label=row.model)
+        ax.annotate(row.model, (speed.mean, fid.mean), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    if floor_fid is not None and floor_fid > 0:
+        ax.axhline(floor_fid, color="gray", linestyle="--", linewidth=1, label="data floor")
+    ax.set_xscale("log")
+    if all(fid.mean > 0 for _, _, fid in points):
+        ax.set_yscale("log")  # FIDs of weak and strong models differ by orders of magnitude
+    ax.set_xlabel("sampling images per second (log)")
+    ax.set_ylabel("FID (classifier features)")
+    ax.set_title("Quality vs sampling speed (mean, 95% CI)")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _err(summary: Summary) -> float | None:
+    return summary.half_width if summary.half_width is not None else None

@@ -1,0 +1,174 @@
+"""Assemble a report from a folder of records and write `report.md` (+ PNGs) and `report.html`.
+
+The HTML is self-contained (figures as PNG data URIs) and rendered by jinja2 with autoescape,
+so text from a record (a model name, an error message) can never become markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from bench.errors import BenchError
+from bench.report import aggregate, plots, tables
+from bench.report.collect import Collection, GroupKey, Run, collect
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BPD_NOTE = ("A bound (VAE ELBO/IWAE) is an upper bound on the exact value; exact and bound values "
+            "rank the same way only if the bound is tight.")
+
+
+@dataclass
+class Figure:
+    """A PNG to write beside report.md and embed in report.html."""
+
+    filename: str
+    caption: str
+    png: bytes
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+@dataclass
+class GroupView:
+    """Everything the templates show for one comparison group."""
+
+    key: GroupKey
+    runs: int
+    quality: tables.Table
+    cost: tables.Table
+    rankings: list[tuple[aggregate.Ranking, tables.Table, tables.Table]]
+    figures: list[Figure] = field(default_factory=list)
+    samples: list[Figure] = field(default_factory=list)
+    protocol: tables.Table | None = None
+
+
+def _slug(text: str) -> str:
+    """A file-name-safe form of `text` that stays unique (a hash of the original is appended)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._")[:40] or "x"
+    return f"{safe}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
+
+
+def _flatten(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(node, dict):
+        items: list[tuple[str, Any]] = []
+        for key, value in node.items():
+            items.extend(_flatten(value, f"{prefix}{key}."))
+        return items
+    return [(prefix.rstrip("."), node)]
+
+
+def _sample_grid(run: Run) -> bytes | None:
+    """The run's samples.png bytes, or None when absent or not a PNG."""
+    relative = (run.record.get("paths") or {}).get("samples_grid") or "samples.png"
+    path = (run.folder / relative).resolve()
+    if not path.is_relative_to(run.folder.resolve()) or not path.is_file():
+        return None
+    data = path.read_bytes()
+    return data if data.startswith(PNG_MAGIC) else None
+
+
+def _group_view(index: int, key: GroupKey, runs: list[Run]) -> GroupView:
+    rows = aggregate.model_rows(runs)
+    floor = aggregate.data_floor(runs)
+    aggregate.attach_floor_ratio(rows, floor)
+    rankings = []
+    for metric in ("fid", "bits_per_dim"):
+        ranking = aggregate.rank(rows, metric)
+        if ranking.rows:
+            rankings.append((ranking, tables.ranking_table(ranking), tables.pairwise_table(ranking)))
+    view = GroupView(key=key, runs=len(runs), quality=tables.quality_table(rows, floor),
+                     cost=tables.cost_table(rows), rankings=rankings)
+    floor_fid = floor["fid"].mean if floor else None
+    prefix = f"group{index}"
+    for name, caption, png in (
+        ("quality_vs_time", "Quality over training time", plots.quality_vs_time(rows, floor_fid)),
+        ("quality_vs_speed", "Quality vs sampling speed", plots.quality_vs_speed(rows, floor_fid)),
+    ):
+        if png is not None:
+            view.figures.append(Figure(f"{prefix}_{name}.png", caption, png))
+    for row in rows:
+        for run in sorted(row.runs, key=lambda r: str(r.seed)):
+            png = _sample_grid(run)
+            if png is not None:
+                caption = f"{row.model}, seed {run.seed}"
+                view.samples.append(Figure(f"{prefix}_samples_{_slug(row.model)}.png", caption, png))
+                break
+    protocol = runs[0].record.get("protocol")
+    if isinstance(protocol, dict):
+        view.protocol = tables.mapping_table(_flatten(protocol))
+    return view
+
+
+def _environment(collection: Collection) -> tables.Table:
+    """Each environment key with the distinct values seen across all records."""
+    seen: dict[str, list[str]] = {}
+    runs = [r for group in collection.groups.values() for r in group] + collection.incomplete
+    for run in runs:
+        for key, value in _flatten(run.record.get("environment") or {}):
+            values = seen.setdefault(key, [])
+            if str(value) not in values:
+                values.append(str(value))
+    return tables.mapping_table([(k, ", ".join(v)) for k, v in sorted(seen.items())])
+
+
+def _environment_jinja(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bench.report", "templates"),
+        autoescape=autoescape, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+    )
+    env.filters["md"] = lambda text: (str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+                                      .replace(">", "&gt;").replace("\n", " "))
+    return env
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    markdown: Path
+    html: Path
+    groups: int
+    completed: int
+    incomplete: int
+    skipped: int
+
+
+def build_report(root: Path, out_dir: Path | None = None, title: str | None = None) -> ReportFiles:
+    """Scan `root` for records and write report.md, its PNGs and report.html into `out_dir`
+    (default: `root`)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise BenchError(f"report folder {root}: expected an existing folder of run records")
+    out_dir = Path(out_dir) if out_dir is not None else root
+    out_dir.mkdir(parents=True, exist_ok=True)
+    found = collect(root)
+    groups = [_group_view(i + 1, key, runs) for i, (key, runs) in
+              enumerate(sorted(found.groups.items(), key=lambda kv: repr(kv[0])))]
+    context = dict(
+        title=title or f"bench report: {root.name}",
+        created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        root=str(root),
+        groups=groups,
+        completed=sum(g.runs for g in groups),
+        failed=tables.failed_table(found.incomplete, root) if found.incomplete else None,
+        skipped=found.skipped,
+        environment=_environment(found),
+        bpd_note=BPD_NOTE,
+        alpha=aggregate.ALPHA,
+    )
+    for group in groups:
+        for figure in group.figures + group.samples:
+            (out_dir / figure.filename).write_bytes(figure.png)
+    markdown = out_dir / "report.md"
+    markdown.write_text(_environment_jinja(False).get_template("report.md.j2").render(**context))
+    html = out_dir / "report.html"
+    html.write_text(_environment_jinja(True).get_template("report.html.j2").render(**context))
+    return ReportFiles(markdown, html, len(groups), context["completed"], len(found.incomplete), len(found.skipped))

@@ -1,0 +1,128 @@
+"""Report tables as plain strings (header + rows), shared by the Markdown and HTML renderings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from bench.report.aggregate import FLOOR_KEYS, ModelRow, Ranking, Summary
+from bench.report.collect import Run
+
+QUALITY_KEYS = ("fid", "kid_mean", "inception_score", "precision", "recall", "density", "coverage", "memorization")
+
+
+@dataclass
+class Table:
+    """A table of already formatted cells."""
+
+    header: list[str]
+    rows: list[list[str]]
+    emphasis: tuple[int, ...] = ()  # indices of rows to set apart (e.g. the data floor)
+
+
+def fmt_number(value: float | None, decimals: int | None = None) -> str:
+    """About three significant figures in fixed notation; thousands get separators."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    if decimals is None:
+        decimals = _decimals(value)
+    return f"{value:,.{decimals}f}"
+
+
+def _decimals(value: float) -> int:
+    if value == 0:
+        return 2
+    return max(0, 2 - math.floor(math.log10(abs(value))))
+
+
+def fmt_summary(summary: Summary | None, integer: bool = False) -> str:
+    """`mean ± half-width` (95% CI), the mean alone for n=1, '–' when absent."""
+    if summary is None or summary.mean is None:
+        return "–"
+    decimals = 0 if integer else _decimals(summary.mean)
+    text = fmt_number(summary.mean, decimals)
+    if summary.half_width is not None:
+        text += f" ± {fmt_number(summary.half_width, decimals)}"
+    return text
+
+
+def quality_table(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> Table:
+    header = ["model", "family", "seeds", "FID", "× floor", "KID", "IS", "precision", "recall",
+              "density", "coverage", "memorization"]
+    body = []
+    for row in rows:
+        cells = [fmt_summary(row.summaries[k]) for k in QUALITY_KEYS]
+        ratio = "–" if row.fid_vs_floor is None else f"{fmt_number(row.fid_vs_floor)}×"
+        body.append([row.model, row.family, _seeds(row.seeds), cells[0], ratio, *cells[1:]])
+    emphasis: tuple[int, ...] = ()
+    if floor:
+        n = max(s.n for s in floor.values())
+        cells = [fmt_summary(floor.get(k)) for k in FLOOR_KEYS]
+        body.append(["data floor (real train images)", "–", f"{n} eval" + ("s" if n != 1 else ""),
+                     cells[0], "1×" if floor["fid"].mean else "–", *cells[1:]])
+        emphasis = (len(body) - 1,)
+    return Table(header, body, emphasis)
+
+
+def cost_table(rows: Sequence[ModelRow]) -> Table:
+    header = ["model", "bits/dim", "kind", "train s", "sampling img/s", "parameters (sampling)"]
+    body = [[row.model,
+             "n/a" if row.bpd_kind == "n/a" else fmt_summary(row.summaries["bits_per_dim"]),
+             row.bpd_kind,
+             fmt_summary(row.summaries["train_seconds"]),
+             fmt_summary(row.summaries["sample_images_per_s"]),
+             fmt_summary(row.summaries["parameters_sampling"], integer=True)] for row in rows]
+    return Table(header, body)
+
+
+def ranking_table(ranking: Ranking) -> Table:
+    key = ranking.metric.key
+    header = ["rank", "model", f"{ranking.metric.label} (mean ± 95% CI)", "n", "vs next (Welch's t)"]
+    body = []
+    for i, row in enumerate(ranking.rows):
+        label = row.model + (f" ({row.bpd_kind})" if key == "bits_per_dim" else "")
+        versus = ranking.next_comparisons[i].verdict if i < len(ranking.next_comparisons) else "–"
+        body.append([str(i + 1), label, fmt_summary(row.summaries[key]), str(row.summaries[key].n), versus])
+    return Table(header, body)
+
+
+def pairwise_table(ranking: Ranking) -> Table:
+    """Welch p-values between every pair of ranked models (upper triangle)."""
+    names = [row.model for row in ranking.rows]
+    body = []
+    for i, a in enumerate(names):
+        cells = []
+        for j, b in enumerate(names):
+            comparison = ranking.pairwise.get((a, b)) if j > i else None
+            if comparison is None:
+                cells.append("")
+            elif comparison.p_value is None:
+                cells.append("n/t")
+            else:
+                cells.append(f"{comparison.p_value:.3g}" + ("*" if comparison.significant else ""))
+        body.append([a, *cells])
+    return Table(["p-value", *names], body)
+
+
+def failed_table(runs: Sequence[Run], root: Path) -> Table:
+    header = ["run", "model", "dataset", "seed", "status", "message"]
+    body = [[_relative(run.folder, root), run.model, str(run.record.get("dataset")), str(run.seed),
+             run.status, str(run.record.get("message") or "")] for run in runs]
+    return Table(header, body)
+
+
+def mapping_table(items: Sequence[tuple[str, Any]], header: tuple[str, str] = ("key", "value")) -> Table:
+    return Table(list(header), [[k, str(v)] for k, v in items])
+
+
+def _seeds(seeds: Sequence[Any]) -> str:
+    return f"{len(seeds)} ({', '.join(map(str, seeds))})"
+
+
+def _relative(folder: Path, root: Path) -> str:
+    try:
+        return str(folder.relative_to(root)) or "."
+    except ValueError:
+        return str(folder)
