@@ -4,6 +4,7 @@ import torch
 from bench.data import ImageDataModule
 from bench.models.build import build_model
 from bench.models.cnn_decoder import VAE
+from bench.testing import check_sample_contract
 
 
 def _vae(spec, **net):
@@ -28,10 +29,8 @@ def test_vae_loss_falls_on_procedural_data():
 def test_sample_shape_dtype_range_and_determinism():
     dm = ImageDataModule("digits")
     model = _vae(dm.spec)
+    check_sample_contract(model, n=37)
     a = model.sample(37, torch.Generator().manual_seed(3))
-    b = model.sample(37, torch.Generator().manual_seed(3))
-    assert a.shape == (37, 1, 8, 8) and a.dtype == torch.uint8
-    assert int(a.max()) <= 16 and torch.equal(a, b)
     # It samples from the decoder distribution, not its mode: untrained decoders give varied pixels.
     assert a.float().std() > 0
 

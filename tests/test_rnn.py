@@ -13,6 +13,7 @@ from bench.data import ImageDataModule
 from bench.errors import ConfigError
 from bench.models.build import build_model
 from bench.models.rnn import PixelRNN, PixelRNNNet
+from bench.testing import check_checkpoint_round_trip, check_memorizes_one_image, check_sample_contract
 
 torch.set_num_threads(1)
 
@@ -38,13 +39,7 @@ def test_teacher_forced_likelihood_equals_stepwise_sampling_path(bars, cell):
 
 
 def test_samples_shape_dtype_range_and_seeded_determinism(bars):
-    model = tiny(bars.spec)
-    a = model.sample(5, torch.Generator().manual_seed(1))
-    b = model.sample(5, torch.Generator().manual_seed(1))
-    c = model.sample(5, torch.Generator().manual_seed(2))
-    assert a.shape == (5, *bars.spec.shape) and a.dtype == torch.uint8 and a.device.type == "cpu"
-    assert int(a.max()) < bars.spec.levels
-    assert torch.equal(a, b) and not torch.equal(a, c)
+    check_sample_contract(tiny(bars.spec))
 
 
 def test_top_k_one_is_greedy_whatever_the_seed(bars):
@@ -56,22 +51,10 @@ def test_top_k_one_is_greedy_whatever_the_seed(bars):
 
 def test_memorizes_one_image_and_samples_it_back():
     dm = ImageDataModule(name="digits")
-    image = dm.train_images[:1]
-    model = tiny(dm.spec)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
-    batch = image.expand(2, -1, -1, -1)
-    for _ in range(400):
-        loss = model.nll_bits_per_dim(batch).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if loss.detach() < 2e-3:  # the whole image then has probability > 0.9
-            break
-    samples = model.sample(16, torch.Generator().manual_seed(0))
-    assert (samples == image).flatten(1).all(1).sum() >= 12
+    check_memorizes_one_image(tiny(dm.spec), dm.train_images[:1])
 
 
-def test_training_lowers_loss_and_checkpoint_reloads_identically(bars, tmp_path):
+def test_training_lowers_loss_and_checkpoint_reloads_identically(bars):
     model = tiny(bars.spec, lr=1e-2)
     before = model.nll_bits_per_dim(bars.val_images).mean().item()
     trainer = pl.Trainer(max_steps=30, accelerator="cpu", logger=False, enable_checkpointing=False,
@@ -81,12 +64,7 @@ def test_training_lowers_loss_and_checkpoint_reloads_identically(bars, tmp_path)
     after = model.nll_bits_per_dim(bars.val_images).mean().item()
     assert after < before - 0.3
 
-    path = tmp_path / "rnn.ckpt"
-    trainer.save_checkpoint(path)
-    fresh = PixelRNN(PixelRNNNet(bars.spec, hidden=32, layers=2, embed_dim=16), bars.spec)
-    fresh.load_state_dict(torch.load(path, weights_only=False)["state_dict"])
-    assert torch.equal(model.sample(4, torch.Generator().manual_seed(3)),
-                       fresh.sample(4, torch.Generator().manual_seed(3)))
+    check_checkpoint_round_trip(model, PixelRNN(PixelRNNNet(bars.spec, hidden=32, layers=2, embed_dim=16), bars.spec))
 
 
 def test_default_config_builds_with_matched_parameter_count_and_flops(bars):

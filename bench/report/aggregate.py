@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from scipy import stats
 
-from bench.report.collect import Run
+from bench.report.collect import Run, value_at
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -78,15 +78,6 @@ def summarize(values: Iterable[Any]) -> Summary:
     std = float(np.std(finite, ddof=1))
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, len(finite) - 1) * std / math.sqrt(len(finite)))
     return Summary(finite, mean, half, std)
-
-
-def value_at(record: dict, path: Sequence[str]) -> Any:
-    node: Any = record
-    for key in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from bench.record import RECORD_NAME, read_record
 
@@ -64,9 +64,10 @@ class Collection:
     skipped: list[str] = field(default_factory=list)
 
 
-def _get(record: dict, *keys: str) -> Any:
+def value_at(record: dict, path: Sequence[str]) -> Any:
+    """`record[path[0]][path[1]]...`, or None where a level is missing."""
     node: Any = record
-    for key in keys:
+    for key in path:
         if not isinstance(node, dict):
             return None
         node = node.get(key)
@@ -79,11 +80,11 @@ def group_key(record: dict) -> GroupKey:
     budget = record.get("budget") or {}
     return GroupKey(
         dataset=str(record.get("dataset")),
-        protocol_version=protocol.get("version", _get(record, "config", "protocol", "version")),
-        extractor_sha256=_get(protocol, "extractor", "sha256"),
+        protocol_version=protocol.get("version", value_at(record, ("config", "protocol", "version"))),
+        extractor_sha256=value_at(protocol, ("extractor", "sha256")),
         budget_kind=budget.get("kind"),
         budget_value=budget.get("value"),
-        n_generated=protocol.get("n_generated", _get(record, "config", "dataset", "n_generated")),
+        n_generated=protocol.get("n_generated", value_at(record, ("config", "dataset", "n_generated"))),
     )
 
 
