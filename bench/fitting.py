@@ -44,7 +44,7 @@ def make_logger(cfg: DictConfig, run_dir: Path, run_id: str) -> Logger | None:
     if kind == "wandb":
         from pytorch_lightning.loggers import WandbLogger
 
-        return WandbLogger(project=cfg.logger.project, name=run_id, group=str(cfg.sweep), dir=str(run_dir),
+        return WandbLogger(project=cfg.logger.project, name=run_id, group=str(cfg.sweep), save_dir=str(run_dir),
                            mode=cfg.logger.mode, config=OmegaConf.to_container(cfg, resolve=True))
     return None
 

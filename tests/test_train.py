@@ -107,3 +107,13 @@ def test_vae_beats_the_independent_pixel_model_on_digits_test(tmp_path):
     record = train(cfg)
     assert record["metrics"]["bits_per_dim_kind"] == "bound"
     assert record["metrics"]["bits_per_dim"] < 2.438
+
+
+def test_wandb_logger_stays_offline_and_is_finished(tmp_path):
+    wandb = pytest.importorskip("wandb")
+    cfg = compose_config(tiny_overrides(tmp_path, "logger=wandb"))
+    assert cfg.logger.mode == "offline"
+    record = train(cfg)
+    assert record["status"] == "completed"
+    assert wandb.run is None  # finished, so the next job of a sweep starts its own run
+    assert list((run_directory(cfg) / "wandb").glob("offline-run-*"))
