@@ -91,7 +91,7 @@ def _group_view(index: int, key: GroupKey, runs: list[Run]) -> GroupView:
     floor_fid = floor["fid"].mean if floor else None
     prefix = f"group{index}"
     for name, caption, png in (
-        ("quality_vs_time", "Quality over training time", plots.quality_vs_time(rows, floor_fid)),
+        ("quality_vs_time", "Quality over training time", plots.quality_vs_time(rows)),
         ("quality_vs_speed", "Quality vs sampling speed", plots.quality_vs_speed(rows, floor_fid)),
     ):
         if png is not None:
