@@ -43,22 +43,27 @@ RECORD_NAME = "result.json"
 STATUSES = ("completed", "failed", "diverged", "interrupted")
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to `path` via a temp file in the same folder and a rename: readers see the old
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temp file in the same folder and a rename: readers see the old
     file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False, default=_json_default)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; records are meant to be shared
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; records and weights are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """`data` as JSON at `path`, atomically (serialized first, so a bad value writes nothing)."""
+    write_bytes_atomic(path, json.dumps(data, indent=2, default=_json_default).encode())
 
 
 def _json_default(obj: Any):

@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from torch import nn
 from bench.data.spec import to_unit
 from bench.errors import BenchError
 from bench.evaluate.reference_classifier import ARCHITECTURE, NUM_FEATURES, ReferenceCNN, train_classifier
+from bench.record import write_bytes_atomic
 
 ASSETS = Path(__file__).parent / "assets"
 SHIPPED = {"digits": ASSETS / "digits_classifier.pt"}
@@ -117,18 +117,9 @@ def cache_dir() -> Path:
 
 def save_atomic(obj, path: Path) -> None:
     """`torch.save` to a temp file in the target folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save(obj, buf)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; shipped and cached weights are shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def _load_weights(path: Path, channels: int, num_classes: int) -> ReferenceCNN:
