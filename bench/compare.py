@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from bench.errors import BenchError, exit_on_user_error
 from bench.record import read_record
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 # `bench.train.main` checks group choices against conf/ only, while a sweep may add config
 # folders with `hydra.searchpath`: here every job's config is composed before the sweep starts
 # (a bad choice stops it with one line), and the sweep calls Hydra's entry point directly.

@@ -24,7 +24,7 @@ from bench.errors import BenchError
 from bench.record import RECORD_NAME, SCHEMA_VERSION, read_record, write_record
 from bench.run_dir import RunLock, config_hash, run_directory
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
 def _quiet_lightning() -> None:

@@ -55,6 +55,6 @@ def test_copier_samples_are_training_images_and_survive_a_checkpoint(digits):
 
 @pytest.mark.parametrize("name", ["independent_pixels", "copier"])
 def test_baseline_configs_build(name, digits):
-    cfg = OmegaConf.load(f"conf/model/{name}.yaml")
+    cfg = OmegaConf.load(f"bench/conf/model/{name}.yaml")
     module = build_model(cfg, digits.spec)
     assert module.fits_in_closed_form and module.family == name

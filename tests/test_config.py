@@ -15,7 +15,7 @@ from bench.models.base import GenerativeModule
 from bench.models.build import build_model
 from bench.run_dir import config_hash, run_directory
 
-CONF = REPO_ROOT / "conf"
+CONF = REPO_ROOT / "bench" / "conf"
 
 
 def _options(group: str) -> list[str]:

@@ -7,7 +7,7 @@ from bench.data import ImageDataModule
 from bench.models.build import build_model
 from bench.testing import check_checkpoint_round_trip, check_sample_contract
 
-MODELS = sorted(p.stem for p in (REPO_ROOT / "conf" / "model").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (REPO_ROOT / "bench" / "conf" / "model").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")

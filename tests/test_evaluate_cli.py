@@ -76,7 +76,7 @@ def make_run(tmp_path, dm):
                run_dir / "checkpoints" / "best.ckpt")
     samples = module.sample(100, generator=torch.Generator().manual_seed(0))
     save_samples(run_dir, samples, dm.spec.levels)
-    model = OmegaConf.to_container(OmegaConf.load("conf/model/independent_pixels.yaml"))
+    model = OmegaConf.to_container(OmegaConf.load("bench/conf/model/independent_pixels.yaml"))
     write_record(run_dir, {"status": "completed", "config": {"dataset": DATASET, "model": model},
                            "checkpoint": {"selected": "checkpoints/best.ckpt"},
                            "metrics": {"fid": -1.0, "bits_per_dim": 1.5, "bits_per_dim_kind": "exact"}})

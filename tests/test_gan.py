@@ -17,7 +17,7 @@ from bench.models.gan import GAN, GANNet
 from bench.train import train
 from conftest import compose_config, tiny_overrides
 
-CONF = "conf/model/gan.yaml"
+CONF = "bench/conf/model/gan.yaml"
 
 
 @pytest.fixture(scope="module", autouse=True)

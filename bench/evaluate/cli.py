@@ -21,7 +21,7 @@ from bench.evaluate.protocol import evaluate_module, evaluate_samples
 from bench.evaluate.settings import Protocol
 from bench.record import RECORD_NAME, read_record, write_record
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def load_protocol(path: str | None) -> Protocol:
