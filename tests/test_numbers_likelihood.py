@@ -51,11 +51,11 @@ def vae() -> VAE:
     return VAE(TinyVAENet(TINY), TINY).eval()
 
 
-def _draws(fn, seed: int = 0) -> torch.Tensor:
-    """`fn` on every image `DRAWS` times with fresh noise: bits/dim `[DRAWS, 81]` (float64)."""
+def _draws(fn, seed: int = 0, draws: int = DRAWS) -> torch.Tensor:
+    """`fn` on every image `draws` times with fresh noise: bits/dim `[draws, 81]` (float64)."""
     torch.manual_seed(seed)
     with torch.no_grad():
-        return fn(EVERY_IMAGE.repeat(DRAWS, 1, 1, 1)).double().view(DRAWS, len(EVERY_IMAGE))
+        return fn(EVERY_IMAGE.repeat(draws, 1, 1, 1)).double().view(draws, len(EVERY_IMAGE))
 
 
 def _total_probability(bits: torch.Tensor) -> float:
@@ -76,10 +76,14 @@ def test_iwae_bound_gives_every_image_together_at_most_probability_one(vae):
 
 
 def test_iwae_at_k_1_equals_the_elbo_in_expectation(vae):
-    iwae = _draws(lambda x: vae.iwae_bits_per_dim(x, 1), seed=1).mean(0)
-    elbo = _draws(vae.nll_bits_per_dim, seed=2)
-    spread = elbo.std(0) * math.sqrt(2.0 / DRAWS)  # standard error of a difference of two means
-    assert torch.all((iwae - elbo.mean(0)).abs() <= 5 * spread + 1e-9)
+    draws = 10 * DRAWS
+    iwae = _draws(lambda x: vae.iwae_bits_per_dim(x, 1), seed=1, draws=draws)
+    elbo = _draws(vae.nll_bits_per_dim, seed=2, draws=draws)
+    # per image, and over all images (where the standard error is 9x smaller: the KL term is ~0.1 bits/dim)
+    per_image = torch.sqrt((iwae.var(0) + elbo.var(0)) / draws)
+    assert torch.all((iwae.mean(0) - elbo.mean(0)).abs() <= 5 * per_image)
+    overall = math.sqrt((iwae.mean(1).var() + elbo.mean(1).var()) / draws)
+    assert abs(float(iwae.mean() - elbo.mean())) <= 5 * overall
     # the two are not trivially equal: the ELBO is loose here, and k = 64 tightens it
     assert float(elbo.mean() - _draws(lambda x: vae.iwae_bits_per_dim(x, 64)).mean()) > 0.02
 
