@@ -2,7 +2,8 @@
 
 The official batches are pickles: a plain `pickle.load` would execute whatever a crafted file
 asks for. `read_batch` unpickles with an allow-list that resolves only what the real files
-use (numpy's array reconstructor, `ndarray`, `dtype`); any other global stops the read.
+use (numpy's array reconstructor, `ndarray`, `dtype`, and latin-1 bytes as Python 3 writes them
+at protocol 2); any other global stops the read.
 """
 
 from __future__ import annotations
@@ -22,12 +23,21 @@ except ImportError:  # NumPy 1
     from numpy.core.multiarray import _reconstruct
 
 IMAGE_BYTES = 3 * 32 * 32
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """What Python 3 writes for `bytes` in a protocol-2 pickle (`_codecs.encode(text, 'latin1')`),
+    limited to that one codec."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r} is not allowed in a CIFAR batch")
+    return text.encode("latin1")
+
+
 #: (module, name) as written in the pickles (NumPy 1 and 2 spell the module differently) -> object.
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_bytes,
 }
 
 

@@ -1,6 +1,6 @@
 """`folder`: any directory of PNG/JPEG images as a dataset, decoded once and cached.
 
-Images are found recursively, decoded by torchvision to 1 or 3 channels, resized (shorter side
+Images are found recursively, decoded to 1 or 3 channels, resized (shorter side
 to `size`, antialiased) and centre-cropped to `size` x `size`. When every image sits in a
 sub-folder, the top-level sub-folder names are the classes; otherwise the set is unlabelled.
 
@@ -53,23 +53,30 @@ def class_names(root: Path, files: list[Path]) -> list[str]:
 
 
 def decode(path: Path, size: int, channels: int) -> torch.Tensor:
-    """One image file -> uint8 `[channels, size, size]` (raises on an unreadable file)."""
-    from torchvision.io import ImageReadMode, decode_image
+    """One image file -> uint8 `[channels, size, size]` (raises on an unreadable file).
+
+    Pillow decodes (torchvision's own decoders are deprecated from 0.29 on) and converts any mode
+    (palette, grey + alpha, 16-bit, CMYK) to L or RGB; torchvision resizes and crops the tensor.
+    """
+    from PIL import Image
     from torchvision.transforms.v2.functional import center_crop, resize
 
-    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
-    image = decode_image(str(path), mode=mode)
+    with Image.open(path) as im:
+        array = np.asarray(im.convert("L" if channels == 1 else "RGB"))
+    image = torch.from_numpy(array.copy()).view(array.shape[0], array.shape[1], channels).permute(2, 0, 1)
     return center_crop(resize(image, [size], antialias=True), [size, size])
 
 
 def _decode_all(root: Path, files: list[Path], size: int, channels: int):
+    from PIL import Image
+
     names = class_names(root, files)
     index = {n: i for i, n in enumerate(names)}
     images, labels, skipped = [], [], []
     for f in files:
         try:
             images.append(decode(f, size, channels))
-        except (RuntimeError, ValueError, OSError):  # torchvision's decoders raise RuntimeError on bad data
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):  # what Pillow raises on bad files
             skipped.append(f.relative_to(root).as_posix())
             continue
         labels.append(index[f.relative_to(root).parts[0]] if names else 0)
