@@ -16,46 +16,7 @@ from bench.data.cifar_batches import read_batch
 from bench.data.source_images import reduce_levels
 from bench.data.torchvision_sources import CIFAR10_FILES, MNIST_FILES
 from bench.errors import BenchError, ConfigError
-
-N_TRAIN, N_TEST = 40, 12
-
-
-def _idx(path: Path, array: np.ndarray) -> None:
-    """An idx file as MNIST ships it: magic (0, 0, uint8 type 0x08, ndim), big-endian dims, bytes."""
-    header = np.array([0x0800 + array.ndim, *array.shape], dtype=">i4").tobytes()
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def write_mnist_root(root: Path, folder: str = "MNIST", seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (N_TRAIN, 28, 28)),
-              "train-labels-idx1-ubyte": rng.integers(0, 10, N_TRAIN),
-              "t10k-images-idx3-ubyte": rng.integers(0, 256, (N_TEST, 28, 28)),
-              "t10k-labels-idx1-ubyte": rng.integers(0, 10, N_TEST)}
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
-    for name, array in arrays.items():
-        _idx(raw / name, array)
-    return arrays
-
-
-def write_cifar_root(root: Path, per_batch: int = 8, seed: int = 0) -> dict[str, tuple[np.ndarray, list[int]]]:
-    """cifar-10-batches-py/ with Python-2-style pickled dicts, as in the official archive."""
-    rng = np.random.default_rng(seed)
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    batches = {}
-    for name in CIFAR10_FILES:
-        data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
-        labels = rng.integers(0, 10, per_batch).tolist()
-        batches[name] = (data, labels)
-        with open(folder / name, "wb") as fh:
-            pickle.dump({"batch_label": name, "labels": labels, "data": data,
-                         "filenames": [f"{i}.png" for i in range(per_batch)]}, fh, protocol=2)
-    with open(folder / "batches.meta", "wb") as fh:
-        pickle.dump({"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}, fh, protocol=2)
-    return batches
-
+from fake_data_roots import N_TEST, N_TRAIN, write_cifar_root, write_mnist_root
 
 @pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
 def test_mnist_style_sources_keep_the_official_test_split(tmp_path, name, folder):

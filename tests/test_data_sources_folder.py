@@ -8,36 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
 import bench.data.image_folder as image_folder
 from bench.data import ImageDataModule
 from bench.errors import BenchError, ConfigError
+from fake_data_roots import random_image, write_image, write_tree
 
 SIZE = 10
-
-
-def _image(channels: int, h: int, w: int, seed: int) -> torch.Tensor:
-    return torch.randint(0, 256, (channels, h, w), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
-
-
-def write_image(image: torch.Tensor, path: Path) -> None:
-    """uint8 `[C, H, W]` (C 1 or 3) -> a PNG or JPEG file, by the path's suffix."""
-    array = image.permute(1, 2, 0).numpy()
-    Image.fromarray(array[:, :, 0] if image.shape[0] == 1 else array).save(path)
-
-
-def write_tree(root: Path) -> None:
-    """Two classes (one nested deeper), grey and RGB, odd sizes, PNG and JPEG, plus a text and a broken file."""
-    files = {"cats/a.png": (3, 20, 31), "cats/b.jpg": (1, 17, 13), "cats/c.PNG": (1, 11, 11),
-             "cats/deep/d.jpeg": (3, 15, 40), "dogs/e.png": (3, 12, 12), "dogs/f.jpg": (3, 33, 21),
-             "dogs/nested/more/g.png": (1, 10, 19), "dogs/h.png": (3, 14, 9)}
-    for i, (name, shape) in enumerate(files.items()):
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_image(_image(*shape, seed=i), path)
-    (root / "notes.txt").write_text("not an image")
-    (root / "dogs" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
 
 
 def _load(root: Path, cache: Path, **kw) -> ImageDataModule:
@@ -97,7 +74,7 @@ def test_cache_is_reused_and_rebuilt_when_a_file_changes(tmp_path, monkeypatch):
 
 def test_images_at_the_top_level_make_an_unlabelled_set(tmp_path):
     for i in range(6):
-        write_image(_image(1, 9, 9, seed=i), tmp_path / f"{i}.png")
+        write_image(random_image(1, 9, 9, seed=i), tmp_path / f"{i}.png")
     dm = _load(tmp_path, tmp_path / "cache", channels=1)
     assert dm.spec.num_classes == 0 and int(dm.train_labels.abs().sum()) == 0
 
@@ -112,7 +89,7 @@ def test_no_readable_images_or_too_few_for_the_split_say_so(tmp_path):
             _load(tmp_path / "empty", tmp_path / "cache")
     (tmp_path / "few").mkdir()
     for i in range(3):
-        write_image(_image(3, 8, 8, seed=i), tmp_path / "few" / f"{i}.png")
+        write_image(random_image(3, 8, 8, seed=i), tmp_path / "few" / f"{i}.png")
     with pytest.raises(ConfigError, match=f"the set has 3 at {tmp_path / 'few'}"):
         _load(tmp_path / "few", tmp_path / "cache")
     with pytest.raises(BenchError, match="dataset.root=.*not a folder"):
