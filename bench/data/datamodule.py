@@ -30,7 +30,8 @@ class _IndexedTensors(Dataset):
 
     def __getitem__(self, idx):
         idx = torch.as_tensor(idx)
-        return self.images[idx], self.labels[idx]
+        # index_select, not images[idx]: for uint8 [128, 3, 32, 32] batches a step gets 250 us instead of 800 (1 thread)
+        return self.images.index_select(0, idx), self.labels.index_select(0, idx)
 
 
 def _source_options(name: str, source_args: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -79,9 +80,9 @@ class ImageDataModule(pl.LightningDataModule):
         self.split: Split = split
         self.batch_size = batch_size
         # index gathers copy: the full set is freed once the three splits are taken
-        self.train_images, self.train_labels = images[split.train], labels[split.train]
-        self.val_images, self.val_labels = images[split.val], labels[split.val]
-        self.test_images, self.test_labels = images[split.test], labels[split.test]
+        self.train_images, self.train_labels = images.index_select(0, split.train), labels[split.train]
+        self.val_images, self.val_labels = images.index_select(0, split.val), labels[split.val]
+        self.test_images, self.test_labels = images.index_select(0, split.test), labels[split.test]
         _, c, h, w = images.shape
         self.spec = DatasetSpec(
             name=name, channels=c, height=h, width=w, levels=source.levels, split_seed=split_seed,
