@@ -55,7 +55,9 @@ def official_test_split(n: int, test_from: int, val_size: int, test_size: int, s
                           f"{_at(where)})")
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(test_from, generator=g)
-    test = torch.randperm(n_test, generator=g)[:test_size] + test_from if test_size < n_test else torch.arange(test_from, n)
+    test = torch.arange(test_from, n)
+    if test_size < n_test:
+        test = test[torch.randperm(n_test, generator=g)[:test_size]]
     return Split(train=perm[val_size:].sort().values, val=perm[:val_size].sort().values, test=test.sort().values)
 
 
