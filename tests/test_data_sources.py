@@ -122,3 +122,27 @@ def test_a_family_trains_a_few_steps_on_fake_mnist(tmp_path):
     assert trainer.global_step == 3
     samples = model.sample(4, torch.Generator().manual_seed(0))
     assert samples.shape == (4, 1, 28, 28) and samples.dtype == torch.uint8
+
+
+def test_download_goes_through_torchvision_only_when_asked(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+    import torchvision.datasets.utils as tv_utils
+
+    fetched = []
+
+    def fake_fetch(url, download_root, filename=None, md5=None, **_):  # stands in for the network
+        fetched.append((url, md5))
+        write_cifar_root(Path(download_root))
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_fetch)
+    with pytest.raises(BenchError, match="dataset.download=true"):
+        ImageDataModule("cifar10", root=str(tmp_path), val_size=5, test_size=8)
+    assert fetched == []
+    dm = ImageDataModule("cifar10", root=str(tmp_path), val_size=5, test_size=8, download=True)
+    assert fetched == [(tvd.CIFAR10.url, tvd.CIFAR10.tgz_md5)] and dm.spec.test_size == 8
+    ImageDataModule("cifar10", root=str(tmp_path), val_size=5, test_size=8, download=True)
+    assert len(fetched) == 1  # files present: nothing fetched again
+
+    monkeypatch.setattr(tvd.MNIST, "download", lambda self: fetched.append("mnist") or write_mnist_root(tmp_path))
+    dm = ImageDataModule("mnist", root=str(tmp_path), val_size=5, test_size=N_TEST, download=True)
+    assert fetched.count("mnist") == 1 and dm.spec.train_size == N_TRAIN - 5

@@ -51,7 +51,8 @@ def _torchvision_mnist(cls_name: str, root: Optional[str], download: bool, level
     raw = base / cls_name / "raw"
     if not download:
         _require(raw, MNIST_FILES, cls_name, base)
-    parts = [cls(str(base), train=train, download=download) for train in (True, False)]
+    # one download (torchvision fetches both splits' files at once), then both splits from disk
+    parts = [cls(str(base), train=train, download=download and train) for train in (True, False)]
     images = torch.cat([p.data for p in parts]).unsqueeze(1).contiguous()
     labels = torch.cat([p.targets for p in parts]).to(torch.int64)
     return SourceImages(reduce_levels(images, levels), labels, levels=levels, num_classes=10,
