@@ -97,6 +97,11 @@ def test_missing_files_give_one_message_with_path_files_and_remedy(tmp_path, nam
     (tmp_path / folder / files[0]).write_bytes(b"")
     with pytest.raises(BenchError, match=f"missing {', '.join(files[1:])}"):
         ImageDataModule(name, root=str(tmp_path), val_size=5, test_size=5)
+    if name == "mnist":
+        for f in files[1:]:
+            (tmp_path / folder / f"{f}.gz").write_bytes(b"")
+        with pytest.raises(BenchError, match="their .gz archives are there: gunzip them"):
+            ImageDataModule(name, root=str(tmp_path), val_size=5, test_size=5)
 
 
 def test_options_a_source_does_not_take_are_named(tmp_path):

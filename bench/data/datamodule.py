@@ -1,7 +1,8 @@
 """A LightningDataModule over a whole in-memory dataset.
 
-Small datasets live in memory as uint8 tensors. Batches are drawn by indexing those tensors with
-a batch of indices (one gather per step, no per-image collation, no worker processes).
+Every dataset lives in memory as uint8 tensors (CIFAR-10: 60,000 x 3,072 B = 184 MB). Batches are
+drawn by gathering a batch of indices from those tensors (one gather per step, no per-image
+collation, no worker processes).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class _IndexedTensors(Dataset):
 
     def __getitem__(self, idx):
         idx = torch.as_tensor(idx)
-        # index_select, not images[idx]: for uint8 [128, 3, 32, 32] batches a step gets 250 us instead of 800 (1 thread)
+        # index_select, not images[idx]: 250 instead of 800 us per uint8 [128, 3, 32, 32] batch (1 thread)
         return self.images.index_select(0, idx), self.labels.index_select(0, idx)
 
 

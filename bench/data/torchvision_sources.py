@@ -37,6 +37,8 @@ def _require(folder: Path, files: tuple[str, ...], name: str, root: Path) -> Non
     if missing:
         state = ("dataset.root does not exist" if not root.is_dir() else
                  "the folder does not exist" if not folder.is_dir() else f"missing {', '.join(missing)}")
+        if all((folder / f"{f}.gz").is_file() for f in missing):
+            state += "; their .gz archives are there: gunzip them, or dataset.download=true extracts them offline"
         raise BenchError(
             f"dataset.root={str(root)!r}: {name} not found in {folder.resolve()} ({state}); expected there: "
             f"{', '.join(files)}. Set dataset.download=true on a machine with internet, or copy torchvision's "
