@@ -151,3 +151,17 @@ def test_download_goes_through_torchvision_only_when_asked(tmp_path, monkeypatch
     monkeypatch.setattr(tvd.MNIST, "download", lambda self: fetched.append("mnist") or write_mnist_root(tmp_path))
     dm = ImageDataModule("mnist", root=str(tmp_path), val_size=5, test_size=N_TEST, download=True)
     assert fetched.count("mnist") == 1 and dm.spec.train_size == N_TRAIN - 5
+
+
+def test_where_files_come_from_or_are_cached_does_not_change_the_run_folder(tmp_path):
+    from conftest import compose_config
+
+    from bench.run_dir import config_hash
+
+    def run_hash(dataset: str, *extra: str) -> str:
+        return config_hash(compose_config([f"dataset={dataset}", "dataset.root=/pics", *extra]))
+
+    assert run_hash("mnist") == run_hash("mnist", "dataset.download=true")
+    assert run_hash("folder") == run_hash("folder", "dataset.cache_dir=/elsewhere")
+    # a folder's path says which images are used
+    assert run_hash("folder") != run_hash("folder", "dataset.root=/other-pics") != run_hash("folder", "dataset.size=28")
