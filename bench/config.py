@@ -41,6 +41,13 @@ class DatasetConfig:
     test_size: int = 450
     n_generated: int = 1000
     source_args: dict = field(default_factory=dict)
+    # options of the file-backed sources (bench/data/sources.py); None = not set, the source's default
+    root: Optional[str] = None
+    download: Optional[bool] = None
+    levels: Optional[int] = None
+    size: Optional[int] = None
+    channels: Optional[int] = None
+    cache_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
         for key in ("val_size", "test_size", "n_generated"):

@@ -19,6 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 HASHED_KEYS = ("model", "dataset", "budget", "seed", "threads", "trainer", "protocol")
 #: Trainer keys that change how often things are logged, not what is learned.
 _UNHASHED_TRAINER_KEYS = ("log_every_n_steps",)
+#: Dataset keys that say where files are fetched from or cached, not which images are used.
+_UNHASHED_DATASET_KEYS = ("download", "cache_dir")
 
 
 def hashed_config(cfg: DictConfig) -> dict:
@@ -27,6 +29,8 @@ def hashed_config(cfg: DictConfig) -> dict:
     picked = {k: data[k] for k in HASHED_KEYS if k in data}
     if isinstance(picked.get("trainer"), dict):
         picked["trainer"] = {k: v for k, v in picked["trainer"].items() if k not in _UNHASHED_TRAINER_KEYS}
+    if isinstance(picked.get("dataset"), dict):
+        picked["dataset"] = {k: v for k, v in picked["dataset"].items() if k not in _UNHASHED_DATASET_KEYS}
     return picked
 
 

@@ -6,6 +6,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from conftest import REPO_ROOT, compose_config
+from fake_data_roots import fake_root_overrides
 
 from bench.config import validate
 from bench.data import ImageDataModule
@@ -32,8 +33,8 @@ def test_every_model_config_builds_on_digits(model):
 
 
 @pytest.mark.parametrize("dataset", _options("dataset"))
-def test_every_dataset_config_instantiates(dataset):
-    cfg = compose_config([f"dataset={dataset}"])
+def test_every_dataset_config_instantiates(dataset, tmp_path):
+    cfg = compose_config([f"dataset={dataset}", f"results_dir={tmp_path}", *fake_root_overrides(dataset, tmp_path)])
     validate(cfg)
     dm = ImageDataModule(batch_size=8, **cfg.dataset)
     assert dm.spec.train_size + dm.spec.val_size + dm.spec.test_size == len(

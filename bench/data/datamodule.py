@@ -1,11 +1,13 @@
 """A LightningDataModule over a whole in-memory dataset.
 
-Small datasets live in memory as uint8 tensors. Batches are drawn by indexing those tensors with
-a batch of indices (one gather per step, no per-image collation, no worker processes).
+Every dataset lives in memory as uint8 tensors (CIFAR-10: 60,000 x 3,072 B = 184 MB). Batches are
+drawn by gathering a batch of indices from those tensors (one gather per step, no per-image
+collation, no worker processes).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytorch_lightning as pl
@@ -14,7 +16,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from bench.data.sources import SOURCES
 from bench.data.spec import DatasetSpec
-from bench.data.split import Split, seeded_split
+from bench.data.split import Split, official_test_split, seeded_split
 from bench.errors import BenchError, ConfigError
 
 
@@ -29,7 +31,27 @@ class _IndexedTensors(Dataset):
 
     def __getitem__(self, idx):
         idx = torch.as_tensor(idx)
-        return self.images[idx], self.labels[idx]
+        # index_select, not images[idx]: 250 instead of 800 us per uint8 [128, 3, 32, 32] batch (1 thread)
+        return self.images.index_select(0, idx), self.labels.index_select(0, idx)
+
+
+def _source_options(name: str, source_args: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """`dataset.source_args` plus the top-level dataset keys that are set, checked against what
+    source `name` accepts, so a misplaced key is named rather than silently ignored."""
+    merged = dict(source_args)
+    for key, value in options.items():
+        if value is None:
+            continue
+        if key in merged and merged[key] != value:
+            raise ConfigError(f"dataset.{key}", value, f"one value (dataset.source_args.{key}={merged[key]!r} differs)")
+        merged[key] = value
+    accepted = inspect.signature(SOURCES[name]).parameters
+    for key in merged:
+        if key not in accepted:
+            where = "dataset" if key in options else "dataset.source_args"
+            raise BenchError(f"{where}.{key}={merged[key]!r}: dataset {name!r} has no such option "
+                             f"(it takes: {', '.join(accepted) or 'none'})")
+    return merged
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -40,24 +62,33 @@ class ImageDataModule(pl.LightningDataModule):
     """
 
     def __init__(self, name: str, split_seed: int = 0, val_size: int = 150, test_size: int = 450,
-                 batch_size: int = 64, source_args: dict[str, Any] | None = None, **_: Any):
+                 batch_size: int = 64, source_args: dict[str, Any] | None = None, root: str | None = None,
+                 download: bool | None = None, levels: int | None = None, size: int | None = None,
+                 channels: int | None = None, cache_dir: str | None = None, **_: Any):
         super().__init__()
         if name not in SOURCES:
             raise BenchError(f"dataset.name={name!r}: expected one of {', '.join(sorted(SOURCES))}")
         if batch_size <= 0:
             raise ConfigError("model.batch_size", batch_size, "a positive integer")
-        images, labels, levels, num_classes = SOURCES[name](**(source_args or {}))
-        split = seeded_split(len(images), val_size, test_size, split_seed)
+        options = {"root": root, "download": download, "levels": levels, "size": size, "channels": channels,
+                   "cache_dir": cache_dir}
+        source = SOURCES[name](**_source_options(name, source_args or {}, options))
+        images, labels = source.images, source.labels
+        if source.test_from is None:
+            split = seeded_split(len(images), val_size, test_size, split_seed, source.where)
+        else:
+            split = official_test_split(len(images), source.test_from, val_size, test_size, split_seed, source.where)
         self.split: Split = split
         self.batch_size = batch_size
-        self.train_images, self.train_labels = images[split.train], labels[split.train]
-        self.val_images, self.val_labels = images[split.val], labels[split.val]
-        self.test_images, self.test_labels = images[split.test], labels[split.test]
+        # index gathers copy: the full set is freed once the three splits are taken
+        self.train_images, self.train_labels = images.index_select(0, split.train), labels[split.train]
+        self.val_images, self.val_labels = images.index_select(0, split.val), labels[split.val]
+        self.test_images, self.test_labels = images.index_select(0, split.test), labels[split.test]
         _, c, h, w = images.shape
         self.spec = DatasetSpec(
-            name=name, channels=c, height=h, width=w, levels=levels, split_seed=split_seed,
+            name=name, channels=c, height=h, width=w, levels=source.levels, split_seed=split_seed,
             train_size=len(split.train), val_size=len(split.val), test_size=len(split.test),
-            num_classes=num_classes,
+            num_classes=source.num_classes,
         )
 
     def images(self, split: str) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """Image sources: functions returning every image of a dataset as uint8 levels plus labels.
 
-Each returns `(images [N, C, H, W] uint8, labels [N] int64, levels, num_classes)`. Sources
-that need a download belong to a later issue; these two need none.
+Each returns a `SourceImages`. `digits` and `procedural` need no files; `mnist`,
+`fashion_mnist` and `cifar10` read torchvision's layout under `dataset.root`
+(`torchvision_sources.py`); `folder` decodes a directory of PNG/JPEG files (`image_folder.py`).
 """
 
 from __future__ import annotations
@@ -11,22 +12,25 @@ from typing import Callable
 import numpy as np
 import torch
 
+from bench.data.image_folder import folder
+from bench.data.source_images import SourceImages
+from bench.data.torchvision_sources import cifar10, fashion_mnist, mnist
 from bench.errors import ConfigError
 
-Source = Callable[..., tuple[torch.Tensor, torch.Tensor, int, int]]
+Source = Callable[..., SourceImages]
 
 
-def digits() -> tuple[torch.Tensor, torch.Tensor, int, int]:
+def digits() -> SourceImages:
     """scikit-learn's embedded 8x8 handwritten digits: 1,797 images, 17 levels (0..16)."""
     from sklearn.datasets import load_digits
 
     data = load_digits()
     images = torch.from_numpy(data.images.astype(np.uint8)).unsqueeze(1)
     labels = torch.from_numpy(data.target.astype(np.int64))
-    return images, labels, 17, 10
+    return SourceImages(images, labels, levels=17, num_classes=10)
 
 
-def procedural(n: int = 512, size: int = 8, levels: int = 4, seed: int = 1234):
+def procedural(n: int = 512, size: int = 8, levels: int = 4, seed: int = 1234) -> SourceImages:
     """Bars: each image holds one horizontal or vertical bar of a random level on a dark ground.
 
     Small, structured and instant to make — for fast tests of every family. Labels are the bar
@@ -45,7 +49,10 @@ def procedural(n: int = 512, size: int = 8, levels: int = 4, seed: int = 1234):
     cols = (coords.view(1, 1, size) == position.view(n, 1, 1)).expand(n, size, size)
     mask = torch.where(orientation.view(n, 1, 1) == 0, rows, cols)
     images = (mask * level.view(n, 1, 1)).to(torch.uint8).unsqueeze(1)
-    return images, orientation.to(torch.int64), levels, 2
+    return SourceImages(images, orientation.to(torch.int64), levels=levels, num_classes=2)
 
 
-SOURCES: dict[str, Source] = {"digits": digits, "procedural": procedural}
+SOURCES: dict[str, Source] = {
+    "digits": digits, "procedural": procedural,
+    "mnist": mnist, "fashion_mnist": fashion_mnist, "cifar10": cifar10, "folder": folder,
+}
