@@ -20,7 +20,7 @@ from bench.models.baselines import IndependentPixels, TrainingSetCopier
 from bench.models.cnn_decoder import VAE, ConvVAENet
 from bench.models.gan import GAN, GANNet
 from bench.models.gpt import PixelGPT, PixelGPTNet
-from bench.models.pixel_tokens import to_tokens
+from bench.models.pixel_tokens import draw, to_tokens
 from bench.models.rnn import PixelRNN, PixelRNNNet
 from bench.testing import check_sample_contract
 
@@ -139,3 +139,10 @@ def test_vae_bound_and_samples_do_not_depend_on_the_decoding_chunk(monkeypatch):
 def test_gan_stages_must_divide_the_image_side():
     with pytest.raises(ConfigError, match="stages"):
         GANNet(GREY, stages=3)  # 28 is not divisible by 8
+
+
+def test_token_draw_is_multinomials_draw_without_its_host_checks():
+    logits = torch.randn(64, 256) * 3
+    ours = draw(logits, torch.Generator().manual_seed(3))
+    reference = torch.multinomial(logits.softmax(-1), 1, generator=torch.Generator().manual_seed(3)).squeeze(1)
+    assert torch.equal(ours, reference)  # same tokens for the same seed: earlier samples stay reproducible
