@@ -10,6 +10,8 @@ import math
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import REPO_ROOT, compose_config
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from bench.data.spec import DatasetSpec
@@ -17,6 +19,7 @@ from bench.errors import ConfigError
 from bench.models import cnn_decoder
 from bench.models.base import GenerativeModule
 from bench.models.baselines import IndependentPixels, TrainingSetCopier
+from bench.models.build import build_model
 from bench.models.cnn_decoder import VAE, ConvVAENet
 from bench.models.gan import GAN, GANNet
 from bench.models.gpt import PixelGPT, PixelGPTNet
@@ -30,6 +33,7 @@ GREY = DatasetSpec("grey28", channels=1, height=28, width=28, levels=256, split_
                    train_size=8, val_size=2, test_size=2)
 COLOUR = DatasetSpec("colour32", channels=3, height=32, width=32, levels=256, split_seed=0,
                      train_size=8, val_size=2, test_size=2)
+CONF = REPO_ROOT / "bench" / "conf"
 FAMILIES = ("cnn_decoder", "gan", "rnn", "gpt", "independent_pixels", "copier")
 
 
@@ -146,3 +150,24 @@ def test_token_draw_is_multinomials_draw_without_its_host_checks():
     ours = draw(logits, torch.Generator().manual_seed(3))
     reference = torch.multinomial(logits.softmax(-1), 1, generator=torch.Generator().manual_seed(3)).squeeze(1)
     assert torch.equal(ours, reference)  # same tokens for the same seed: earlier samples stay reproducible
+
+
+PRESET_SHAPES = {"compare_mnist": GREY, "compare_cifar10": COLOUR}  # compare_fashion_mnist extends compare_mnist
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_SHAPES))
+def test_every_model_of_a_dataset_preset_builds_and_scores_at_that_datasets_shape(preset):
+    """The presets need dataset configs from elsewhere to compose; their models are checked here
+    at the shape those datasets have (28x28x1 or 32x32x3, 256 levels)."""
+    spec = PRESET_SHAPES[preset]
+    params = OmegaConf.load(CONF / "experiment" / f"{preset}.yaml").hydra.sweeper.params
+    x = random_images(spec, 2)
+    for name in params.model.split(","):
+        model = build_model(compose_config([f"model={name}"]).model, spec).eval()
+        if getattr(model, "fits_in_closed_form", False):
+            model.fit_closed_form(x)
+        elif model.likelihood != "none":
+            with torch.no_grad():
+                assert torch.isfinite(model.nll_bits_per_dim(x)).all(), name
+        else:
+            assert model.generate(2).shape == (2, *spec.shape), name
