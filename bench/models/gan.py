@@ -24,40 +24,43 @@ from bench.models.base import GenerativeModule
 LOSSES = ("hinge", "non_saturating")
 
 
-def _check_shape(spec: DatasetSpec) -> tuple[int, int]:
-    """Spatial size of the generator's first feature map, `(H/4, W/4)`."""
-    if spec.height % 4 or spec.width % 4:
+def _check_shape(spec: DatasetSpec, stages: int) -> tuple[int, int]:
+    """Spatial size of the generator's first feature map, `(H / 2**stages, W / 2**stages)`."""
+    if stages < 1:
+        raise ConfigError("model.net.stages", stages, "a positive integer (resampling stages by 2)")
+    factor = 2**stages
+    if spec.height % factor or spec.width % factor:
         raise ConfigError(
             "dataset.height/width", f"{spec.height}x{spec.width}",
-            f"sizes divisible by 4 for a GAN on {spec.name!r} (its networks resample twice by 2)",
+            f"sizes divisible by {factor} for a GAN with {stages} stages on {spec.name!r} "
+            f"(its networks resample {stages} times by 2; lower model.net.stages)",
         )
-    return spec.height // 4, spec.width // 4
+    return spec.height // factor, spec.width // factor
 
 
 class Generator(nn.Module):
     """Latent `[B, latent_dim]` -> images in `[-1, 1]`, `[B, C, H, W]`.
 
-    A linear layer makes a `4*hidden`-channel map at `H/4 x W/4`; two stride-2 transposed
-    convolutions (batch norm, ReLU) double the size and halve the width each; a 3x3 conv and
-    tanh give the pixels.
+    A linear layer makes a `hidden * 2**stages`-channel map at `H / 2**stages`; each of the
+    `stages` stride-2 transposed convolutions (batch norm, ReLU) doubles the size and halves the
+    width; a 3x3 conv and tanh give the pixels. Two stages suit 8x8 and 28x28 (from 2x2 / 7x7),
+    three 32x32 (from 4x4, as in DCGAN).
     """
 
-    def __init__(self, spec: DatasetSpec, latent_dim: int = 64, hidden: int = 48):
+    def __init__(self, spec: DatasetSpec, latent_dim: int = 64, hidden: int = 48, stages: int = 2):
         super().__init__()
-        self.start = _check_shape(spec)
-        self.latent_dim, self.width = latent_dim, 4 * hidden
+        self.start = _check_shape(spec, stages)
+        self.latent_dim, self.width = latent_dim, hidden * 2**stages
         h0, w0 = self.start
         self.project = nn.Sequential(
             nn.Linear(latent_dim, self.width * h0 * w0, bias=False),
             nn.BatchNorm1d(self.width * h0 * w0), nn.ReLU(),
         )
-        self.body = nn.Sequential(
-            nn.ConvTranspose2d(4 * hidden, 2 * hidden, 4, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(2 * hidden), nn.ReLU(),
-            nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(hidden), nn.ReLU(),
-            nn.Conv2d(hidden, spec.channels, 3, padding=1), nn.Tanh(),
-        )
+        layers: list[nn.Module] = []
+        for i in range(stages, 0, -1):
+            layers += [nn.ConvTranspose2d(hidden * 2**i, hidden * 2 ** (i - 1), 4, stride=2, padding=1, bias=False),
+                       nn.BatchNorm2d(hidden * 2 ** (i - 1)), nn.ReLU()]
+        self.body = nn.Sequential(*layers, nn.Conv2d(hidden, spec.channels, 3, padding=1), nn.Tanh())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(self.project(z).view(len(z), self.width, *self.start))
@@ -79,22 +82,26 @@ class Discriminator(nn.Module):
     """Images in `[-1, 1]`, `[B, C, H, W]` -> one score per image `[B]`.
 
     Every weight layer is spectrally normalized, which keeps the critic Lipschitz without a
-    gradient penalty; two stride-2 convolutions mirror the generator. With `minibatch_std`,
-    scores depend on the whole batch (real and generated batches are scored separately).
+    gradient penalty; `stages` stride-2 convolutions (doubling the width) mirror the generator.
+    With `minibatch_std`, the last of them also sees the batch's spread, so scores depend on the
+    whole batch (real and generated batches are scored separately).
     """
 
-    def __init__(self, spec: DatasetSpec, hidden: int = 32, slope: float = 0.1, minibatch_std: bool = True):
+    def __init__(self, spec: DatasetSpec, hidden: int = 32, slope: float = 0.1, minibatch_std: bool = True,
+                 stages: int = 2):
         super().__init__()
-        h0, w0 = _check_shape(spec)
+        h0, w0 = _check_shape(spec, stages)
         act = nn.LeakyReLU(slope)
-        extra = 1 if minibatch_std else 0
+        layers: list[nn.Module] = [spectral_norm(nn.Conv2d(spec.channels, hidden, 3, padding=1)), act]
+        for i in range(stages):
+            last = i == stages - 1
+            extra = 1 if minibatch_std and last else 0
+            if extra:
+                layers.append(MinibatchStd())
+            layers += [spectral_norm(nn.Conv2d(hidden * 2**i + extra, hidden * 2 ** (i + 1), 4, stride=2, padding=1)),
+                       act]
         self.body = nn.Sequential(
-            spectral_norm(nn.Conv2d(spec.channels, hidden, 3, padding=1)), act,
-            spectral_norm(nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1)), act,
-            *([MinibatchStd()] if minibatch_std else []),
-            spectral_norm(nn.Conv2d(2 * hidden + extra, 4 * hidden, 4, stride=2, padding=1)), act,
-            nn.Flatten(),
-            spectral_norm(nn.Linear(4 * hidden * h0 * w0, 1)),
+            *layers, nn.Flatten(), spectral_norm(nn.Linear(hidden * 2**stages * h0 * w0, 1)),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,10 +112,10 @@ class GANNet(nn.Module):
     """The pair of networks a `GAN` trains: `generator` and `discriminator`."""
 
     def __init__(self, spec: DatasetSpec, latent_dim: int = 64, g_hidden: int = 48, d_hidden: int = 32,
-                 d_slope: float = 0.1, minibatch_std: bool = True):
+                 d_slope: float = 0.1, minibatch_std: bool = True, stages: int = 2):
         super().__init__()
-        self.generator = Generator(spec, latent_dim, g_hidden)
-        self.discriminator = Discriminator(spec, d_hidden, d_slope, minibatch_std)
+        self.generator = Generator(spec, latent_dim, g_hidden, stages)
+        self.discriminator = Discriminator(spec, d_hidden, d_slope, minibatch_std, stages)
 
     @property
     def latent_dim(self) -> int:

@@ -1,5 +1,8 @@
 """Pixel GPT: a decoder-only transformer over raster-ordered pixel tokens.
 
+Colour images are sequences of sub-pixels (R, G, B of each pixel in turn, `bench.models.pixel_tokens`):
+C*H*W tokens (784 for MNIST, 3,072 for CIFAR-10) over the data's own levels, so bits/dim is exact.
+
 Learned token and position embeddings, pre-norm blocks with causal attention
 (`bench.models.kv_attention`), a softmax over the levels. Sampling feeds one token per step
 through a key/value cache allocated once per call; `kv_cache=False` re-runs the prefix

@@ -66,7 +66,11 @@ def draw(logits: torch.Tensor, generator: torch.Generator | None, temperature: f
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    # The exponential race argmax(p / q), q ~ Exp(1), is the draw `torch.multinomial(probs, 1)`
+    # makes internally (same generator use, same tokens), without its validity checks, which
+    # copy to the host: on a GPU that would stall every one of the C*H*W sampling steps.
+    race = torch.empty_like(probs).exponential_(1, generator=generator)
+    return (probs / race).argmax(dim=-1)
 
 
 def check_sampling_options(temperature: float, top_k: int | None, levels: int) -> None:

@@ -1,5 +1,9 @@
 """Pixel RNN: an LSTM (or GRU) over raster-ordered pixel tokens with a softmax over the levels.
 
+Colour images are sequences of sub-pixels (R, G, B of each pixel in turn, `bench.models.pixel_tokens`),
+so an image is C*H*W tokens (784 for MNIST, 3,072 for CIFAR-10) over the data's own levels and
+bits/dim is the exact figure the literature reports.
+
 Training is teacher forcing over the whole sequence in one call of the recurrent layer;
 sampling carries the recurrent state one token at a time and never re-runs the prefix.
 """
