@@ -88,7 +88,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
         datamodule = ImageDataModule(batch_size=int(cfg.model.batch_size), **dataset_kwargs)
         module = build_model(cfg.model, datamodule.spec)
         record["environment"] = environment(torch.device("cuda" if cfg.trainer.accelerator == "gpu" else "cpu"),
-                                            int(cfg.concurrent_jobs))
+                                            int(cfg.concurrent_jobs), family=cfg.model.family)
         record["dataset_spec"] = {**datamodule.spec.to_dict(), "split_sha256": datamodule.split.sha256()}
         if getattr(module, "fits_in_closed_form", False):
             started = time.perf_counter()
@@ -181,28 +181,67 @@ def _single_run() -> bool:
     return HydraConfig.get().mode == RunMode.RUN
 
 
+def config_roots(args: list[str], conf_dir: str = CONF_DIR) -> list[Path]:
+    """Config folders in Hydra's order: bench's own, each installed plugin's, then the user's
+    `hydra.searchpath=[file://...]` folders named in `args`."""
+    from bench.registry import config_packages
+
+    roots = [Path(conf_dir)] + [folder for _package, folder, _source in config_packages().values()]
+    for arg in args:
+        if arg.lstrip("+").startswith("hydra.searchpath="):
+            entries = arg.split("=", 1)[1].strip("[]'\"")
+            roots += [Path(e.strip()[len("file://"):] if e.strip().startswith("file://") else e.strip())
+                      for e in entries.split(",") if e.strip() and not e.strip().startswith("pkg://")]
+    return roots
+
+
+def group_choices(group: str, roots: list[Path]) -> dict[str, Path]:
+    """Choice name -> the YAML file Hydra would pick for it (the first root holding it wins)."""
+    files: dict[str, Path] = {}
+    for root in roots:
+        for path in sorted((root / group).glob("*.yaml")) if (root / group).is_dir() else ():
+            files.setdefault(path.stem, path)
+    return files
+
+
+def check_model_family(path: Path) -> None:
+    """One `BenchError` line when the model config at `path` names a family nobody registered."""
+    from bench.registry import available
+
+    family = OmegaConf.load(path).get("family")
+    families = available()
+    if family not in families:
+        raise BenchError(f"{path}: family {family!r} is not registered; registered families: "
+                         f"{', '.join(sorted(families))}")
+
+
 def check_group_choices(args: list[str], conf_dir: str = CONF_DIR) -> None:
-    """Raise one `BenchError` line for `group=choice` arguments naming no config in conf/<group>/.
+    """Raise one `BenchError` line for `group=choice` arguments naming no config in any config
+    folder (bench's, plugins', the user's), and for a model config whose family is not registered.
 
     Hydra's own message spans many lines and lists its search path; this one names the choices.
     """
+    roots = config_roots(args, conf_dir)
     for arg in args:
         group, sep, value = arg.partition("=")
         group = group.lstrip("+~")
-        folder = Path(conf_dir) / group
-        if not sep or "." in group or group.startswith("hydra") or not folder.is_dir() or not value:
+        if not sep or "." in group or group.startswith("hydra") or not value:
             continue
-        choices = sorted(p.stem for p in folder.glob("*.yaml"))
+        choices = group_choices(group, roots)
+        if not choices:
+            continue
         for choice in value.split(","):
-            if choice not in choices and choice != "null":
-                raise BenchError(f"{group}={choice!r}: expected one of {', '.join(choices)}")
+            if choice == "null":
+                continue
+            if choice not in choices:
+                raise BenchError(f"{group}={choice!r}: expected one of {', '.join(sorted(choices))}")
+            if group == "model":
+                check_model_family(choices[choice])
 
 
 def main() -> None:
     try:
-        args = [a for a in sys.argv[1:] if not a.startswith("-")]
-        if not any(a.lstrip("+").startswith("hydra.searchpath") for a in args):  # extra folders: Hydra checks
-            check_group_choices(args)
+        check_group_choices([a for a in sys.argv[1:] if not a.startswith("-")])
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
