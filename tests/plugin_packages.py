@@ -9,33 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-#: A gradient-trained family with free per-pixel logits: exact likelihood, a few lines.
-TOY_FAMILY = '''
-import math
-import torch
-from torch import nn
-from torch.nn import functional as F
-from bench.models.base import GenerativeModule
-
-
-class Logits(nn.Module):
-    def __init__(self, spec):
-        super().__init__()
-        self.logits = nn.Parameter(torch.zeros(*spec.shape, spec.levels))
-
-
-class ToyPixels(GenerativeModule):
-    family = "toy"
-    likelihood = "exact"
-
-    def nll_bits_per_dim(self, x):
-        logp = F.log_softmax(self.net.logits, -1).expand(len(x), *self.net.logits.shape)
-        return -logp.gather(-1, x.long().unsqueeze(-1)).squeeze(-1).flatten(1).mean(1) / math.log(2)
-
-    def generate(self, n, generator=None):
-        probs = F.softmax(self.net.logits, -1).reshape(-1, self.spec.levels)
-        return torch.multinomial(probs, n, replacement=True, generator=generator).t().reshape(n, *self.spec.shape)
-'''
+#: A gradient-trained family with free per-pixel logits (exact likelihood): tests/free_logits.py.
+TOY_FAMILY = (Path(__file__).parent / "free_logits.py").read_text()
 
 TOY_CONFIG = """\
 name: {name}
