@@ -66,9 +66,11 @@ def test_bench_models_lists_plugin_and_built_ins(plugin_site, capsys):
 
 def test_plugin_config_is_on_the_search_path_for_bench_only(plugin_site, tmp_path):
     assert compose_config(["model=toy"]).model.family == "toy"
-    from bench.compare import _compose_all
+    from bench.compare import _compose_all, job_overrides, with_defaults
 
     assert _compose_all([["model=toy"]])[0].model.name == "toy"  # bench-compare agrees
+    _, jobs = job_overrides(with_defaults(["model=rnn,toy", "budget=smoke"]))
+    assert sorted(o for job in jobs for o in job if o.startswith("model=")) == ["model=rnn", "model=toy"]
     (tmp_path / "config.yaml").write_text("x: 1\n")
     for folder, expected in ((CONF_DIR, True), (str(tmp_path), False)):
         with initialize_config_dir(config_dir=folder, version_base="1.3"):

@@ -16,6 +16,7 @@ from typing import ClassVar, Iterator
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from bench.data.spec import DatasetSpec, to_unit
 from bench.errors import ConfigError
@@ -45,7 +46,8 @@ class Diffusion(GenerativeModule):
             raise ConfigError("model.module.ema_decay", ema_decay, "a number in [0, 1)")
         super().__init__(net, spec, **kwargs)
         self.timesteps, self.sample_steps, self.eta, self.ema_decay = timesteps, sample_steps, eta, ema_decay
-        self.ema = copy.deepcopy(net).requires_grad_(False)
+        self.ema = copy.deepcopy(net).requires_grad_(False)  # a submodule: saved in every checkpoint
+        self._ema_step = get_ema_multi_avg_fn(ema_decay)
         alpha_bar = linear_alpha_bar(timesteps)
         self.register_buffer("alpha_bar", alpha_bar.float(), persistent=False)
         self._alpha_bar = alpha_bar.tolist()  # host copy: the sampling loop's scalars never sync the device
@@ -60,8 +62,7 @@ class Diffusion(GenerativeModule):
         return F.mse_loss(self.net(ab.sqrt() * x0 + (1.0 - ab).sqrt() * noise, t), noise)
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        with torch.no_grad():
-            torch._foreach_lerp_(list(self.ema.parameters()), list(self.net.parameters()), 1.0 - self.ema_decay)
+        self._ema_step(list(self.ema.parameters()), list(self.net.parameters()), None)
 
     def sampling_parameters(self) -> Iterator[nn.Parameter]:
         return self.ema.parameters()
