@@ -139,3 +139,20 @@ def test_broken_plugin_warns_once_and_built_ins_still_work(broken_site, capsys, 
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and warnings[0].startswith(f"warning: {expected}"), warnings
     assert registry.get_family("rnn").__name__ == "PixelRNN"
+
+
+def test_built_in_records_name_bench_as_their_source():
+    from bench.environment import family_label, model_source
+
+    source = model_source("rnn")
+    assert source["package"] == "bench" and source["builtin"] is True and source["family"] == "rnn"
+    assert family_label({"family": "rnn", "environment": {"model_source": source}}) == "rnn"
+
+
+def test_report_label_names_plugin_package_version_and_revision():
+    from bench.environment import family_label
+
+    source = {"family": "toy", "package": "toyplug", "version": "0.3.0", "builtin": False,
+              "git_revision": "0123456789abcdef+dirty"}
+    assert family_label({"family": "toy", "environment": {"model_source": source}}) == "toy (toyplug 0.3.0, 0123456789)"
+    assert family_label({"family": "toy"}) == "toy"  # records written before provenance existed
