@@ -49,8 +49,8 @@ def model_entries(dataset: str | None = None) -> list[ModelEntry]:
             try:
                 count = build_model(cfg, spec).num_parameters("sampling")
                 problem = None
-            except BenchError as err:
-                count, problem = None, str(err)
+            except Exception as err:  # a plugin's bug must not hide the other models
+                count, problem = None, str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
             entries.append(ModelEntry(name, family, cls.likelihood, family_source(family).describe(), count, problem))
     return entries
 

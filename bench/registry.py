@@ -134,14 +134,20 @@ def config_packages() -> dict[str, tuple[str, Path, Source]]:
     found: dict[str, tuple[str, Path, Source]] = {}
     for name, ep in sorted(_plugin_entry_points(CONFIG_ENTRY_POINT_GROUP).items()):
         package, source = ep.value.strip(), _source(ep)
-        try:
-            spec = importlib.util.find_spec(package)
-        except Exception:  # the parent package of a config package may itself fail to import
-            spec = None
-        folders = list(spec.submodule_search_locations or []) if spec is not None else []
-        if not folders or not Path(folders[0]).is_dir():
+        folder = package_folder(package)
+        if folder is None:
             warn_plugin(f"plugin {source.describe()}: its config package {package!r} ({CONFIG_ENTRY_POINT_GROUP} "
                         f"entry point {name!r}) was not found; its configs are not available")
             continue
-        found[name] = (package, Path(folders[0]), source)
+        found[name] = (package, folder, source)
     return found
+
+
+def package_folder(package: str) -> Path | None:
+    """The folder of an importable package (as Hydra's `pkg://` provider reads it), or None."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except Exception:  # the parent of a config package may itself fail to import
+        return None
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(folders[0]) if folders and Path(folders[0]).is_dir() else None

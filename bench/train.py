@@ -184,14 +184,16 @@ def _single_run() -> bool:
 def config_roots(args: list[str], conf_dir: str = CONF_DIR) -> list[Path]:
     """Config folders in Hydra's order: bench's own, each installed plugin's, then the user's
     `hydra.searchpath=[file://...]` folders named in `args`."""
-    from bench.registry import config_packages
+    from bench.registry import config_packages, package_folder
 
     roots = [Path(conf_dir)] + [folder for _package, folder, _source in config_packages().values()]
     for arg in args:
         if arg.lstrip("+").startswith("hydra.searchpath="):
-            entries = arg.split("=", 1)[1].strip("[]'\"")
-            roots += [Path(e.strip()[len("file://"):] if e.strip().startswith("file://") else e.strip())
-                      for e in entries.split(",") if e.strip() and not e.strip().startswith("pkg://")]
+            for entry in (e.strip() for e in arg.split("=", 1)[1].strip("[]'\"").split(",")):
+                if entry.startswith("pkg://"):
+                    roots += [f for f in [package_folder(entry[len("pkg://"):].replace("/", "."))] if f]
+                elif entry:
+                    roots.append(Path(entry.removeprefix("file://")))
     return roots
 
 

@@ -156,3 +156,17 @@ def test_report_label_names_plugin_package_version_and_revision():
               "git_revision": "0123456789abcdef+dirty"}
     assert family_label({"family": "toy", "environment": {"model_source": source}}) == "toy (toyplug 0.3.0, 0123456789)"
     assert family_label({"family": "toy"}) == "toy"  # records written before provenance existed
+
+
+def test_user_config_folders_count_as_choices_file_and_pkg(plugin_site, tmp_path):
+    folder = tmp_path / "user_confs" / "model"
+    folder.mkdir(parents=True)
+    (folder / "mine.yaml").write_text("name: mine\nfamily: toy\nbatch_size: 8\n")
+    check_group_choices(["model=mine", f"hydra.searchpath=[file://{tmp_path / 'user_confs'}]"])
+    sys.path.insert(0, str(tmp_path))
+    try:
+        check_group_choices(["model=mine", "hydra.searchpath=[pkg://user_confs]"])
+    finally:
+        sys.path.remove(str(tmp_path))
+    with pytest.raises(BenchError, match="model='mine': expected one of"):
+        check_group_choices(["model=mine"])
