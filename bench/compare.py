@@ -19,9 +19,9 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from bench.config_choices import CONF_DIR, check_group_choices
 from bench.errors import BenchError, exit_on_user_error
 from bench.record import read_record
-from bench.train import CONF_DIR, check_group_choices
 
 # Every job's config is composed before the sweep starts (a bad choice stops it with one line),
 # and the sweep calls Hydra's entry point directly.

@@ -32,7 +32,7 @@ def model_entries(dataset: str | None = None) -> list[ModelEntry]:
     from bench.data import ImageDataModule
     from bench.models.build import build_model
     from bench.registry import family_source, usable_families
-    from bench.train import CONF_DIR, config_roots, group_choices
+    from bench.config_choices import CONF_DIR, config_roots, group_choices
 
     families = usable_families()
     entries = []

@@ -18,7 +18,7 @@ from plugin_packages import pip_install, write_distribution, write_plugin
 
 from bench import registry
 from bench.errors import BenchError
-from bench.train import CONF_DIR, check_group_choices
+from bench.config_choices import CONF_DIR, check_group_choices
 
 
 def _on_path(folder):

@@ -117,7 +117,7 @@ def compose_model(name: str, overrides: Sequence[str] = ()):
     """The run config `bench-train model=<name> [overrides]` composes (plugin configs included)."""
     from hydra import compose, initialize_config_dir
 
-    from bench.train import CONF_DIR
+    from bench.config_choices import CONF_DIR
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose("config", overrides=[f"model={name}", *overrides])
