@@ -40,7 +40,7 @@ def test_wheel_contains_every_config_and_the_search_path_plugin(wheel):
     assert not any(n.startswith(("tests/", "benchmarks/", "hydra_plugins/__init__")) for n in names)
 
 
-def test_installed_wheel_runs_bench_train_with_a_plugin_model(wheel, tmp_path):
+def test_installed_wheel_trains_and_reports_a_plugin_model(wheel, tmp_path):
     site = tmp_path / "site"
     pip_install(wheel, site)
     pip_install(write_plugin(tmp_path / "plugin-src"), site)
@@ -59,3 +59,8 @@ def test_installed_wheel_runs_bench_train_with_a_plugin_model(wheel, tmp_path):
     record = json.loads(record_file.read_text())
     assert record["status"] == "completed" and record["model"] == "toy"
     assert record["config"]["trainer"] and record["config"]["protocol"]  # the default config composed
+    report = subprocess.run([str(site / "bin" / "bench-report"), str(work)], cwd=work, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "toy (toyplug 0.3.0)" in (work / "report.md").read_text()  # templates ship too
+    assert (site / "bin" / "bench-models").is_file()
