@@ -19,13 +19,12 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from bench.config_choices import CONF_DIR, check_group_choices
 from bench.errors import BenchError, exit_on_user_error
 from bench.record import read_record
 
-CONF_DIR = str(Path(__file__).resolve().parent / "conf")
-# `bench.train.main` checks group choices against conf/ only, while a sweep may add config
-# folders with `hydra.searchpath`: here every job's config is composed before the sweep starts
-# (a bad choice stops it with one line), and the sweep calls Hydra's entry point directly.
+# Every job's config is composed before the sweep starts (a bad choice stops it with one line),
+# and the sweep calls Hydra's entry point directly.
 TRAIN_CODE = "import sys; sys.argv[0] = 'bench-train'; from bench.train import hydra_main; hydra_main()"
 MULTIRUN_FLAGS = ("-m", "--multirun")
 
@@ -94,6 +93,7 @@ def run_folders(jobs: list[list[str]]) -> list[Path]:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     overrides = with_defaults(list(sys.argv[1:] if argv is None else argv))
+    check_group_choices(overrides)  # the same names, and the same message, as bench-train
     base, _ = job_overrides(overrides)
     overrides += concurrency(base, overrides)
     base, jobs = job_overrides(overrides)

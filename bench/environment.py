@@ -1,4 +1,5 @@
-"""What a result was measured on: package versions, device, threads, git revision."""
+"""What a result was measured on: package versions, device, threads, git revision, and which
+package (version, revision) provided the model's family."""
 
 from __future__ import annotations
 
@@ -21,9 +22,12 @@ def _version(name: str) -> str | None:
         return None
 
 
-def git_revision() -> str | None:
-    """The commit of the checkout this package runs from (suffixed '+dirty' with local changes)."""
-    root = Path(__file__).resolve().parent.parent
+def git_revision(root: Path | None = None) -> str | None:
+    """The commit of the checkout `root` (default: this package's) runs from, suffixed '+dirty'
+    with local changes; None outside a checkout or for an installed copy in site-packages."""
+    root = root or Path(__file__).resolve().parent.parent
+    if {"site-packages", "dist-packages"} & set(root.parts):
+        return None  # an installed copy: a repository around the environment is not its source
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         if rev.returncode != 0:
@@ -41,8 +45,35 @@ def device_name(device: torch.device) -> str:
     return f"cpu: {platform.processor() or platform.machine()}"
 
 
-def environment(device: torch.device, concurrent_jobs: int) -> dict:
+def model_source(family: str) -> dict:
+    """The package, version and git revision that provided `family` (bench itself for built-ins)."""
+    import importlib
+
+    from bench.registry import available, family_source
+
+    source = family_source(family)
+    if source.package is None:
+        return {"family": family, "package": "bench", "version": _version("bench"), "builtin": True,
+                "git_revision": git_revision()}
+    module = importlib.import_module(available()[family].partition(":")[0])
+    root = Path(module.__file__).resolve().parent if getattr(module, "__file__", None) else None
+    return {"family": family, "package": source.package, "version": source.version, "builtin": False,
+            "git_revision": git_revision(root) if root else None}
+
+
+def family_label(record: dict) -> str:
+    """A record's family with the plugin package that provided it: 'diffusion (bench-diffusion 0.1.0)'."""
+    family = str(record.get("family", ""))
+    source = (record.get("environment") or {}).get("model_source") or {}
+    if not source or source.get("builtin", True):
+        return family
+    revision = f", {source['git_revision'][:10]}" if source.get("git_revision") else ""
+    return f"{family} ({source.get('package')} {source.get('version')}{revision})"
+
+
+def environment(device: torch.device, concurrent_jobs: int, family: str | None = None) -> dict:
     return {
+        **({"model_source": model_source(family)} if family else {}),
         "packages": {name: _version(name) for name in PACKAGES},
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -20,11 +20,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from bench.config import validate
+from bench.config_choices import CONF_DIR, check_group_choices
 from bench.errors import BenchError
 from bench.record import RECORD_NAME, SCHEMA_VERSION, read_record, write_record
 from bench.run_dir import RunLock, config_hash, run_directory
 
-CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
 def _quiet_lightning() -> None:
@@ -88,7 +88,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
         datamodule = ImageDataModule(batch_size=int(cfg.model.batch_size), **dataset_kwargs)
         module = build_model(cfg.model, datamodule.spec)
         record["environment"] = environment(torch.device("cuda" if cfg.trainer.accelerator == "gpu" else "cpu"),
-                                            int(cfg.concurrent_jobs))
+                                            int(cfg.concurrent_jobs), family=cfg.model.family)
         record["dataset_spec"] = {**datamodule.spec.to_dict(), "split_sha256": datamodule.split.sha256()}
         if getattr(module, "fits_in_closed_form", False):
             started = time.perf_counter()
@@ -181,28 +181,9 @@ def _single_run() -> bool:
     return HydraConfig.get().mode == RunMode.RUN
 
 
-def check_group_choices(args: list[str], conf_dir: str = CONF_DIR) -> None:
-    """Raise one `BenchError` line for `group=choice` arguments naming no config in conf/<group>/.
-
-    Hydra's own message spans many lines and lists its search path; this one names the choices.
-    """
-    for arg in args:
-        group, sep, value = arg.partition("=")
-        group = group.lstrip("+~")
-        folder = Path(conf_dir) / group
-        if not sep or "." in group or group.startswith("hydra") or not folder.is_dir() or not value:
-            continue
-        choices = sorted(p.stem for p in folder.glob("*.yaml"))
-        for choice in value.split(","):
-            if choice not in choices and choice != "null":
-                raise BenchError(f"{group}={choice!r}: expected one of {', '.join(choices)}")
-
-
 def main() -> None:
     try:
-        args = [a for a in sys.argv[1:] if not a.startswith("-")]
-        if not any(a.lstrip("+").startswith("hydra.searchpath") for a in args):  # extra folders: Hydra checks
-            check_group_choices(args)
+        check_group_choices([a for a in sys.argv[1:] if not a.startswith("-")])
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

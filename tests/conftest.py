@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from bench.testing.cache import private_cache
 from bench.train import CONF_DIR
 
 torch.set_num_threads(1)
@@ -18,13 +18,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):
     """Reference classifiers for non-shipped datasets are cached here, never in the user's home."""
-    old = os.environ.get("BENCH_CACHE")
-    os.environ["BENCH_CACHE"] = str(tmp_path_factory.mktemp("bench-cache"))
-    yield
-    if old is None:
-        os.environ.pop("BENCH_CACHE", None)
-    else:
-        os.environ["BENCH_CACHE"] = old
+    with private_cache(tmp_path_factory.mktemp("bench-cache")):
+        yield
 
 
 def compose_config(overrides: list[str] | None = None):

@@ -1,13 +1,38 @@
-"""Every model config in conf/model/ passes the same contract checks a plugin author runs."""
+"""Every model config passes the contract kit a plugin author runs, the kit runs exactly the
+checks that apply, and it fails with a sentence on models broken on purpose."""
 
 import pytest
+import torch
 from conftest import REPO_ROOT, compose_config
+from free_logits import Logits, ToyPixels
 
 from bench.data import ImageDataModule
 from bench.models.build import build_model
-from bench.testing import check_checkpoint_round_trip, check_sample_contract
+from bench.testing import (
+    check_checkpoint_round_trip,
+    check_likelihood_normalized,
+    check_memorizes_one_image,
+    check_model,
+    check_model_config,
+    check_sample_contract,
+    check_samples_follow_likelihood,
+    tiny_spec,
+)
+from bench.testing.kit import check_bench_train
 
 MODELS = sorted(p.stem for p in (REPO_ROOT / "bench" / "conf" / "model").glob("*.yaml"))
+EVERY_MODEL = ["sample contract", "checkpoint round trip"]
+EXPECTED = {  # the checks each model must get, by likelihood kind and training style
+    "rnn": EVERY_MODEL + ["likelihood sums to 1", "bits/dim finite and below uniform after a few steps",
+                          "samples follow the likelihood", "training loss falls", "memorizes one image"],
+    "independent_pixels": EVERY_MODEL + ["likelihood sums to 1", "bits/dim finite and below uniform after a few steps",
+                                         "samples follow the likelihood"],
+    "cnn_decoder": EVERY_MODEL + ["likelihood sums to at most 1", "bits/dim finite and below uniform after a few steps",
+                                  "training loss falls"],
+    "gan": EVERY_MODEL,
+    "copier": EVERY_MODEL,
+}
+EXPECTED["gpt"] = EXPECTED["rnn"]
 
 
 @pytest.fixture(scope="module")
@@ -16,17 +41,24 @@ def digits():
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_default_models_keep_the_interface_contract(name, digits):
+def test_every_model_config_passes_exactly_its_checks(name):
+    assert check_model_config(name) == EXPECTED[name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_config_completes_a_smoke_bench_train_run(name, tmp_path):
+    assert check_bench_train(name, tmp_path)["model"] == name
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_default_models_keep_the_interface_contract_on_digits(name, digits):
     cfg = compose_config([f"model={name}", "seed=0"]).model
     model = build_model(cfg, digits.spec)
     if getattr(model, "fits_in_closed_form", False):
         model.fit_closed_form(digits.train_images)
-    # An untrained GAN may quantize every latent to the same image; sampled likelihoods never do.
     check_sample_contract(model, expect_variety=model.likelihood != "none")
     check_checkpoint_round_trip(model, build_model(cfg, digits.spec))
-    if model.likelihood != "none":
-        bpd = model.nll_bits_per_dim(digits.val_images[:8])
-        assert bpd.shape == (8,) and bool((bpd > 0).all())
 
 
 def test_default_families_are_parameter_matched(digits):
@@ -34,3 +66,64 @@ def test_default_families_are_parameter_matched(digits):
     counts = {f: build_model(compose_config([f"model={f}"]).model, digits.spec).num_parameters("sampling")
               for f in families}
     assert max(counts.values()) <= 2 * min(counts.values()), counts
+
+
+# ---- the kit on models broken on purpose -----------------------------------------------------
+class Unnormalized(ToyPixels):
+    """Every pixel's probabilities sum to exp(0.01): each 2x2 image's to exp(0.04) = 1.0408."""
+
+    def log_probs(self):
+        return super().log_probs() + 0.01
+
+
+class GlobalRngSampler(ToyPixels):
+    def generate(self, n, generator=None):
+        return super().generate(n, None)
+
+
+class UniformSampler(ToyPixels):
+    """Scores with its logits but samples every level uniformly."""
+
+    def generate(self, n, generator=None):
+        return torch.randint(0, self.spec.levels, (n, *self.spec.shape), generator=generator)
+
+
+def _skewed(cls, spec=None):
+    spec = spec or tiny_spec()
+    model = cls(Logits(spec), spec)
+    with torch.no_grad():
+        model.net.logits.copy_(torch.randn(model.net.logits.shape, generator=torch.Generator().manual_seed(0)) * 2)
+    return model
+
+
+def test_free_pixel_logits_pass_every_check_with_the_defaults():
+    assert check_model(lambda spec: ToyPixels(Logits(spec), spec)) == EXPECTED["rnn"]
+
+
+def test_memorization_with_default_settings_passes_free_logits_on_a_digits_image(digits):
+    check_memorizes_one_image(ToyPixels(Logits(digits.spec), digits.spec), digits.train_images[:1])
+
+
+def test_likelihood_not_summing_to_one_fails_with_the_sum():
+    with pytest.raises(AssertionError, match=r"exp\(-nll\) sums to 1\.0408\d+ over the 81 images .* sums to 1$"):
+        check_likelihood_normalized(_skewed(Unnormalized))
+    with pytest.raises(AssertionError, match="contract check 'likelihood sums to 1' .*failed: exp"):
+        check_model(lambda spec: Unnormalized(Logits(spec), spec))
+
+
+def test_sampler_ignoring_its_generator_fails():
+    with pytest.raises(AssertionError, match="must draw from its generator, not the global RNG"):
+        check_sample_contract(_skewed(GlobalRngSampler))
+
+
+def test_samples_not_following_the_likelihood_fail_with_the_distance():
+    with pytest.raises(AssertionError, match=r"samples do not follow the likelihood: chi-square p = .* total variation 0\.\d+"):
+        check_samples_follow_likelihood(_skewed(UniformSampler))
+    check_samples_follow_likelihood(_skewed(ToyPixels))  # the same scores with a faithful sampler pass
+
+
+def test_memorization_failure_says_what_was_reached():
+    spec = tiny_spec()
+    frozen = ToyPixels(Logits(spec), spec)
+    with pytest.raises(AssertionError, match=r"after 50 steps the loss is .* bits/dim \(image probability 0\.\d+\)"):
+        check_memorizes_one_image(frozen, torch.zeros(1, *spec.shape, dtype=torch.uint8), lr=1e-4, max_steps=50)

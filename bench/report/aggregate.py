@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from scipy import stats
 
+from bench.environment import family_label
 from bench.report.collect import Run, value_at
 
 ALPHA = 0.05
@@ -113,7 +114,7 @@ def model_rows(runs: Sequence[Run]) -> list[ModelRow]:
             if metric.key == "bits_per_dim" and kind == "n/a":
                 values = []
             summaries[metric.key] = summarize(values)
-        family = sorted({str(r.record.get("family", "")) for r in model_runs})
+        family = sorted({family_label(r.record) for r in model_runs})  # plugins: with package and version
         rows.append(ModelRow(model=model, family="/".join(family), seeds=sorted((r.seed for r in model_runs), key=str),
                              runs=list(model_runs), summaries=summaries, bpd_kind=kind))
     return rows

@@ -1,0 +1,76 @@
+"""Which config names exist: bench's own config folder, each installed plugin's config package,
+and the user's `hydra.searchpath` folders, in Hydra's order; one-line errors for names that do not.
+
+`bench-train` and `bench-compare` check their arguments here before Hydra composes anything, so
+both accept the same names and say the same thing about the others.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from bench.errors import BenchError
+
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
+
+
+def config_roots(args: list[str], conf_dir: str = CONF_DIR) -> list[Path]:
+    """Config folders in Hydra's order: bench's own, each installed plugin's, then the user's
+    `hydra.searchpath=[file://...]` folders named in `args`."""
+    from bench.registry import config_packages, package_folder
+
+    roots = [Path(conf_dir)] + [folder for _package, folder, _source in config_packages().values()]
+    for arg in args:
+        if arg.lstrip("+").startswith("hydra.searchpath="):
+            for entry in (e.strip() for e in arg.split("=", 1)[1].strip("[]'\"").split(",")):
+                if entry.startswith("pkg://"):
+                    roots += [f for f in [package_folder(entry[len("pkg://"):].replace("/", "."))] if f]
+                elif entry:
+                    roots.append(Path(entry.removeprefix("file://")))
+    return roots
+
+
+def group_choices(group: str, roots: list[Path]) -> dict[str, Path]:
+    """Choice name -> the YAML file Hydra would pick for it (the first root holding it wins)."""
+    files: dict[str, Path] = {}
+    for root in roots:
+        for path in sorted((root / group).glob("*.yaml")) if (root / group).is_dir() else ():
+            files.setdefault(path.stem, path)
+    return files
+
+
+def check_model_family(path: Path) -> None:
+    """One `BenchError` line when the model config at `path` names a family nobody registered."""
+    from bench.registry import available
+
+    family = OmegaConf.load(path).get("family")
+    families = available()
+    if family not in families:
+        raise BenchError(f"{path}: family {family!r} is not registered; registered families: "
+                         f"{', '.join(sorted(families))}")
+
+
+def check_group_choices(args: list[str], conf_dir: str = CONF_DIR) -> None:
+    """Raise one `BenchError` line for `group=choice` arguments naming no config in any config
+    folder (bench's, plugins', the user's), and for a model config whose family is not registered.
+
+    Hydra's own message spans many lines and lists its search path; this one names the choices.
+    """
+    roots = config_roots(args, conf_dir)
+    for arg in args:
+        group, sep, value = arg.partition("=")
+        group = group.lstrip("+~")
+        if not sep or "." in group or group.startswith("hydra") or not value:
+            continue
+        choices = group_choices(group, roots)
+        if not choices:
+            continue
+        for choice in value.split(","):
+            if choice == "null":
+                continue
+            if choice not in choices:
+                raise BenchError(f"{group}={choice!r}: expected one of {', '.join(sorted(choices))}")
+            if group == "model":
+                check_model_family(choices[choice])

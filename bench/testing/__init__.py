@@ -1,0 +1,25 @@
+"""The contract kit for generators: `check_model_config("<model>", results_dir=tmp_path)` runs
+every check that applies to a model config, `check_model(build)` every check for a model factory;
+the single checks and tiny-spec helpers are importable one by one."""
+
+from bench.testing.checks import (
+    all_images,
+    check_bpd_below_uniform,
+    check_checkpoint_round_trip,
+    check_likelihood_normalized,
+    check_loss_falls,
+    check_memorizes_one_image,
+    check_sample_contract,
+    check_samples_follow_likelihood,
+    tiny_batch,
+    tiny_spec,
+    training_style,
+)
+from bench.testing.kit import CHECKS, applicable_checks, check_bench_train, check_model, check_model_config
+
+__all__ = [
+    "CHECKS", "all_images", "applicable_checks", "check_bench_train", "check_bpd_below_uniform",
+    "check_checkpoint_round_trip", "check_likelihood_normalized", "check_loss_falls", "check_memorizes_one_image",
+    "check_model", "check_model_config", "check_sample_contract", "check_samples_follow_likelihood",
+    "tiny_batch", "tiny_spec", "training_style",
+]

@@ -1,0 +1,149 @@
+"""Which contract checks apply to which model, and one call that runs exactly those.
+
+A check applies by likelihood kind (`exact`, `bound`, `none`) and training style (`gradient`,
+`closed_form`, `manual`); `check_model` builds a fresh model for each applicable check on the
+first tiny spec it builds on, and `check_model_config` does the same from a model config name
+(built-in or plugin) and adds a short `bench-train` run that must write a completed record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from bench.data.spec import DatasetSpec
+from bench.errors import BenchError
+from bench.models.base import GenerativeModule
+from bench.testing import checks
+
+Build = Callable[[DatasetSpec], GenerativeModule]
+
+
+def _sample_contract(build: Build, spec: DatasetSpec) -> None:
+    model = _fitted(build, spec)
+    # an untrained GAN may quantize every latent to one image; sampled likelihoods never do
+    checks.check_sample_contract(model, expect_variety=model.likelihood != "none")
+
+
+def _round_trip(build: Build, spec: DatasetSpec) -> None:
+    checks.check_checkpoint_round_trip(_fitted(build, spec), _seeded(build, spec, seed=1))
+
+
+def _memorizes(build: Build, spec: DatasetSpec) -> None:
+    checks.check_memorizes_one_image(_seeded(build, spec), checks.tiny_batch(spec, n=1))
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    applies_to: str  # the models it applies to, in words
+    applies: Callable[[GenerativeModule], bool]
+    run: Callable[[Build, DatasetSpec], None]
+
+
+def _likelihood(*kinds: str) -> Callable[[GenerativeModule], bool]:
+    return lambda model: model.likelihood in kinds
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("sample contract", "every model", lambda m: True, _sample_contract),
+    Check("checkpoint round trip", "every model", lambda m: True, _round_trip),
+    Check("likelihood sums to 1", "likelihood 'exact'", _likelihood("exact"),
+          lambda b, s: checks.check_likelihood_normalized(_seeded(b, s))),
+    Check("likelihood sums to at most 1", "likelihood 'bound'", _likelihood("bound"),
+          lambda b, s: checks.check_likelihood_normalized(_seeded(b, s))),
+    Check("bits/dim finite and below uniform after a few steps", "likelihood 'exact' or 'bound'",
+          _likelihood("exact", "bound"), lambda b, s: checks.check_bpd_below_uniform(_seeded(b, s))),
+    Check("samples follow the likelihood", "likelihood 'exact'", _likelihood("exact"),
+          lambda b, s: checks.check_samples_follow_likelihood(_seeded(b, s))),
+    Check("training loss falls", "training style 'gradient'",
+          lambda m: checks.training_style(m) == "gradient", lambda b, s: checks.check_loss_falls(_seeded(b, s))),
+    Check("memorizes one image", "likelihood 'exact', training style 'gradient'",
+          lambda m: m.likelihood == "exact" and checks.training_style(m) == "gradient", _memorizes),
+)
+
+
+def _seeded(build: Build, spec: DatasetSpec, seed: int = 0) -> GenerativeModule:
+    torch.manual_seed(seed)
+    return build(spec)
+
+
+def _fitted(build: Build, spec: DatasetSpec) -> GenerativeModule:
+    """A fresh model; closed-form models are fitted first (a copier has nothing to sample before)."""
+    model = _seeded(build, spec)
+    if checks.training_style(model) == "closed_form":
+        checks.fit_briefly(model, checks.tiny_batch(spec))
+    return model
+
+
+def tiny_spec_for(build: Build) -> DatasetSpec:
+    """The first of the kit's tiny specs the model builds on."""
+    problems = []
+    for shape in checks.TINY_SPECS:
+        spec = checks.tiny_spec(*shape)
+        try:
+            build(spec)
+            return spec
+        except BenchError as err:  # e.g. sides must be divisible by 4
+            problems.append(str(err))
+    raise AssertionError(f"the model builds on none of the tiny specs {checks.TINY_SPECS}: {'; '.join(problems)}")
+
+
+def applicable_checks(model: GenerativeModule) -> list[Check]:
+    return [check for check in CHECKS if check.applies(model)]
+
+
+def check_model(build: Build, spec: DatasetSpec | None = None) -> list[str]:
+    """Run every check that applies to the model `build(spec)` returns; returns their names.
+
+    `build` makes a fresh model for a `DatasetSpec`; `spec` defaults to the first tiny spec it
+    builds on. A failure names the check and says what was reached.
+    """
+    spec = spec or tiny_spec_for(build)
+    ran = []
+    for check in applicable_checks(build(spec)):
+        try:
+            check.run(build, spec)
+        except AssertionError as err:
+            raise AssertionError(f"contract check '{check.name}' ({check.applies_to}) failed: {err}") from None
+        ran.append(check.name)
+    return ran
+
+
+def compose_model(name: str, overrides: Sequence[str] = ()):
+    """The run config `bench-train model=<name> [overrides]` composes (plugin configs included)."""
+    from hydra import compose, initialize_config_dir
+
+    from bench.config_choices import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=[f"model={name}", *overrides])
+
+
+def check_bench_train(name: str, results_dir: Path, overrides: Sequence[str] = ()) -> dict:
+    """`bench-train model=<name> budget=smoke` (3 s, procedural data) writes a completed record."""
+    from bench.train import train
+
+    cfg = compose_model(name, ["dataset=procedural", "budget=smoke", "budget.value=3", "logger=none",
+                               "progress=none", "threads=1", f"results_dir={results_dir}", *overrides])
+    record = train(cfg)
+    assert record is not None and record["status"] == "completed", (
+        f"bench-train model={name} budget=smoke did not complete: "
+        f"{(record or {}).get('status')}: {(record or {}).get('message')}")
+    return record
+
+
+def check_model_config(name: str, results_dir: Path | None = None) -> list[str]:
+    """The one line for a plugin's tests: every applicable check on model config `name`, plus a
+    smoke `bench-train` run into `results_dir` when one is given. Returns the checks run."""
+    from bench.models.build import build_model
+
+    model_cfg = compose_model(name).model
+    ran = check_model(lambda spec: build_model(model_cfg, spec))
+    if results_dir is not None:
+        check_bench_train(name, Path(results_dir))
+        ran.append("bench-train smoke run")
+    return ran

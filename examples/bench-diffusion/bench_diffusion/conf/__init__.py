@@ -1,0 +1,1 @@
+"""Hydra config groups of the diffusion plugin (found through the `bench.configs` entry point)."""

@@ -1,0 +1,1 @@
+"""Hydra finds this module by scanning the `hydra_plugins` namespace package (no `__init__.py` there)."""
