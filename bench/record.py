@@ -40,7 +40,6 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "result.json"
-STATUSES = ("completed", "failed", "diverged", "interrupted")
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

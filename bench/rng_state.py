@@ -1,0 +1,61 @@
+"""Training's random state in `last.ckpt`, so a resumed run draws what an uninterrupted one would.
+
+Lightning restores weights, optimizers and loop counters but not the RNGs behind batch order
+and dropout. `RngState` saves torch (CPU and CUDA), NumPy and Python RNG states with every
+checkpoint and puts them back when training starts from one. Validation runs on a forked RNG,
+so it never consumes training's. What it cannot restore: a checkpoint taken mid-epoch resumes
+at the next epoch boundary's RNG state with a fresh permutation of the interrupted epoch
+(Lightning does not restore a sampler's position), so such a run is marked `resumed`.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+
+def capture() -> dict[str, Any]:
+    """The process's RNG states (torch CPU and CUDA, NumPy, Python)."""
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def restore(states: dict[str, Any]) -> None:
+    """Put back states from `capture()`."""
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if states.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class RngState(pl.Callback):
+    """Saves and restores training's RNG states; `resumed` says whether a checkpoint was loaded."""
+
+    def __init__(self) -> None:
+        self.resumed = False
+        self._loaded: dict[str, Any] | None = None
+        self._before_validation: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": capture()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.resumed, self._loaded = True, state_dict.get("rng")
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self._loaded is not None:
+            restore(self._loaded)
+            self._loaded = None
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._before_validation = capture()
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self._before_validation is not None:
+            restore(self._before_validation)
+            self._before_validation = None
