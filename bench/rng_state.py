@@ -19,15 +19,20 @@ import torch
 
 
 def capture() -> dict[str, Any]:
-    """The process's RNG states (torch CPU and CUDA, NumPy, Python)."""
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+    """The process's RNG states (torch CPU and CUDA, NumPy, Python), as types that a checkpoint
+    loaded with `weights_only=True` accepts (tensors, tuples, numbers)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos,
+                                                      has_gauss, gauss),
+            "python": random.getstate(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
 def restore(states: dict[str, Any]) -> None:
     """Put back states from `capture()`."""
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    name, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     random.setstate(states["python"])
     if states.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
