@@ -43,19 +43,17 @@ class RngState(pl.Callback):
 
     def __init__(self) -> None:
         self.resumed = False
-        self._loaded: dict[str, Any] | None = None
         self._before_validation: dict[str, Any] | None = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": capture()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.resumed, self._loaded = True, state_dict.get("rng")
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        if self._loaded is not None:
-            restore(self._loaded)
-            self._loaded = None
+        # restored here, as the checkpoint loads: a resumed fit creates its first training
+        # iterator (which draws a seed) before any training hook runs
+        self.resumed = True
+        if state_dict.get("rng") is not None:
+            restore(state_dict["rng"])
 
     def on_validation_start(self, trainer, pl_module) -> None:
         self._before_validation = capture()

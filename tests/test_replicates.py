@@ -4,9 +4,12 @@ an RNG that only training consumes, and configs rejected before anything trains.
 from __future__ import annotations
 
 import random
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -115,7 +118,6 @@ def test_rng_state_survives_a_checkpoint_and_validation_leaves_it_alone():
     torch.manual_seed(99), np.random.seed(99), random.seed(99)
     restored = RngState()
     restored.load_state_dict(saved)
-    restored.on_train_start(None, None)
     assert restored.resumed and not callback.resumed
     assert torch.equal(torch.rand(3), expected[0]) and np.array_equal(np.random.rand(3), expected[1])
     assert random.random() == expected[2]
@@ -164,3 +166,29 @@ def test_every_group_is_validated_before_training(override, message, tmp_path):
     with pytest.raises(BenchError):
         train(cfg)
     assert not run_directory(cfg).exists()  # nothing trained, nothing written
+
+
+class _SnapshotAtEpochEnd(pl.Callback):
+    """Saves a copy of the trainer's checkpoint at the end of one epoch (a kill -9 point)."""
+
+    def __init__(self, path: Path, epoch: int):
+        self.path, self.epoch = path, epoch
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            trainer.save_checkpoint(self.path)
+
+
+def test_a_run_resumed_at_an_epoch_boundary_ends_as_if_uninterrupted(tmp_path, monkeypatch):
+    overrides = ["budget.value=1152", "protocol.quality_curve.every_seconds=null"]  # 3 epochs of the VAE
+    snapshot = tmp_path / "killed_here.ckpt"
+    monkeypatch.setattr("bench.train._quality_curve", lambda cfg, dm: [_SnapshotAtEpochEnd(snapshot, 1)])
+    uninterrupted = train(compose_config(tiny_overrides(tmp_path / "a", *overrides)))
+    monkeypatch.undo()
+    cfg = compose_config(tiny_overrides(tmp_path / "b", *overrides))
+    (run_directory(cfg) / "checkpoints").mkdir(parents=True)
+    shutil.copy(snapshot, run_directory(cfg) / "checkpoints" / "last.ckpt")
+    resumed = train(cfg)
+    assert resumed["resumed"] is True and uninterrupted["resumed"] is False
+    assert resumed["training"]["optimizer_steps"] == uninterrupted["training"]["optimizer_steps"]
+    assert resumed["metrics"] == uninterrupted["metrics"]
