@@ -15,14 +15,10 @@ on a quiet machine.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -36,6 +32,7 @@ from bench.data import ImageDataModule  # noqa: E402
 from bench.fitting import fit  # noqa: E402
 from bench.models.build import build_model  # noqa: E402
 from bench.train import CONF_DIR, _quiet_lightning  # noqa: E402
+from result_file import machine, write  # noqa: E402
 
 #: Suite variants: name -> (config overrides on top of the shipped config, whether deterministic
 #: mode fills new tensors, as it did before bench.train switched that off).
@@ -119,14 +116,10 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.utils.deterministic.fill_uninitialized_memory = False  # as bench.train sets it
     _quiet_lightning()
-    result = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
-              "cpu_count": os.cpu_count(), "threads": 1, "load_average_at_start": os.getloadavg()}
+    result = machine(threads=1)
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         result["models"] = {m: measure(m, args.samples, args.repeats, Path(tmp)) for m in args.models.split(",")}
-    result["load_average_at_end"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(f"written: {args.out}")
+    write(result, args.out)
 
 
 if __name__ == "__main__":

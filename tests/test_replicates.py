@@ -3,6 +3,7 @@ an RNG that only training consumes, and configs rejected before anything trains.
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import compose_config, tiny_overrides
+from report_records import make_run
 from bench.config import validate
 from bench.data import ImageDataModule
 from bench.errors import BenchError
@@ -22,7 +24,11 @@ from bench.evaluate.protocol import evaluate_module
 from bench.evaluate.reference import data_floor, reference_for
 from bench.evaluate.settings import Protocol, floor_seed, scoring_seed
 from bench.evaluate.timing import flops, timed_sample
+from bench.metrics_schema import FEATURE_KEYS, FLOOR_KEYS, METRICS
 from bench.models.baselines import IndependentPixels
+from bench.report import aggregate
+from bench.report import build_report
+from bench.report.collect import collect
 from bench.models.gpt import PixelGPT, PixelGPTNet
 from bench.models.rnn import PixelRNN, PixelRNNNet
 from bench.rng_state import RngState, capture, restore
@@ -60,6 +66,10 @@ def test_run_seeds_draw_their_own_scored_samples(bars, pixels, tmp_path):
     assert not np.array_equal(load("a"), load("c"))
     assert a["metrics"]["fid"] != other["metrics"]["fid"] and a["metrics"]["kid_mean"] != other["metrics"]["kid_mean"]
     assert a["protocol"]["scoring_seed"] == scoring_seed(3, 0) and a["protocol"]["n_generated"] == 100
+    # every number evaluation publishes is declared once, in the schema
+    declared = {m.key for m in METRICS if m.section == "metrics"}
+    assert set(a["metrics"]) - {"bits_per_dim_kind"} == declared and set(FEATURE_KEYS) <= declared
+    assert set(FLOOR_KEYS) <= set(a["data_floor"]) and a["data_floor"].get("memorization") is None
 
 
 def test_data_floor_is_the_mean_of_independent_draws(bars):
@@ -192,3 +202,23 @@ def test_a_run_resumed_at_an_epoch_boundary_ends_as_if_uninterrupted(tmp_path, m
     assert resumed["resumed"] is True and uninterrupted["resumed"] is False
     assert resumed["training"]["optimizer_steps"] == uninterrupted["training"]["optimizer_steps"]
     assert resumed["metrics"] == uninterrupted["metrics"]
+
+
+def test_report_floor_has_an_interval_and_times_floor_carries_it(tmp_path):
+    for seed, fid in enumerate([10.0, 12.0, 14.0]):
+        make_run(tmp_path, "gpt", seed, fid=fid, floor_draws=[4.0, 5.0, 6.0])
+    make_run(tmp_path, "gpt", 0, fid=10.0, protocol_version=2)  # another protocol: its own group
+    found = collect(tmp_path)
+    assert len(found.groups) == 2
+    runs = next(runs for key, runs in found.groups.items() if key.protocol_version == 1)
+    floor = aggregate.data_floor(runs)
+    assert floor["fid"].n == 3 and floor["fid"].mean == pytest.approx(5.0) and floor["fid"].half_width > 0
+    rows = aggregate.model_rows(runs)
+    aggregate.attach_floor_ratio(rows, floor)
+    model = rows[0].summaries["fid"]
+    relative = math.hypot(model.half_width / model.mean, floor["fid"].half_width / 5.0)
+    assert rows[0].fid_vs_floor == pytest.approx(12.0 / 5.0)
+    assert rows[0].fid_vs_floor_half_width == pytest.approx(12.0 / 5.0 * relative)
+    md = build_report(tmp_path).markdown.read_text()
+    assert "KID (standardized classifier features)" in md and "3 draws" in md
+    assert f"2.40 ± {rows[0].fid_vs_floor_half_width:.2f}×" in md

@@ -22,7 +22,6 @@ from bench.evaluate.inception import default_weights_path, inception_fid
 from bench.evaluate.memorization import memorization_threshold, nearest_distances
 from bench.evaluate.prdc import prdc
 from bench.evaluate.settings import Protocol, floor_seed
-from bench.metrics_schema import FEATURE_KEYS
 from bench.record import write_json_atomic
 
 FLOOR_NOTE = ("real training images as the generator at the same N, mean over independent draws; the "
