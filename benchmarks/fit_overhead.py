@@ -61,6 +61,7 @@ def plain_loop(cfg, samples: int) -> float:
     """Seconds of a bare loop over the same images, model and optimizer."""
     module, dm = _fresh(cfg)
     dm.setup("fit")
+    torch.use_deterministic_algorithms(False)  # a previous fit() with `deterministic: true` left it on
     optimizer = module.configure_optimizers()
     optimizer = optimizer[0][0] if isinstance(optimizer, tuple) else optimizer
     module.train()

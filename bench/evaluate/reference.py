@@ -45,6 +45,10 @@ class Reference:
     levels: int
     memorization_threshold: float
 
+    def standardized(self, features: torch.Tensor) -> torch.Tensor:
+        """Features `[N, D]` standardized with the reference set's mean and std (KID's space)."""
+        return (features - self.mean) / self.std
+
     def protocol_record(self) -> dict:
         p = self.protocol
         return {
@@ -108,8 +112,8 @@ def feature_scores(ref: Reference, images: torch.Tensor, seed: int | None = None
     seed = p.seed if seed is None else seed
     feats, logits = embed(ref, images)
     identity = fm.Precomputed(feats.shape[1])
-    kid_mean, kid_std = fm.kernel_distance(identity, (ref.features - ref.mean) / ref.std,
-                                           (feats - ref.mean) / ref.std, p.kid_subset_size, p.kid_subsets, seed)
+    kid_mean, kid_std = fm.kernel_distance(identity, ref.standardized(ref.features), ref.standardized(feats),
+                                           p.kid_subset_size, p.kid_subsets, seed)
     return {
         "fid": fm.frechet_distance(identity, ref.features, feats),
         "kid_mean": kid_mean, "kid_std": kid_std,
