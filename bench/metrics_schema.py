@@ -45,6 +45,9 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("elbo_bits_per_dim", "ELBO bits/dim", "metrics", unit="bits/dim", better="lower"),
     MetricSpec("train_seconds", "train s", "training", unit="s", table="cost"),
     MetricSpec("sample_images_per_s", "sampling img/s", "timing", unit="images/s", better="higher", table="cost"),
+    # per CPU second of the sampling process: on a shared CPU, not stretched by other jobs' load
+    MetricSpec("sample_images_per_cpu_s", "sampling img/CPU s", "timing", unit="images per CPU second",
+               better="higher", table="cost"),
     MetricSpec("parameters_sampling", "parameters (sampling)", "timing", table="cost", integer=True),
 )
 METRIC_BY_KEY: dict[str, MetricSpec] = {m.key: m for m in METRICS}
@@ -88,6 +91,7 @@ class Training(TypedDict, total=False):
 
 class Timing(TypedDict, total=False):
     sample_images_per_s: float
+    sample_images_per_cpu_s: float
     latency_ms_per_image: float
     measurement: dict  # {warmup, repeats, statistic, lock, concurrent_jobs}
     phases: dict  # seconds per phase: startup, training, validation, checkpointing, evaluation

@@ -101,9 +101,10 @@ def test_scored_samples_ignore_display_temperature_and_top_k(bars, family):
 def test_timing_is_a_median_of_repeats_under_the_sweep_lock(bars, pixels, tmp_path):
     lock = tmp_path / ".timing.lock"
     _, speed = timed_sample(pixels, 50, seed=1, repeats=3, lock_path=lock)
-    assert speed["measurement"]["repeats"] == 3 and speed["measurement"]["statistic"] == "median"
+    # a fast sampler is timed more than 3 times, until half a second is timed
+    assert 3 < speed["measurement"]["repeats"] <= 25 and speed["measurement"]["statistic"] == "median"
     assert speed["measurement"]["exclusive_lock"] == str(lock) and lock.exists()
-    assert speed["sample_images_per_s"] > 0 and speed["latency_ms_per_image"] > 0
+    assert speed["sample_images_per_s"] > 0 and speed["sample_images_per_cpu_s"] > 0 and speed["latency_ms_per_image"] > 0
 
 
 def test_gpt_flops_include_attention(bars):

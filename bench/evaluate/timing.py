@@ -23,7 +23,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.evaluate.scored_sampling import at_temperature_one
 
 _PROBE = 4  # images per FLOP probe
-REPEATS = 3  # timed draws per measurement (the median is recorded)
+REPEATS = 3  # timed draws per measurement (the median is recorded) ...
+MIN_TIMED_S, MAX_REPEATS = 0.5, 25  # ... or more, up to MAX_REPEATS, until MIN_TIMED_S seconds are timed
 #: The file in a sweep folder that serialises the timing passes of that sweep's jobs.
 TIMING_LOCK = ".timing.lock"
 
@@ -42,24 +43,34 @@ def timed_sample(module, n: int, seed: int, repeats: int = REPEATS,
     """Draw the `n` scored samples with `seed` (temperature 1, no top-k) and time sampling.
 
     Returns uint8 `[n, C, H, W]` and `{sample_images_per_s, latency_ms_per_image, measurement}`.
-    After one warm-up draw, speed is `n` over the median time of `repeats` draws of `n` images
-    (the scored draw is the first; the others use other seeds, so the scored samples do not
-    depend on timing settings) and latency the median of `repeats` single-image draws. With
-    `lock_path`, the whole timing pass holds an exclusive lock on that file, so no two jobs of a
-    sweep (which share the folder) time at once.
+    After one warm-up draw, speed is `n` over the median time of at least `repeats` draws of `n`
+    images (more for fast samplers, until `MIN_TIMED_S` is timed; the scored draw is the first,
+    the others use other seeds, so the scored samples do not depend on timing settings), and
+    latency the median of `repeats` single-image draws. With `lock_path`, the whole timing pass
+    holds an exclusive lock on that file, so no two jobs of a sweep (which share the folder) time
+    at once.
     """
     device = module.device
     with _exclusive(lock_path) as waited, at_temperature_one(module):
         module.sample(min(n, _PROBE), generator=_generator(device, seed + 1))  # warm-up: kernels, caches
+        cpu_start = time.process_time()
         samples, elapsed = _timed(lambda: module.sample(n, generator=_generator(device, seed)), device)
-        times = [elapsed] + [_timed(lambda i=i: module.sample(n, generator=_generator(device, seed + 2 + i)),
-                                    device)[1] for i in range(repeats - 1)]
-        latencies = [_timed(lambda i=i: module.sample(1, generator=_generator(device, seed + 2 + repeats + i)),
-                            device)[1] for i in range(repeats)]
-    measurement = {"warmup_draws": 1, "repeats": repeats, "statistic": "median",
+        times, cpu_times = [elapsed], [time.process_time() - cpu_start]
+        # fast samplers repeat until MIN_TIMED_S is timed: a draw of a few ms is mostly scheduler noise
+        while len(times) < repeats or (sum(times) < MIN_TIMED_S and len(times) < MAX_REPEATS):
+            cpu_start = time.process_time()
+            times.append(_timed(lambda: module.sample(n, generator=_generator(device, seed + 1 + len(times))),
+                                device)[1])
+            cpu_times.append(time.process_time() - cpu_start)
+        latencies = [_timed(lambda i=i: module.sample(1, generator=_generator(device, seed + MAX_REPEATS + 1 + i)),
+                                   device)[1]
+                     for i in range(repeats)]
+    measurement = {"warmup_draws": 1, "repeats": len(times), "statistic": "median",
                    "images_per_repeat": n, "exclusive_lock": str(lock_path) if lock_path else None,
                    "lock_wait_s": waited}
+    # CPU seconds of this process: on a shared CPU, unlike wall time, not stretched by other jobs
     return samples, {"sample_images_per_s": n / max(statistics.median(times), 1e-9),
+                     "sample_images_per_cpu_s": n / max(statistics.median(cpu_times), 1e-9),
                      "latency_ms_per_image": 1000.0 * statistics.median(latencies),
                      "measurement": measurement}
 
