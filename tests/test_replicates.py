@@ -104,7 +104,7 @@ def test_timing_is_a_median_of_repeats_under_the_sweep_lock(bars, pixels, tmp_pa
     # a fast sampler is timed more than 3 times, until half a second is timed
     assert 3 < speed["measurement"]["repeats"] <= 25 and speed["measurement"]["statistic"] == "median"
     assert speed["measurement"]["exclusive_lock"] == str(lock) and lock.exists()
-    assert speed["sample_images_per_s"] > 0 and speed["sample_images_per_cpu_s"] > 0 and speed["latency_ms_per_image"] > 0
+    assert min(speed["sample_images_per_s"], speed["sample_images_per_cpu_s"], speed["latency_ms_per_image"]) > 0
 
 
 def test_gpt_flops_include_attention(bars):

@@ -1,8 +1,9 @@
 """Cost of a generator: sampling speed, latency, FLOPs and peak memory.
 
 FLOPs come from `module.analytic_flops(kind)` when it returns a number, else from
-`torch.utils.flop_counter.FlopCounterMode` (taught the CPU attention kernels below). The counter sees no FLOPs in `nn.LSTM` (and any op
-it has no formula for), so a count of 0 is recorded as null with the reason, never as 0.
+`torch.utils.flop_counter.FlopCounterMode` (taught the CPU attention kernels below). The counter
+sees no FLOPs in `nn.LSTM` (and any op it has no formula for), so a count of 0 is recorded as
+null with the reason, never as 0.
 """
 
 from __future__ import annotations
