@@ -39,7 +39,6 @@ class DatasetConfig:
     split_seed: int = 0
     val_size: int = 150
     test_size: int = 450
-    n_generated: int = 1000
     source_args: dict = field(default_factory=dict)
     # options of the file-backed sources (bench/data/sources.py); None = not set, the source's default
     root: Optional[str] = None
@@ -50,7 +49,7 @@ class DatasetConfig:
     cache_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
-        for key in ("val_size", "test_size", "n_generated"):
+        for key in ("val_size", "test_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"dataset.{key}", getattr(self, key), "a positive integer")
         levels = self.source_args.get("levels")
@@ -106,6 +105,10 @@ class RunConfig:
 
 
 _GROUPS = {"budget": BudgetConfig, "dataset": DatasetConfig, "model": ModelConfig, "logger": LoggerConfig}
+#: Trainer arguments that the training code sets itself (`bench.fitting`), so a config may not.
+_TRAINER_OWNED = ("callbacks", "logger", "default_root_dir", "enable_progress_bar", "enable_model_summary",
+                  "num_sanity_val_steps")
+_TRAINER_CHOICES = {"accelerator": ("cpu", "gpu", "cuda", "mps", "auto"), "deterministic": (True, False, "warn")}
 
 
 def _checked(schema: type, node: Any, prefix: str) -> Any:
@@ -117,11 +120,58 @@ def _checked(schema: type, node: Any, prefix: str) -> Any:
         raise BenchError(f"{key}: {reason}") from None
 
 
+def _check_protocol(node: Any) -> None:
+    """`protocol.*` through the protocol's own dataclass, and its quality-curve settings."""
+    from bench.evaluate.settings import Protocol
+
+    Protocol.from_config(node)
+    curve = node.get("quality_curve") or {}
+    every, n = curve.get("every_seconds"), curve.get("n_samples", 200)
+    if every is not None and (isinstance(every, bool) or not isinstance(every, (int, float)) or not every > 0):
+        raise ConfigError("protocol.quality_curve.every_seconds", every, "a positive number of seconds, or null")
+    if every is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
+        raise ConfigError("protocol.quality_curve.n_samples", n, "an integer >= 2")
+
+
+def _check_trainer(node: Any) -> None:
+    """`trainer.*`: only `pl.Trainer` arguments the training code leaves to the config, sane values."""
+    import inspect
+
+    import pytorch_lightning as pl
+
+    data = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    accepted = set(inspect.signature(pl.Trainer.__init__).parameters) - {"self", *_TRAINER_OWNED}
+    for key, value in data.items():
+        if key not in accepted:
+            expected = ("set by the training code, not the config" if key in _TRAINER_OWNED
+                        else "an argument of pytorch_lightning.Trainer")
+            raise ConfigError(f"trainer.{key}", value, expected)
+        if key in _TRAINER_CHOICES and value not in _TRAINER_CHOICES[key]:
+            raise ConfigError(f"trainer.{key}", value, f"one of {', '.join(map(str, _TRAINER_CHOICES[key]))}")
+    for key in ("log_every_n_steps", "check_val_every_n_epoch"):
+        value = data.get(key, 1)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"trainer.{key}", value, "a positive integer")
+    max_epochs = data.get("max_epochs", -1)
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < -1 or max_epochs == 0:
+        raise ConfigError("trainer.max_epochs", max_epochs, "-1 (budgets stop training) or a positive integer")
+
+
 def validate(cfg: DictConfig) -> None:
-    """Raise one `BenchError` for the first invalid value in a composed run config."""
+    """Raise one `BenchError` for the first invalid value in a composed run config.
+
+    Every group is checked here, before anything is built or trained.
+    """
     for group, schema in _GROUPS.items():
         if group not in cfg:
             raise BenchError(f"config group '{group}' is missing: expected conf/{group}/*.yaml to be selected")
+        if group == "dataset" and "n_generated" in cfg.dataset:
+            raise ConfigError("dataset.n_generated", cfg.dataset.n_generated,
+                              "protocol.n_generated instead (an evaluation setting since protocol version 2)")
         _checked(schema, cfg[group], f"{group}.")
+    for group, check in (("protocol", _check_protocol), ("trainer", _check_trainer)):
+        if group not in cfg:
+            raise BenchError(f"config group '{group}' is missing: expected conf/{group}/*.yaml to be selected")
+        check(cfg[group])
     run_keys = {k: cfg.get(k) for k in RunConfig.__dataclass_fields__ if k in cfg}
     _checked(RunConfig, run_keys, "")

@@ -20,6 +20,7 @@ from pytorch_lightning.loggers import CSVLogger, Logger
 
 from bench.budget import TrainingBudget
 from bench.models.base import GenerativeModule
+from bench.rng_state import RngState
 
 #: A `last.ckpt` is written at least this often so a killed run can resume.
 LAST_CHECKPOINT_EVERY = timedelta(seconds=30)
@@ -56,6 +57,7 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
     ckpt_dir = run_dir / "checkpoints"
     budget = TrainingBudget(cfg.budget.kind, cfg.budget.value)
     callbacks: list[pl.Callback] = [budget, *extra_callbacks]
+    callbacks += [] if any(isinstance(cb, RngState) for cb in callbacks) else [RngState()]  # RNG in last.ckpt
     callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
                                      train_time_interval=LAST_CHECKPOINT_EVERY, enable_version_counter=False))
     best = None

@@ -1,6 +1,8 @@
 """The run record (`result.json`): schema, atomic write and tolerant read.
 
-Schema version 1 (keys marked * may be absent on failed runs)::
+Schema version 1; the fields' types are declared in `bench.metrics_schema.Record`, and every
+metric (key, label, unit, better direction) in `bench.metrics_schema.METRICS`. Keys marked * may
+be absent on failed runs::
 
     schema_version   1
     run_id           folder name of the run: "<readable name>__<config hash>"
@@ -9,22 +11,27 @@ Schema version 1 (keys marked * may be absent on failed runs)::
     config           the resolved config (dict)
     config_hash      8 hex chars over the keys that change results (see bench.run_dir)
     family, model, dataset, seed
+    resumed*         true when training loaded a checkpoint (see README: what a resume restores)
     budget           {kind: "time"|"samples", value, stopped_by: "time"|"samples"|"max_epochs"|
-                      "diverged"|"error"|"interrupted"}
+                      "closed_form"|"diverged"|"error"|"interrupted"}
     training         {samples_seen, optimizer_steps, epochs, train_seconds, train_images_per_s,
                       eval_seconds_during_training}
-    checkpoint*      {selected, last, selection: "best val/bpd" | "final weights", selected_at:
-                      {step, samples_seen, train_seconds, value}}
-    metrics*         {name: number or null} — see bench.evaluate (e.g. fid, kid_mean, kid_std,
-                      inception_score, precision, recall, density, coverage, bits_per_dim,
-                      bits_per_dim_kind, memorization, ...)
-    protocol*        {version, extractor: {id, sha256}, n_generated, n_reference, reference_split, ...}
-    data_floor*      the same feature metrics for real training images at the same N
-    timing*          {train_images_per_s, sample_images_per_s, latency_ms_per_image,
-                      parameters_sampling, parameters_training, flops_per_sample, flops_per_train_sample,
-                      peak_memory_mb}
+    checkpoint*      {selected, last, selection: "best val/bpd (validation)" | "final weights",
+                      selected_at: {step, samples_seen, train_seconds, value}}
+    metrics*         the keys of METRICS in section "metrics", plus bits_per_dim_kind
+                      ("exact" | "bound" | "n/a")
+    protocol*        {version, extractor: {id, sha256, feature_rank, num_features}, n_generated,
+                      n_reference, reference_split, scoring_seed, floor_draws, kid_subset_size, ...}
+    data_floor*      the floor's feature metrics (means over its draws), {draws: [...], n_draws,
+                      n_generated, source, note}; protocol v1: one draw, no `draws`
+    timing*          {sample_images_per_s, sample_images_per_cpu_s, latency_ms_per_image, measurement: {warmup_draws,
+                      repeats, statistic, images_per_repeat, exclusive_lock, lock_wait_s},
+                      phases: {startup, training, validation, checkpointing, evaluation},
+                      parameters_sampling, parameters_training, flops_per_sample(_source),
+                      flops_per_train_sample(_source), peak_memory_mb, peak_memory_kind}
     curves           {quality: [{train_seconds, samples_seen, fid}], ...} (may be empty)
     environment      {packages: {...}, python, platform, device, threads, git_revision, concurrent_jobs}
+    dataset_spec*    the dataset's shape and levels, and the split's hash
     paths            {samples_grid, samples, metrics_csv, checkpoints} relative to the run folder
     created          ISO-8601 UTC time the record was written
 """
@@ -40,7 +47,6 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "result.json"
-STATUSES = ("completed", "failed", "diverged", "interrupted")
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

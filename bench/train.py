@@ -47,6 +47,8 @@ def train(cfg: DictConfig) -> dict | None:
     validate(cfg)
     _quiet_lightning()
     torch.set_num_threads(int(cfg.threads))  # before anything is built
+    # deterministic mode would fill every new tensor with NaN; no kernel of ours reads unwritten memory
+    torch.utils.deterministic.fill_uninitialized_memory = False
     run_dir = run_directory(cfg)
     lock = RunLock(run_dir)
     if not lock.acquire():
@@ -76,12 +78,15 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
     from bench.data import ImageDataModule
     from bench.environment import environment
     from bench.evaluate.protocol import evaluate_module
+    from bench.evaluate.timing import TIMING_LOCK
+    from bench.phase_times import PhaseTimes, phase_seconds
+    from bench.rng_state import RngState
     from bench.fitting import fit, make_logger
     from bench.models.build import build_model
     from bench.progress import make_progress
 
     record = _base_record(cfg, run_dir)
-    logger = None
+    logger, phases, started = None, None, time.perf_counter()
     try:
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         dataset_kwargs = OmegaConf.to_container(cfg.dataset, resolve=True)
@@ -100,9 +105,9 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
         else:
             logger = make_logger(cfg, run_dir, run_dir.name)
             callbacks, enable_bar = make_progress(mode=cfg.progress, run_name=run_dir.name)
-            callbacks += _quality_curve(cfg, datamodule)
+            callbacks += [*_quality_curve(cfg, datamodule), rng := RngState(), phases := PhaseTimes(started)]
             outcome = fit(module, datamodule, cfg, run_dir, logger, callbacks, enable_bar)
-            record["budget"]["stopped_by"] = outcome.stopped_by
+            record["budget"]["stopped_by"], record["resumed"] = outcome.stopped_by, rng.resumed
             record["training"] = {k: getattr(outcome, k) for k in (
                 "samples_seen", "optimizer_steps", "epochs", "train_seconds", "eval_seconds_during_training")}
             record["checkpoint"], record["curves"] = outcome.checkpoint, outcome.curves
@@ -112,8 +117,10 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
                 return record
         seconds = record["training"]["train_seconds"]
         record["training"]["train_images_per_s"] = record["training"]["samples_seen"] / seconds if seconds > 0 else None
-        record.update(evaluate_module(module, datamodule, cfg.protocol, n_generated=int(cfg.dataset.n_generated),
-                                      run_dir=run_dir))
+        evaluation_started = time.perf_counter()
+        record.update(evaluate_module(module, datamodule, cfg.protocol, n_generated=int(cfg.protocol.n_generated),
+                                      run_dir=run_dir, seed=int(cfg.seed), timing_lock=run_dir.parent / TIMING_LOCK))
+        record["timing"]["phases"] = phase_seconds(phases, seconds, time.perf_counter() - evaluation_started)
         record["paths"].update(samples_grid="samples.png", samples="samples.npz", checkpoints="checkpoints")
         record.update(status="completed")
     except BenchError as err:

@@ -31,4 +31,4 @@ def compose_config(overrides: list[str] | None = None):
 def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
     """A run small enough for the fast suite: procedural data, a samples-seen budget, one thread."""
     return [f"results_dir={tmp_path}", "dataset=procedural", "budget=samples", "budget.value=1024",
-            "threads=1", "progress=none", "trainer.log_every_n_steps=5", *extra]
+            "threads=1", "progress=none", "trainer.log_every_n_steps=5", "protocol.n_generated=128", *extra]

@@ -26,7 +26,8 @@ def make_run(root: Path, model: str, seed: int, *, fid: float | None = 10.0, dat
              extractor_sha: str = "ab" * 32, budget: tuple[str, float] = ("time", 180), n_generated: int = 1000,
              bpd: float | None = 2.0, bpd_kind: str = "exact", floor_fid: float = 5.0,
              curve: list[tuple[float, float]] | None = None, family: str | None = None,
-             extra_metrics: dict[str, Any] | None = None, png: bool = True) -> Path:
+             extra_metrics: dict[str, Any] | None = None, png: bool = True,
+             floor_draws: list[float] | None = None) -> Path:
     """Write a schema-1 record (and a samples.png) under `root/<model>-<dataset>-seed<seed>__<tag>/`."""
     key = repr((model, dataset, protocol_version, extractor_sha, budget, n_generated))
     tag = hashlib.sha1(key.encode()).hexdigest()[:8]
@@ -54,7 +55,10 @@ def make_run(root: Path, model: str, seed: int, *, fid: float | None = 10.0, dat
         record["protocol"] = {"version": protocol_version, "extractor": {"id": "digits-cnn", "sha256": extractor_sha},
                               "n_generated": n_generated, "n_reference": 450, "reference_split": "test"}
         record["data_floor"] = {"fid": floor_fid, "kid_mean": 0.0, "inception_score": 9.9, "precision": 0.98,
-                                "recall": 0.96, "density": 1.0, "coverage": 0.97, "memorization": 0.05}
+                                "recall": 0.96, "density": 1.0, "coverage": 0.97}
+        if floor_draws is not None:  # protocol v2: the floor's draws, their mean as its headline value
+            record["data_floor"].update(fid=sum(floor_draws) / len(floor_draws), n_draws=len(floor_draws),
+                                        draws=[{**record["data_floor"], "fid": f} for f in floor_draws])
         record["timing"] = {"sample_images_per_s": 1000.0 * (seed + 1), "parameters_sampling": 12345}
     write_record(folder, record)
     if png:

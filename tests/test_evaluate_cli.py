@@ -13,6 +13,7 @@ from bench.data import ImageDataModule
 from bench.evaluate.cli import eval_main, rescore_main
 from bench.evaluate.image_files import save_samples, write_png_folder
 from bench.evaluate.protocol import evaluate_samples
+from bench.evaluate.settings import Protocol
 from bench.models.baselines import IndependentPixels
 from bench.record import read_record, write_record
 
@@ -94,7 +95,7 @@ def test_eval_run_and_rescore(dm, tmp_path, capsys):
     record = read_record(run_dir)
     assert record["metrics"]["fid"] == pytest.approx(evaluate_samples(samples, dm, None)["metrics"]["fid"])
     assert record["metrics"]["bits_per_dim"] == 1.5  # kept: samples carry no likelihood
-    assert record["protocol"]["version"] == 1 and record["data_floor"]["n_generated"] == 100
+    assert record["protocol"]["version"] == Protocol().version and record["data_floor"]["n_generated"] == 100
 
 
 @pytest.mark.parametrize("damage, expected", [

@@ -42,7 +42,7 @@ def _compare(tmp_path: Path, explode: str | None, *extra: str) -> subprocess.Com
     if explode:
         env["BENCH_TEST_EXPLODE"] = explode
     overrides = ["experiment=compare", "model=sweep_vae,sweep_rnn", "seed=0,1", "dataset=procedural",
-                 "budget=samples", "budget.value=1024", "dataset.n_generated=64", "protocol.iwae_k=4", "protocol.kid_subsets=10", "threads=1", "logger=none", "progress=lines",
+                 "budget=samples", "budget.value=1024", "protocol.n_generated=64", "protocol.iwae_k=4", "protocol.kid_subsets=10", "threads=1", "logger=none", "progress=lines",
                  f"results_dir={tmp_path / 'results'}", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", *extra]
     return subprocess.run([sys.executable, "-m", "bench.compare", *overrides], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)

@@ -19,6 +19,7 @@ from bench.errors import BenchError, exit_on_user_error
 from bench.evaluate.image_files import SAMPLES_NAME, load_samples, read_png_folder
 from bench.evaluate.protocol import evaluate_module, evaluate_samples
 from bench.evaluate.settings import Protocol
+from bench.metrics_schema import LIKELIHOOD_NA
 from bench.record import RECORD_NAME, read_record, write_record
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -92,9 +93,12 @@ def eval_main(argv: list[str] | None = None) -> None:
         config = record.get("config") or {}
         dm = ImageDataModule(**config["dataset"])
         module = _load_checkpoint(run_dir, record, config["model"], dm.spec)
-        n = args.n or int(config["dataset"].get("n_generated", 1000))
+        # protocol v2 holds N; a v1 record kept it in its dataset config
+        n = args.n or int((config.get("protocol") or {}).get("n_generated")
+                          or config["dataset"].get("n_generated") or protocol.n_generated)
         with tempfile.TemporaryDirectory() as tmp:
-            result = evaluate_module(module, dm, protocol, n_generated=n, run_dir=Path(args.out or tmp))
+            result = evaluate_module(module, dm, protocol, n_generated=n, run_dir=Path(args.out or tmp),
+                                     seed=int(record.get("seed") or 0))
     print(json.dumps(result, indent=2))
 
 
@@ -125,10 +129,11 @@ def rescore_main(argv: list[str] | None = None) -> None:
             print(f"skipped {run_dir}: no readable {RECORD_NAME} with {SAMPLES_NAME}")
             continue
         dm = ImageDataModule(**record["config"]["dataset"])
-        result = evaluate_samples(load_samples(run_dir / SAMPLES_NAME, dm.spec), dm, protocol)
+        result = evaluate_samples(load_samples(run_dir / SAMPLES_NAME, dm.spec), dm, protocol,
+                                  seed=int(record.get("seed") or 0))
         old = record.get("metrics") or {}
         # samples carry no likelihood: keep the bits/dim measured from the checkpoint at training time
-        likelihood = {k: old.get(k) for k in ("bits_per_dim", "bits_per_dim_kind", "elbo_bits_per_dim")}
+        likelihood = {k: old.get(k) for k in LIKELIHOOD_NA}
         record["metrics"] = {**result["metrics"], **{k: v for k, v in likelihood.items() if k in old}}
         record["protocol"], record["data_floor"] = result["protocol"], result["data_floor"]
         write_record(run_dir, record)

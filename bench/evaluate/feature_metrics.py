@@ -23,6 +23,20 @@ from bench.errors import BenchError
 BATCH = 500
 
 
+class Precomputed(nn.Module):
+    """Identity over features already extracted, `[N, D]` -> `[N, D]`, for torchmetrics' `feature=`.
+
+    Lets one evaluation extract each image set's features once and feed FID, KID and IS from them.
+    """
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
 @contextmanager
 def seeded_rng(seed: int) -> Iterator[None]:
     """Run a block on a private CPU RNG seeded with `seed`; the global RNG is restored after."""
@@ -84,8 +98,3 @@ def inception_score(logits: nn.Module, fake: torch.Tensor, seed: int, splits: in
         warnings.simplefilter("ignore")  # the std of a single split is undefined; we keep the mean
         mean, _ = metric.compute()
     return float(mean)
-
-
-def kid_subset_size(requested: int, n_real: int, n_fake: int) -> int:
-    """The subset size KID actually uses: never larger than the smaller set."""
-    return min(requested, n_real, n_fake)

@@ -30,8 +30,3 @@ def memorization_threshold(val: torch.Tensor, train: torch.Tensor, levels: int) 
         raise BenchError("memorization: expected non-empty validation and train splits")
     return torch.quantile(nearest_distances(val, train, levels), QUANTILE).item()
 
-
-def memorization(samples: torch.Tensor, train: torch.Tensor, val: torch.Tensor, levels: int) -> float:
-    """Share of uint8 `samples` closer to a training image than the validation 5th percentile."""
-    threshold = memorization_threshold(val, train, levels)
-    return (nearest_distances(samples, train, levels) < threshold).double().mean().item()

@@ -16,6 +16,7 @@ import torch
 from bench.errors import ConfigError
 from bench.evaluate.feature_metrics import frechet_distance
 from bench.evaluate.reference import reference_for
+from bench.evaluate.scored_sampling import at_temperature_one
 from bench.evaluate.settings import Protocol
 
 
@@ -64,10 +65,15 @@ class QualityCurve(pl.Callback):
         if not trainer.is_global_zero:
             return
         t0 = time.perf_counter()
-        if self._extractor is None:
-            self._extractor = reference_for(self.datamodule, self.protocol).extractor
-        generator = torch.Generator(pl_module.device).manual_seed(self.protocol.seed)
-        samples = pl_module.sample(self.n_samples, generator=generator)
-        fid = frechet_distance(self._extractor.features(), self.datamodule.val_images, samples)
+        device = pl_module.device
+        # building the extractor initialises a network: on a forked RNG, so that when (in wall-clock
+        # time) the curve fires never changes what training draws next
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+                at_temperature_one(pl_module):
+            if self._extractor is None:
+                self._extractor = reference_for(self.datamodule, self.protocol).extractor
+            generator = torch.Generator(device).manual_seed(self.protocol.seed)
+            samples = pl_module.sample(self.n_samples, generator=generator)
+            fid = frechet_distance(self._extractor.features(), self.datamodule.val_images, samples)
         self.curve.append({"train_seconds": train_seconds, "samples_seen": samples_seen, "fid": fid})
         self.eval_seconds += time.perf_counter() - t0

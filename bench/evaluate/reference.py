@@ -14,19 +14,19 @@ from pathlib import Path
 
 import torch
 
+from bench.data.spec import to_unit
 from bench.errors import BenchError
 from bench.evaluate import feature_metrics as fm
 from bench.evaluate.extractor import Extractor, cache_dir, dataset_fingerprint, load_extractor
 from bench.evaluate.inception import default_weights_path, inception_fid
 from bench.evaluate.memorization import memorization_threshold, nearest_distances
 from bench.evaluate.prdc import prdc
-from bench.evaluate.settings import Protocol
+from bench.evaluate.settings import Protocol, floor_seed
 from bench.record import write_json_atomic
 
-FEATURE_KEYS = ("fid", "kid_mean", "kid_std", "inception_score", "precision", "recall", "density", "coverage")
-FLOOR_NOTE = ("real training images as the generator at the same N; the reference classifier was trained "
-              "on these images, so the floor is not a held-out measurement (on digits, held-out images "
-              "score a lower FID than training images at equal N)")
+FLOOR_NOTE = ("real training images as the generator at the same N, mean over independent draws; the "
+              "reference classifier was trained on these images, so the floor is not a held-out "
+              "measurement (on digits, held-out images score a lower FID than training images at equal N)")
 
 
 @dataclass
@@ -45,6 +45,10 @@ class Reference:
     levels: int
     memorization_threshold: float
 
+    def standardized(self, features: torch.Tensor) -> torch.Tensor:
+        """Features `[N, D]` standardized with the reference set's mean and std (KID's space)."""
+        return (features - self.mean) / self.std
+
     def protocol_record(self) -> dict:
         p = self.protocol
         return {
@@ -53,7 +57,8 @@ class Reference:
                           "feature_rank": self.rank, "num_features": int(self.features.shape[1])},
             "n_reference": len(self.images), "reference_split": p.reference_split, "is_splits": p.is_splits,
             "pr_k": p.pr_k, "iwae_k": p.iwae_k, "kid_subsets": p.kid_subsets, "seed": p.seed,
-            "memorization_threshold": self.memorization_threshold,
+            "memorization_threshold": self.memorization_threshold, "floor_draws": p.floor_draws,
+            "scored_samples": "temperature 1, no top-k",
         }
 
 
@@ -86,17 +91,34 @@ def reference_for(datamodule, protocol: Protocol) -> Reference:
     return _CACHE[key]
 
 
-def feature_scores(ref: Reference, images: torch.Tensor) -> dict[str, float]:
-    """FID, KID (standardized features), IS and PRDC of uint8 `images` `[N, C, H, W]`."""
+@torch.no_grad()
+def embed(ref: Reference, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """float64 penultimate features `[N, 64]` and logits `[N, K]` of uint8 `images`, in one pass."""
+    net, feats, logits = ref.extractor.net, [], []
+    for start in range(0, len(images), fm.BATCH):
+        f = net.features(to_unit(images[start : start + fm.BATCH], ref.levels))
+        feats.append(f.double())
+        logits.append(net.head(f).double())
+    return torch.cat(feats), torch.cat(logits)
+
+
+def feature_scores(ref: Reference, images: torch.Tensor, seed: int | None = None) -> dict[str, float]:
+    """FID, KID (standardized features), IS and PRDC of uint8 `images` `[N, C, H, W]`.
+
+    The classifier sees each image set once per call (the reference set never: its features
+    are cached). `seed` draws the KID subsets and IS permutation (default: the protocol seed).
+    """
     p = ref.protocol
-    feats = ref.extractor.features()
-    kid_mean, kid_std = fm.kernel_distance(ref.extractor.features(ref.mean, ref.std), ref.images, images,
-                                           p.kid_subset_size, p.kid_subsets, p.seed)
+    seed = p.seed if seed is None else seed
+    feats, logits = embed(ref, images)
+    identity = fm.Precomputed(feats.shape[1])
+    kid_mean, kid_std = fm.kernel_distance(identity, ref.standardized(ref.features), ref.standardized(feats),
+                                           p.kid_subset_size, p.kid_subsets, seed)
     return {
-        "fid": fm.frechet_distance(feats, ref.images, images),
+        "fid": fm.frechet_distance(identity, ref.features, feats),
         "kid_mean": kid_mean, "kid_std": kid_std,
-        "inception_score": fm.inception_score(ref.extractor.logits(), images, p.seed, p.is_splits),
-        **prdc(ref.features, feats(images), p.pr_k),
+        "inception_score": fm.inception_score(fm.Precomputed(logits.shape[1]), logits, seed, p.is_splits),
+        **prdc(ref.features, feats, p.pr_k),
     }
 
 
@@ -110,9 +132,13 @@ def inception_of(ref: Reference, images: torch.Tensor) -> tuple[float | None, st
 
 
 def data_floor(ref: Reference, n: int) -> dict:
-    """Feature metrics of `n` seeded real training images; cached in memory and on disk."""
+    """Feature metrics of `protocol.floor_draws` independent draws of `n` real training images.
+
+    Returns the mean of each metric over the draws, the draws themselves (`draws`, for the
+    report's confidence interval) and what was measured; cached in memory and on disk.
+    """
     if n > len(ref.train):
-        raise BenchError(f"dataset.n_generated={n}: the data floor draws that many training images "
+        raise BenchError(f"protocol.n_generated={n}: the data floor draws that many training images "
                          f"without replacement, but the train split holds {len(ref.train)}")
     weights = ref.protocol.inception_weights or default_weights_path()
     reference = hashlib.sha256(ref.images.contiguous().numpy().tobytes()).hexdigest()
@@ -126,10 +152,16 @@ def data_floor(ref: Reference, n: int) -> dict:
             return json.loads(path.read_text())
         except ValueError:
             pass  # a damaged cache entry is recomputed and replaced
-    order = torch.randperm(len(ref.train), generator=torch.Generator().manual_seed(ref.protocol.seed))
-    images = ref.train[order[:n]]
-    fid_inception, status = inception_of(ref, images)
-    floor = {**feature_scores(ref, images), "fid_inception": fid_inception, "inception": status,
+    draws = []
+    for draw in range(ref.protocol.floor_draws):
+        seed = floor_seed(ref.protocol.seed, draw)
+        order = torch.randperm(len(ref.train), generator=torch.Generator().manual_seed(seed))
+        images = ref.train[order[:n]]
+        fid_inception, status = inception_of(ref, images)
+        draws.append({**feature_scores(ref, images, seed), "fid_inception": fid_inception})
+    means = {k: (sum(d[k] for d in draws) / len(draws) if all(d[k] is not None for d in draws) else None)
+             for k in draws[0]}
+    floor = {**means, "draws": draws, "n_draws": len(draws), "inception": status,
              "n_generated": n, "source": "train", "note": FLOOR_NOTE}
     write_json_atomic(path, floor)
     return floor

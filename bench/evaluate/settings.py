@@ -1,7 +1,14 @@
-"""The protocol's settings (`conf/protocol/*.yaml`), validated where they enter."""
+"""The protocol's settings (`conf/protocol/*.yaml`), validated where they enter, and its seeds.
+
+Version 2 (this one): the scored samples and the KID/IS subsets are drawn with a seed derived
+from (protocol seed, run seed), so n run seeds replicate the whole pipeline, sampling included;
+the data floor is the mean of `floor_draws` independent draws of N training images. Version 1
+drew every run's samples with the protocol seed itself and the floor once.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
@@ -18,7 +25,7 @@ PASSTHROUGH = ("quality_curve",)
 class Protocol:
     """One named, versioned way of measuring; every key here changes the numbers."""
 
-    version: int = 1
+    version: int = 2
     reference_split: str = "test"
     iwae_k: int = 64
     seed: int = 1234
@@ -26,17 +33,24 @@ class Protocol:
     kid_subsets: int = 100
     is_splits: int = 1
     pr_k: int = 5
+    n_generated: int = 1000  # generated images scored per run, and real ones per floor draw
+    floor_draws: int = 5  # independent draws of N training images behind the data floor's mean and CI
     inception_weights: str | None = None  # None: $TORCH_HOME/hub/checkpoints/<weights file>
 
     def __post_init__(self) -> None:
         if self.reference_split not in SPLITS:
             raise ConfigError("protocol.reference_split", self.reference_split, f"one of {', '.join(SPLITS)}")
-        for key in ("iwae_k", "kid_subset_size", "kid_subsets", "is_splits", "pr_k"):
+        for key in ("version", "iwae_k", "kid_subset_size", "kid_subsets", "is_splits", "pr_k",
+                    "n_generated", "floor_draws", "seed"):
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"protocol.{key}", value, "a positive integer")
-        if self.kid_subset_size < 2:
-            raise ConfigError("protocol.kid_subset_size", self.kid_subset_size, "an integer >= 2")
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed" else 1):
+                raise ConfigError(f"protocol.{key}", value, "a non-negative integer" if key == "seed"
+                                  else "a positive integer")
+        for key in ("kid_subset_size", "n_generated", "floor_draws"):
+            if getattr(self, key) < 2:
+                raise ConfigError(f"protocol.{key}", getattr(self, key), "an integer >= 2")
+        if self.n_generated <= self.pr_k:
+            raise ConfigError("protocol.n_generated", self.n_generated, f"more than pr_k={self.pr_k} images")
 
     @classmethod
     def from_config(cls, cfg: DictConfig | Mapping[str, Any] | "Protocol" | None) -> "Protocol":
@@ -54,3 +68,23 @@ class Protocol:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def derived_seed(protocol_seed: int, purpose: str, index: int) -> int:
+    """A 63-bit seed for one `purpose` and `index`, from the protocol seed (SHA-256 of all three).
+
+    Distinct purposes and indices give unrelated streams, unlike `seed + i`, whose neighbours
+    collide across purposes.
+    """
+    digest = hashlib.sha256(f"{protocol_seed}:{purpose}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def scoring_seed(protocol_seed: int, run_seed: int) -> int:
+    """The seed of a run's scored samples and its KID/IS subsets: one stream per (protocol, run) seed."""
+    return derived_seed(protocol_seed, "samples", run_seed)
+
+
+def floor_seed(protocol_seed: int, draw: int) -> int:
+    """The seed of the data floor's `draw`-th draw of training images (and its KID/IS subsets)."""
+    return derived_seed(protocol_seed, "floor", draw)

@@ -1,22 +1,33 @@
 """Cost of a generator: sampling speed, latency, FLOPs and peak memory.
 
 FLOPs come from `module.analytic_flops(kind)` when it returns a number, else from
-`torch.utils.flop_counter.FlopCounterMode`. The counter sees no FLOPs in `nn.LSTM` (and any op
-it has no formula for), so a count of 0 is recorded as null with the reason, never as 0.
+`torch.utils.flop_counter.FlopCounterMode` (taught the CPU attention kernels below). The counter
+sees no FLOPs in `nn.LSTM` (and any op it has no formula for), so a count of 0 is recorded as
+null with the reason, never as 0.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import statistics
 import threading
 import time
-from typing import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
 
 import torch
+from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench.evaluate.scored_sampling import at_temperature_one
+
 _PROBE = 4  # images per FLOP probe
+REPEATS = 3  # timed draws per measurement (the median is recorded) ...
+MIN_TIMED_S, MAX_REPEATS = 0.5, 25  # ... or more, up to MAX_REPEATS, until MIN_TIMED_S seconds are timed
+#: The file in a sweep folder that serialises the timing passes of that sweep's jobs.
+TIMING_LOCK = ".timing.lock"
 
 
 def _sync(device: torch.device) -> None:
@@ -28,28 +39,87 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device).manual_seed(seed)
 
 
-def timed_sample(module, n: int, seed: int) -> tuple[torch.Tensor, dict[str, float]]:
-    """Draw the `n` evaluated samples with `seed` after a warm-up, and time them.
+def timed_sample(module, n: int, seed: int, repeats: int = REPEATS,
+                 lock_path: Path | None = None) -> tuple[torch.Tensor, dict]:
+    """Draw the `n` scored samples with `seed` (temperature 1, no top-k) and time sampling.
 
-    Returns uint8 `[n, C, H, W]` and `{sample_images_per_s, latency_ms_per_image}`; latency is
-    the median of three single-image draws (warm-up and latency draws use other seeds, so the
-    evaluated samples are the same with or without timing).
+    Returns uint8 `[n, C, H, W]` and `{sample_images_per_s, latency_ms_per_image, measurement}`.
+    After one warm-up draw, speed is `n` over the median time of at least `repeats` draws of `n`
+    images (more for fast samplers, until `MIN_TIMED_S` is timed; the scored draw is the first,
+    the others use other seeds, so the scored samples do not depend on timing settings), and
+    latency the median of `repeats` single-image draws. With `lock_path`, the whole timing pass
+    holds an exclusive lock on that file, so no two jobs of a sweep (which share the folder) time
+    at once.
     """
     device = module.device
-    module.sample(min(n, _PROBE), generator=_generator(device, seed + 1))  # warm-up: kernels, caches
+    with _exclusive(lock_path) as waited, at_temperature_one(module):
+        module.sample(min(n, _PROBE), generator=_generator(device, seed + 1))  # warm-up: kernels, caches
+        cpu_start = time.process_time()
+        samples, elapsed = _timed(lambda: module.sample(n, generator=_generator(device, seed)), device)
+        times, cpu_times = [elapsed], [time.process_time() - cpu_start]
+        # fast samplers repeat until MIN_TIMED_S is timed: a draw of a few ms is mostly scheduler noise
+        while len(times) < repeats or (sum(times) < MIN_TIMED_S and len(times) < MAX_REPEATS):
+            cpu_start = time.process_time()
+            times.append(_timed(lambda: module.sample(n, generator=_generator(device, seed + 1 + len(times))),
+                                device)[1])
+            cpu_times.append(time.process_time() - cpu_start)
+        latencies = [_timed(lambda i=i: module.sample(1, generator=_generator(device, seed + MAX_REPEATS + 1 + i)),
+                                   device)[1]
+                     for i in range(repeats)]
+    measurement = {"warmup_draws": 1, "repeats": len(times), "statistic": "median",
+                   "images_per_repeat": n, "exclusive_lock": str(lock_path) if lock_path else None,
+                   "lock_wait_s": waited}
+    # CPU seconds of this process: on a shared CPU, unlike wall time, not stretched by other jobs
+    return samples, {"sample_images_per_s": n / max(statistics.median(times), 1e-9),
+                     "sample_images_per_cpu_s": n / max(statistics.median(cpu_times), 1e-9),
+                     "latency_ms_per_image": 1000.0 * statistics.median(latencies),
+                     "measurement": measurement}
+
+
+def _timed(fn: Callable[[], torch.Tensor], device: torch.device) -> tuple[torch.Tensor, float]:
     _sync(device)
     start = time.perf_counter()
-    samples = module.sample(n, generator=_generator(device, seed))
+    out = fn()
     _sync(device)
-    elapsed = time.perf_counter() - start
-    latencies = []
-    for i in range(3):
-        t0 = time.perf_counter()
-        module.sample(1, generator=_generator(device, seed + 2 + i))
-        _sync(device)
-        latencies.append(time.perf_counter() - t0)
-    return samples, {"sample_images_per_s": n / max(elapsed, 1e-9),
-                     "latency_ms_per_image": 1000.0 * statistics.median(latencies)}
+    return out, time.perf_counter() - start
+
+
+@contextmanager
+def _exclusive(lock_path: Path | None) -> Iterator[float]:
+    """Hold an exclusive `flock` on `lock_path` (None: no lock); yields the seconds waited for it."""
+    if lock_path is None:
+        yield 0.0
+        return
+    Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(lock_path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes, or when the process dies
+        try:
+            yield time.perf_counter() - start
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _cpu_attention_formulas() -> None:
+    """Teach the FLOP counter the CPU kernels of `scaled_dot_product_attention` (it has formulas for
+    the CUDA ones only, so a GPT's attention counted 0 on CPU). Causal attention is counted as
+    full attention, as the counter does for CUDA kernels."""
+    aten = torch.ops.aten
+    forward = aten._scaled_dot_product_flash_attention_for_cpu
+    backward = aten._scaled_dot_product_flash_attention_for_cpu_backward
+    if forward in flop_counter.flop_registry:
+        return
+
+    @flop_counter.register_flop_formula(forward)
+    def _forward(query, key, value, *args, out_shape=None, **kwargs) -> int:
+        return flop_counter.sdpa_flop_count(query, key, value)
+
+    @flop_counter.register_flop_formula(backward)
+    def _backward(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
+        return flop_counter.sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+_cpu_attention_formulas()
 
 
 def _count(fn: Callable[[], object]) -> int:

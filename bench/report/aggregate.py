@@ -17,39 +17,13 @@ import numpy as np
 from scipy import stats
 
 from bench.environment import family_label
+from bench.metrics_schema import FLOOR_KEYS, METRIC_BY_KEY, METRICS, MetricSpec
 from bench.report.collect import Run, value_at
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
 
 
-@dataclass(frozen=True)
-class Metric:
-    """A column of the report: where its value lives in a record and which way is better."""
-
-    key: str
-    label: str
-    path: tuple[str, ...]
-    better: str = ""  # "lower", "higher" or "" (a cost or a description)
-
-
-METRICS: tuple[Metric, ...] = (
-    Metric("fid", "FID", ("metrics", "fid"), "lower"),
-    Metric("kid_mean", "KID", ("metrics", "kid_mean"), "lower"),
-    Metric("inception_score", "IS", ("metrics", "inception_score"), "higher"),
-    Metric("precision", "precision", ("metrics", "precision"), "higher"),
-    Metric("recall", "recall", ("metrics", "recall"), "higher"),
-    Metric("density", "density", ("metrics", "density"), "higher"),
-    Metric("coverage", "coverage", ("metrics", "coverage"), "higher"),
-    Metric("memorization", "memorization", ("metrics", "memorization"), "lower"),
-    Metric("bits_per_dim", "bits/dim", ("metrics", "bits_per_dim"), "lower"),
-    Metric("train_seconds", "train s", ("training", "train_seconds")),
-    Metric("sample_images_per_s", "sampling img/s", ("timing", "sample_images_per_s"), "higher"),
-    Metric("parameters_sampling", "parameters", ("timing", "parameters_sampling")),
-)
-METRIC_BY_KEY = {m.key: m for m in METRICS}
-#: Metrics that the data floor (real training images as the "generator") also has.
-FLOOR_KEYS = ("fid", "kid_mean", "inception_score", "precision", "recall", "density", "coverage", "memorization")
 NO_LIKELIHOOD = ("n/a", "none", "", None)
 
 
@@ -92,6 +66,7 @@ class ModelRow:
     summaries: dict[str, Summary]
     bpd_kind: str  # "exact", "bound" or "n/a"
     fid_vs_floor: float | None = None
+    fid_vs_floor_half_width: float | None = None  # 95% CI, from the model's and the floor's spread
 
 
 def _bpd_kind(runs: Sequence[Run]) -> str:
@@ -121,26 +96,39 @@ def model_rows(runs: Sequence[Run]) -> list[ModelRow]:
 
 
 def data_floor(runs: Sequence[Run]) -> dict[str, Summary]:
-    """The floor's metrics over the distinct floor evaluations found in the group's records.
+    """The floor's metrics: mean ± 95% CI over its independent draws of N training images.
 
-    Runs evaluated under one protocol usually share one floor measurement; identical copies are
-    counted once so they do not shrink the interval.
+    Records of protocol version 2 carry each draw (`data_floor.draws`); runs evaluated under one
+    protocol share one floor, and identical copies are counted once so they do not shrink the
+    interval. A version-1 floor is one draw (its own mean, no interval).
     """
     distinct: dict[str, dict] = {}
     for run in runs:
         floor = run.record.get("data_floor")
         if isinstance(floor, dict) and floor:
             distinct.setdefault(json.dumps(floor, sort_keys=True, default=str), floor)
-    floors = list(distinct.values())
-    return {key: summarize(f.get(key) for f in floors) for key in FLOOR_KEYS} if floors else {}
+    draws = [draw for floor in distinct.values()
+             for draw in (floor.get("draws") if isinstance(floor.get("draws"), list) else [floor])]
+    return {key: summarize(d.get(key) for d in draws) for key in FLOOR_KEYS} if draws else {}
+
+
+def ratio(a: Summary, b: Summary) -> tuple[float | None, float | None]:
+    """`a.mean / b.mean` and its 95% CI half-width by first-order error propagation (the two
+    relative half-widths added in quadrature); (None, None) where a mean is missing or b's is 0."""
+    if a.mean is None or b.mean in (None, 0.0):
+        return None, None
+    value = a.mean / b.mean
+    if a.half_width is None and b.half_width is None:
+        return value, None
+    relative = [h / abs(m) for h, m in ((a.half_width, a.mean), (b.half_width, b.mean)) if h is not None and m]
+    return value, abs(value) * math.sqrt(sum(r * r for r in relative))
 
 
 def attach_floor_ratio(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> None:
-    """Set each row's FID as a multiple of the floor's FID (None where either is missing)."""
-    floor_fid = floor.get("fid").mean if floor.get("fid") else None
+    """Set each row's FID as a multiple of the floor's FID, with the uncertainty of both."""
     for row in rows:
-        fid = row.summaries["fid"].mean
-        row.fid_vs_floor = fid / floor_fid if fid is not None and floor_fid not in (None, 0.0) else None
+        row.fid_vs_floor, row.fid_vs_floor_half_width = (ratio(row.summaries["fid"], floor["fid"]) if floor.get("fid")
+                                                         else (None, None))
 
 
 @dataclass(frozen=True)
@@ -177,7 +165,7 @@ def welch(a: str, a_values: Sequence[float], b: str, b_values: Sequence[float]) 
 class Ranking:
     """Models ordered by one metric, each compared with the next one down."""
 
-    metric: Metric
+    metric: MetricSpec
     rows: list[ModelRow]
     next_comparisons: list[Comparison]  # rows[i] vs rows[i+1]
     pairwise: dict[tuple[str, str], Comparison] = field(default_factory=dict)

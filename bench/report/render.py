@@ -21,6 +21,19 @@ from bench.report import aggregate, plots, tables
 from bench.report.collect import Collection, GroupKey, Run, collect
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+QUALITY_NOTE = (
+    "Numbers are mean ± 95% confidence interval (t-distribution) over seeds; a value without ± comes from one "
+    "run. Since protocol version 2 each seed also draws its own scored samples, so the interval includes "
+    "sampling noise. FID, KID, IS, precision/recall and density/coverage are computed in the features of the "
+    "protocol's reference classifier (\"FID (classifier features)\"; KID on those features standardized with "
+    "the reference set's mean and std, \"KID (standardized classifier features)\"), so they compare only within "
+    "a group: groups differ in dataset, protocol version, extractor, budget or sample count N, and are never "
+    "averaged together. The data floor scores N real training images as if they were generated: its value is "
+    "the mean ± 95% CI over several independent draws, and \"× floor\" carries the uncertainty of both the "
+    "model and the floor. The classifier was trained on those images, which can make the floor optimistic; at "
+    "small N the draw's noise can outweigh that. Memorization is the share of samples nearer (in pixels) to a "
+    "training image than the 5th percentile of validation-to-train distances: the validation split that sets "
+    "the threshold scores 0.05 by construction, other held-out images about 0.02 on digits, a copier about 1.")
 BPD_NOTE = ("A bound (VAE ELBO/IWAE) is an upper bound on the exact value; exact and bound values "
             "rank the same way only if the bound is tight.")
 
@@ -161,7 +174,7 @@ def build_report(root: Path, out_dir: Path | None = None, title: str | None = No
         failed=tables.failed_table(found.incomplete, root) if found.incomplete else None,
         skipped=found.skipped,
         environment=_environment(found),
-        bpd_note=BPD_NOTE,
+        bpd_note=BPD_NOTE, quality_note=QUALITY_NOTE,
         alpha=aggregate.ALPHA,
     )
     for group in groups:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.report.aggregate import FLOOR_KEYS, ModelRow, Ranking, Summary
+from bench.metrics_schema import METRIC_BY_KEY, METRICS, QUALITY_KEYS
+from bench.report.aggregate import ModelRow, Ranking, Summary
 from bench.report.collect import Run
 
-QUALITY_KEYS = ("fid", "kid_mean", "inception_score", "precision", "recall", "density", "coverage", "memorization")
+COST_KEYS = tuple(m.key for m in METRICS if m.table == "cost")
 
 
 @dataclass
@@ -48,32 +49,42 @@ def fmt_summary(summary: Summary | None, integer: bool = False) -> str:
     return text
 
 
+def fmt_ratio(value: float | None, half_width: float | None) -> str:
+    """`2.3 ± 0.2×`: a multiple of the data floor with its 95% CI."""
+    if value is None:
+        return "–"
+    decimals = _decimals(value)
+    text = fmt_number(value, decimals)
+    return (text if half_width is None else f"{text} ± {fmt_number(half_width, decimals)}") + "×"
+
+
 def quality_table(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> Table:
-    header = ["model", "family", "seeds", "FID", "× floor", "KID", "IS", "precision", "recall",
-              "density", "coverage", "memorization"]
+    header = ["model", "family", "seeds", METRIC_BY_KEY["fid"].label, "× floor",
+              *(METRIC_BY_KEY[k].label for k in QUALITY_KEYS[1:])]
     body = []
     for row in rows:
         cells = [fmt_summary(row.summaries[k]) for k in QUALITY_KEYS]
-        ratio = "–" if row.fid_vs_floor is None else f"{fmt_number(row.fid_vs_floor)}×"
+        ratio = fmt_ratio(row.fid_vs_floor, row.fid_vs_floor_half_width)
         body.append([row.model, row.family, _seeds(row.seeds), cells[0], ratio, *cells[1:]])
     emphasis: tuple[int, ...] = ()
     if floor:
         n = max(s.n for s in floor.values())
-        cells = [fmt_summary(floor.get(k)) for k in FLOOR_KEYS]
-        body.append(["data floor (real train images)", "–", f"{n} eval" + ("s" if n != 1 else ""),
+        cells = [fmt_summary(floor.get(k)) for k in QUALITY_KEYS]
+        body.append(["data floor (real train images)", "–", f"{n} draw" + ("s" if n != 1 else ""),
                      cells[0], "1×" if floor["fid"].mean else "–", *cells[1:]])
         emphasis = (len(body) - 1,)
     return Table(header, body, emphasis)
 
 
 def cost_table(rows: Sequence[ModelRow]) -> Table:
-    header = ["model", "bits/dim", "kind", "train s", "sampling img/s", "parameters (sampling)"]
-    body = [[row.model,
-             "n/a" if row.bpd_kind == "n/a" else fmt_summary(row.summaries["bits_per_dim"]),
-             row.bpd_kind,
-             fmt_summary(row.summaries["train_seconds"]),
-             fmt_summary(row.summaries["sample_images_per_s"]),
-             fmt_summary(row.summaries["parameters_sampling"], integer=True)] for row in rows]
+    header = ["model", *(METRIC_BY_KEY[k].label for k in COST_KEYS[:1]), "kind",
+              *(METRIC_BY_KEY[k].label for k in COST_KEYS[1:])]
+    body = []
+    for row in rows:
+        cells = [fmt_summary(row.summaries[k], integer=METRIC_BY_KEY[k].integer) for k in COST_KEYS]
+        if row.bpd_kind == "n/a":
+            cells[0] = "n/a"
+        body.append([row.model, cells[0], row.bpd_kind, *cells[1:]])
     return Table(header, body)
 
 
