@@ -27,7 +27,7 @@ from bench.train import train
 
 CURVE_OFF = "protocol.quality_curve.every_seconds=null"
 #: validation bits/dim fall for five epochs, then rise at the sixth (seed 0)
-OVERFITS = ("budget.value=2048", "model.module.lr=0.02")
+OVERFITS = ("budget.value=2304", "model.module.lr=0.02")
 
 
 def _logged(run_dir, column: str) -> list[float]:
