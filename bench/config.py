@@ -47,6 +47,8 @@ class DatasetConfig:
     size: Optional[int] = None
     channels: Optional[int] = None
     cache_dir: Optional[str] = None
+    # the protocol's N on this dataset: `protocol.n_generated` follows it unless set itself
+    protocol_n_generated: Optional[int] = None
 
     def __post_init__(self) -> None:
         for key in ("val_size", "test_size"):

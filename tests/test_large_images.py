@@ -133,7 +133,7 @@ def test_vae_bound_and_samples_do_not_depend_on_the_decoding_chunk(monkeypatch):
     torch.manual_seed(1)
     whole = model.iwae_bits_per_dim(x, k=4)
     samples = model.sample(3, torch.Generator().manual_seed(2))
-    monkeypatch.setattr(cnn_decoder, "LOGITS_PER_CHUNK", model.net.logits_per_image(COLOUR))  # one image a chunk
+    monkeypatch.setattr(cnn_decoder, "LOGITS_PER_CHUNK", model.logits_per_image)  # one image a chunk
     torch.manual_seed(1)
     torch.testing.assert_close(model.iwae_bits_per_dim(x, k=4), whole, atol=1e-5, rtol=0)
     chunked = model.sample(3, torch.Generator().manual_seed(2))

@@ -73,10 +73,6 @@ class ConvVAENet(nn.Module):
         b, _, h, w = logits.shape
         return logits.view(b, self.levels, self.channels, h, w)
 
-    def logits_per_image(self, spec: DatasetSpec) -> int:
-        """Decoder outputs per image: one logit per level per sub-pixel, `C*H*W*levels`."""
-        return spec.dims * self.levels
-
 
 def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Diagonal Gaussian log-density summed over the last dim."""
@@ -92,6 +88,11 @@ class VAE(GenerativeModule):
     def __init__(self, net: ConvVAENet, spec: DatasetSpec, kl_warmup_fraction: float = 0.0, **kwargs):
         super().__init__(net, spec, **kwargs)
         self.kl_warmup_fraction = kl_warmup_fraction
+
+    @property
+    def logits_per_image(self) -> int:
+        """Decoder outputs per image (any decoder net): one logit per level per sub-pixel."""
+        return self.spec.dims * self.spec.levels
 
     def _log_px(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """log p(x|z) summed over pixels: logits `[B, L, C, H, W]`, x uint8 `[B, C, H, W]` -> `[B]`."""
@@ -123,7 +124,7 @@ class VAE(GenerativeModule):
         b, zdim = mu.shape
         eps = torch.randn(k, b, zdim, device=mu.device)
         z = mu + eps * torch.exp(0.5 * logvar)  # [k, B, Z]
-        per_chunk = max(1, LOGITS_PER_CHUNK // (b * self.net.logits_per_image(self.spec)))
+        per_chunk = max(1, LOGITS_PER_CHUNK // (b * self.logits_per_image))
         log_px = torch.cat([  # [k, B], decoded a few importance samples at a time
             self._log_px(self.net.decode(zc.reshape(-1, zdim)), x.repeat(len(zc), 1, 1, 1)).view(len(zc), b)
             for zc in z.split(per_chunk)
@@ -139,7 +140,7 @@ class VAE(GenerativeModule):
         """Level indices `[n, C, H, W]` int64: one latent per image, then every sub-pixel drawn
         from its categorical (decoded in chunks of at most `LOGITS_PER_CHUNK` logits)."""
         z = torch.randn(n, self.net.latent_dim, generator=generator, device=self.device)
-        per_chunk = max(1, LOGITS_PER_CHUNK // self.net.logits_per_image(self.spec))
+        per_chunk = max(1, LOGITS_PER_CHUNK // self.logits_per_image)
         draws = []
         for zc in z.split(per_chunk):
             logits = self.net.decode(zc).movedim(1, -1).reshape(-1, self.spec.levels)  # [n' * C*H*W, L]
