@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from bench.accelerator import check_accelerator, effective_precision
 from bench.config import validate
 from bench.errors import BenchError
 from bench.record import RECORD_NAME, SCHEMA_VERSION, read_record, write_record
@@ -45,6 +46,7 @@ def train(cfg: DictConfig) -> dict | None:
     User mistakes in the config raise `BenchError` before anything is written.
     """
     validate(cfg)
+    check_accelerator(cfg.trainer)  # one line, before a run folder exists, instead of Lightning's traceback
     _quiet_lightning()
     torch.set_num_threads(int(cfg.threads))  # before anything is built
     run_dir = run_directory(cfg)
@@ -89,6 +91,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
         module = build_model(cfg.model, datamodule.spec)
         record["environment"] = environment(torch.device("cuda" if cfg.trainer.accelerator == "gpu" else "cpu"),
                                             int(cfg.concurrent_jobs))
+        record["environment"]["precision"] = effective_precision(cfg.trainer)  # may differ from the config's
         record["dataset_spec"] = {**datamodule.spec.to_dict(), "split_sha256": datamodule.split.sha256()}
         if getattr(module, "fits_in_closed_form", False):
             started = time.perf_counter()
