@@ -91,8 +91,8 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
         module = build_model(cfg.model, datamodule.spec)
         record["environment"] = environment(torch.device("cuda" if cfg.trainer.accelerator == "gpu" else "cpu"),
                                             int(cfg.concurrent_jobs))
-        record["environment"]["precision"] = effective_precision(cfg.trainer)  # may differ from the config's
         record["dataset_spec"] = {**datamodule.spec.to_dict(), "split_sha256": datamodule.split.sha256()}
+        record["environment"]["precision"] = effective_precision(cfg.trainer)  # may differ from the config's
         if getattr(module, "fits_in_closed_form", False):
             started = time.perf_counter()
             module.fit_closed_form(datamodule.train_images)
