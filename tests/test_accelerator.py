@@ -71,3 +71,12 @@ def test_bf16_mixed_trains_every_optimizer_path(tmp_path):
         record = train(compose_config(tiny_overrides(tmp_path / model, "trainer=gpu", f"model={model}")))
         assert record["status"] == "completed", (model, record["message"])
         assert record["environment"]["precision"] == "bf16-mixed"
+
+
+def test_more_devices_than_visible_is_one_line(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    cfg = compose_config(["trainer=gpu", "trainer.devices=2"])
+    with pytest.raises(BenchError, match=r"^trainer\.devices=2: expected at most 1, the CUDA devices visible"):
+        check_accelerator(cfg.trainer)
+    check_accelerator(compose_config(["trainer=gpu"]).trainer)  # one device of one: fine
