@@ -212,5 +212,7 @@ def main() -> None:
     hydra_main()
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m bench.train`: run the imported module's copy, so that launchers
+    from bench.train import main as _main  # that pickle the task (submitit) refer to it by name
+
+    _main()

@@ -14,7 +14,7 @@ from conftest import REPO_ROOT
 from test_sweep import _warm_reference_cache
 
 TINY = ["dataset=procedural", "budget=samples", "budget.value=256", "threads=1", "logger=none", "progress=lines",
-        "dataset.n_generated=64", "protocol.iwae_k=4", "protocol.kid_subsets=10"]
+        "protocol.n_generated=64", "protocol.iwae_k=4", "protocol.kid_subsets=10"]
 
 
 def _sweep(tmp_path: Path) -> subprocess.CompletedProcess:
