@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, Logger
 
+from bench.accelerator import trainer_settings
 from bench.budget import TrainingBudget
 from bench.models.base import GenerativeModule
 from bench.rng_state import RngState
@@ -65,7 +66,7 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
         best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=module.selection_metric, mode="min",
                                save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
         callbacks.append(best)
-    trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_kwargs: dict[str, Any] = trainer_settings(cfg.trainer)  # precision the device supports
     if module.selection_metric is None:
         trainer_kwargs["limit_val_batches"] = 0
     trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger if logger is not None else False,
@@ -88,6 +89,7 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
                           selected=os.path.relpath(best.best_model_path, run_dir),
                           selected_at={"step": state.get("global_step"), "samples_seen": at.get("samples_seen"),
                                        "train_seconds": at.get("train_seconds"), "value": float(best.best_model_score)})
+    module.to(trainer.strategy.root_device)  # Lightning's teardown moved it to the CPU: evaluate where it trained
     curves, eval_seconds = {}, 0.0
     for cb in extra_callbacks:
         if hasattr(cb, "curve"):

@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from bench.accelerator import check_accelerator, effective_precision
 from bench.config import validate
 from bench.config_choices import CONF_DIR, check_group_choices
 from bench.errors import BenchError
@@ -45,6 +46,7 @@ def train(cfg: DictConfig) -> dict | None:
     User mistakes in the config raise `BenchError` before anything is written.
     """
     validate(cfg)
+    check_accelerator(cfg.trainer)  # one line, before a run folder exists, instead of Lightning's traceback
     _quiet_lightning()
     torch.set_num_threads(int(cfg.threads))  # before anything is built
     # deterministic mode would fill every new tensor with NaN; no kernel of ours reads unwritten memory
@@ -95,6 +97,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
         record["environment"] = environment(torch.device("cuda" if cfg.trainer.accelerator == "gpu" else "cpu"),
                                             int(cfg.concurrent_jobs), family=cfg.model.family)
         record["dataset_spec"] = {**datamodule.spec.to_dict(), "split_sha256": datamodule.split.sha256()}
+        record["environment"]["precision"] = effective_precision(cfg.trainer)  # may differ from the config's
         if getattr(module, "fits_in_closed_form", False):
             started = time.perf_counter()
             module.fit_closed_form(datamodule.train_images)
@@ -197,5 +200,7 @@ def main() -> None:
     hydra_main()
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m bench.train`: run the imported module's copy, so that launchers
+    from bench.train import main as _main  # that pickle the task (submitit) refer to it by name
+
+    _main()
