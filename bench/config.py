@@ -98,6 +98,10 @@ class RunConfig:
             raise ConfigError("progress", self.progress, f"one of {', '.join(PROGRESS_MODES)}")
 
 
+#: Keys the run reads directly: deleting one (e.g. `~seed`) is a mistake, not a request for a default.
+REQUIRED_KEYS = ("dataset.name", "model.name", "model.family", "budget.kind", "budget.value", "logger.kind",
+                 *RunConfig.__dataclass_fields__)
+
 _GROUPS = {"budget": BudgetConfig, "dataset": DatasetConfig, "model": ModelConfig, "logger": LoggerConfig}
 
 
@@ -116,5 +120,8 @@ def validate(cfg: DictConfig) -> None:
         if group not in cfg:
             raise BenchError(f"config group '{group}' is missing: expected conf/{group}/*.yaml to be selected")
         _checked(schema, cfg[group], f"{group}.")
+    for key in REQUIRED_KEYS:
+        if OmegaConf.select(cfg, key, default=None, throw_on_missing=False) is None:
+            raise BenchError(f"{key}: missing from the config (removed with ~{key}?); expected a value")
     run_keys = {k: cfg.get(k) for k in RunConfig.__dataclass_fields__ if k in cfg}
     _checked(RunConfig, run_keys, "")
