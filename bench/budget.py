@@ -3,7 +3,7 @@
 Only time inside training batches counts, so validation, quality curves and checkpointing never
 consume the budget. The callback also drives the learning-rate schedule (a fraction of the
 budget, not of a step count, so a cosine decay ends when the budget does) and stops runs whose
-logged training losses turn NaN/Inf. It is the first callback, and it checks the losses again
+logged training losses or its weights turn NaN/Inf. It is the first callback, and it checks the losses again
 at the end of training and whenever another callback asks (`check_finite`) before touching the
 model, so no callback ever samples or evaluates a diverged model.
 """
@@ -90,12 +90,16 @@ class TrainingBudget(pl.Callback):
         self._last_finite_step = torch.where(finite, step, self._last_finite_step)
 
     def check_finite(self, trainer: pl.Trainer) -> bool:
-        """True while the logged training losses are finite; otherwise record the divergence
-        (`stopped_by`, `divergence`), stop training and return False. One host sync per call."""
+        """True while the logged training losses and the weights are finite (an optimizer step can
+        turn the weights NaN after a finite loss); otherwise record the divergence (`stopped_by`,
+        `divergence`), stop training and return False. One host sync per call."""
         if self.stopped_by == "diverged":
             return False
-        losses = self._train_losses(trainer)
-        if not losses or bool(torch.isfinite(torch.stack(list(losses.values()))).all()):
+        checks = [torch.isfinite(v).all() for v in self._train_losses(trainer).values()]
+        module = trainer.lightning_module
+        if module is not None:
+            checks += [torch.isfinite(p.detach()).all() for p in module.parameters()]
+        if not checks or bool(torch.stack([c.cpu() for c in checks]).all()):
             return True
         self.stopped_by = "diverged"
         trainer.should_stop = True
@@ -112,7 +116,7 @@ class TrainingBudget(pl.Callback):
         loss = d.get("last_finite_loss")
         last = f"last finite train/loss {loss:.4g} at step {d.get('last_finite_step')}" if loss is not None \
             else "no finite train/loss logged before"
-        return f"training loss became NaN/Inf (detected at step {d.get('detected_at_step')}; {last})"
+        return f"training loss or weights became NaN/Inf (detected at step {d.get('detected_at_step')}; {last})"
 
     def state_dict(self) -> dict:
         return {"train_seconds": self.train_seconds, "samples_seen": self.samples_seen, "batches": self.batches}
