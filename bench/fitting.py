@@ -21,7 +21,7 @@ from pytorch_lightning.loggers import Logger
 from bench.budget import TrainingBudget
 from bench.checkpoint_files import AtomicCheckpointIO, load_checkpoint, set_aside
 from bench.errors import BenchError
-from bench.metrics_log import ResumableCSVLogger
+from bench.metrics_log import FlushLogsOnCheckpoint, ResumableCSVLogger
 from bench.models.base import GenerativeModule
 
 #: A `last.ckpt` is written at least this often so a killed run can resume.
@@ -60,7 +60,7 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
     the selected weights into it."""
     ckpt_dir = run_dir / "checkpoints"
     budget = TrainingBudget(cfg.budget.kind, cfg.budget.value)
-    callbacks: list[pl.Callback] = [budget, *extra_callbacks]
+    callbacks: list[pl.Callback] = [budget, *extra_callbacks, FlushLogsOnCheckpoint()]
     callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
                                      train_time_interval=LAST_CHECKPOINT_EVERY, enable_version_counter=False))
     best = None

@@ -3,7 +3,8 @@
 Lightning's CSV logger deletes `metrics.csv` when it starts, so a run resumed from `last.ckpt`
 would keep only the rows logged after the resume. Here the rows logged before the checkpoint are
 kept, and the rows of steps the killed process logged after it (which the resumed run replays)
-are dropped, so the file reads as if the run had never stopped.
+are dropped, so the file reads as if the run had never stopped. Rows buffered in memory are
+written before each checkpoint, so every row before a checkpoint is on disk when it exists.
 """
 
 from __future__ import annotations
@@ -12,19 +13,30 @@ import csv
 import io
 import os
 
+import pytorch_lightning as pl
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 from bench.record import write_bytes_atomic
 
 
+def _logged_before(row: dict[str, str], step: int) -> bool:
+    """Whether a resumed run at logger step `step` will not log `row` again. A checkpoint taken at
+    an epoch's last batch is followed by that epoch's validation, logged at the same step, which
+    Lightning does not repeat on resume: such validation-only rows are kept too."""
+    if not row.get("step", "").isdigit():
+        return False
+    logged = int(row["step"])
+    return logged < step or logged == step and not any(v for k, v in row.items() if k.startswith("train/"))
+
+
 def rows_before(path: str, step: int) -> tuple[list[str], list[dict[str, str]]]:
-    """The header and the rows of the CSV at `path` whose `step` is below `step` (none if absent)."""
+    """The header and the rows of the CSV at `path` that a run resumed at logger step `step` keeps."""
     if step <= 0 or not os.path.isfile(path):
         return [], []
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
-        rows = [row for row in reader if row.get("step", "").isdigit() and int(row["step"]) < step]
+        rows = [row for row in reader if _logged_before(row, step)]
         return list(reader.fieldnames or []), rows
 
 
@@ -60,3 +72,12 @@ class ResumableCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _KeepingWriter(self.log_dir, self.keep_rows_before)
         return self._experiment
+
+
+class FlushLogsOnCheckpoint(pl.Callback):
+    """Writes the loggers' buffered rows before a checkpoint is saved (Lightning otherwise flushes
+    every 100 steps, and a kill would lose the rows between the last flush and the checkpoint)."""
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        for logger in trainer.loggers:
+            logger.save()

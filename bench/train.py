@@ -306,7 +306,10 @@ def main() -> None:
         sys.exit(2)
     with tempfile.NamedTemporaryFile("r", prefix="bench-incomplete-", suffix=".txt") as incomplete:
         os.environ[INCOMPLETE_JOBS_ENV] = incomplete.name
-        hydra_main()
+        try:
+            hydra_main()
+        finally:
+            os.environ.pop(INCOMPLETE_JOBS_ENV, None)
         names = [line for line in incomplete.read().splitlines() if line]
     if names:
         print(f"bench-train: {len(names)} job(s) did not complete: {', '.join(names)}", file=sys.stderr, flush=True)

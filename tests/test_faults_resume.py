@@ -11,6 +11,7 @@ import torch
 from conftest import compose_config, tiny_overrides
 
 from bench.fitting import logged_steps
+from bench.metrics_log import rows_before
 from bench.record import RECORD_NAME
 from bench.run_dir import run_directory
 from bench.train import train
@@ -46,6 +47,16 @@ def test_metrics_csv_keeps_rows_before_the_checkpoint_and_replaces_replayed_ones
     kinds = [(int(r["step"]), "val" if r.get("val/bpd") else "train") for r in rows]
     assert kinds == sorted(kinds) and len(set(kinds)) == len(kinds)  # in order, each once
     assert max(s for s, _ in kinds) >= record["training"]["optimizer_steps"] - 1
+
+
+def test_rows_kept_on_resume_are_those_the_resumed_run_will_not_log_again(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,train/loss,val/bpd\n0,4,1.0,\n0,9,0.9,\n0,9,,2.0\n1,10,,1.9\n1,14,0.8,\n")
+    header, rows = rows_before(str(path), 9)
+    # the validation row at the checkpoint's step follows an epoch-end checkpoint and is not replayed
+    assert header == ["epoch", "step", "train/loss", "val/bpd"]
+    assert [(r["step"], r["train/loss"], r["val/bpd"]) for r in rows] == [("4", "1.0", ""), ("9", "", "2.0")]
+    assert rows_before(str(path), 0) == ([], [])
 
 
 def test_a_truncated_last_checkpoint_is_set_aside_and_the_run_starts_over(tmp_path, capsys):
