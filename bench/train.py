@@ -22,7 +22,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from bench.config import validate
-from bench.errors import BenchError
+from bench.errors import BenchError, os_error_line
 from bench.record import RECORD_NAME, SCHEMA_VERSION, read_record, write_bytes_atomic, write_record
 from bench.run_dir import RunLock, config_hash, run_directory
 
@@ -146,7 +146,7 @@ def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
         record["budget"]["stopped_by"] = "interrupted"
         raise
     except OSError as err:  # a full disk or a read-only folder: say which file, keep what was written
-        record.update(status="failed", message=_os_error_line(err))
+        record.update(status="failed", message=os_error_line(err))
         print(f"error: {run_dir.name}: {record['message']}", file=sys.stderr, flush=True)
     except Exception as err:  # a failing job must not take the sweep down with it
         record.update(status="failed", message=f"{type(err).__name__}: {err}")
@@ -163,11 +163,6 @@ def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
         if cfg.progress != "none":
             print(_headline(record), flush=True)
     return record
-
-
-def _os_error_line(err: OSError) -> str:
-    where = f"{err.filename}: " if err.filename else ""
-    return f"{where}{err.strerror or err} (errno {err.errno})" if err.errno else f"{where}{err}"
 
 
 def _write_or_say(path: Path, content: bytes | dict) -> None:
@@ -241,7 +236,7 @@ def _failed_job_record(cfg: DictConfig, message: str) -> dict | None:
         record["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         _write_or_say(run_dir / RECORD_NAME, record)
     except OSError as err:
-        print(f"error: {_os_error_line(err)}", file=sys.stderr, flush=True)
+        print(f"error: {os_error_line(err)}", file=sys.stderr, flush=True)
     finally:
         lock.release()
     return record

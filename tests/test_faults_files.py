@@ -107,3 +107,18 @@ def test_bench_eval_run_on_a_record_without_its_dataset_config_is_one_line(confi
     code, out, err = run_cli(eval_main, ["--run", str(run_dir)], capsys)
     assert code == 2 and out == "" and err.count("\n") == 1 and str(run_dir / RECORD_NAME) in err
     assert "config.dataset" in err
+
+
+def test_bench_report_on_a_read_only_folder_is_one_line(tmp_path, monkeypatch, capsys):
+    from report_records import make_run as make_record
+
+    from bench.report.cli import main as report_main
+
+    make_record(tmp_path, "gan", 0)
+    monkeypatch.setattr(bench.record.tempfile, "mkstemp",
+                        lambda **kw: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file system", kw["dir"])))
+    with pytest.raises(SystemExit) as exit_:
+        report_main([str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err == f"error: {tmp_path}: Read-only file system\n"
+    assert not (tmp_path / "report.md").exists()
