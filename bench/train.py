@@ -291,11 +291,37 @@ def check_group_choices(args: list[str], conf_dir: str = CONF_DIR) -> None:
                 raise BenchError(f"{group}={choice!r}: expected one of {', '.join(choices)}")
 
 
+def check_sweep_composes(args: list[str]) -> None:
+    """Raise one `BenchError` line naming the first sweep job whose overrides do not compose.
+
+    Hydra composes each job just before running it, so such a job would end the sweep midway,
+    after some jobs ran and before others; checked here, no job starts and nothing is written.
+    """
+    from hydra import compose, initialize_config_dir
+
+    from bench.compare import job_overrides
+
+    try:
+        _, jobs = job_overrides(args)
+    except BenchError:
+        return  # overrides Hydra cannot parse: its own message names them
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        for job in jobs:
+            try:
+                compose("config", overrides=job)
+            except Exception as err:
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise BenchError(f"sweep job `{' '.join(job)}`: the config does not compose ({reason}); "
+                                 "no job was started") from None
+
+
 def main() -> None:
     try:
         args = [a for a in sys.argv[1:] if not a.startswith("-")]
         if not any(a.lstrip("+").startswith("hydra.searchpath") for a in args):  # extra folders: Hydra checks
             check_group_choices(args)
+        if any(a in ("-m", "--multirun") for a in sys.argv[1:]):
+            check_sweep_composes(args)
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

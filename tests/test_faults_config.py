@@ -14,7 +14,7 @@ from conftest import REPO_ROOT, compose_config, tiny_overrides
 import bench.train as train_module
 from bench.errors import BenchError
 from bench.record import read_record
-from bench.train import check_group_choices, train
+from bench.train import check_group_choices, check_sweep_composes, train
 
 #: override -> text the one-line message must hold (the key, and what is expected).
 MISTAKES = {
@@ -58,6 +58,14 @@ def test_a_single_run_config_mistake_is_one_line_and_writes_nothing(override, tm
 def test_unknown_group_choices_are_one_line(arg, message):
     with pytest.raises(BenchError, match=message):
         check_group_choices([arg])
+
+
+def test_a_sweep_job_whose_overrides_do_not_compose_is_named_before_any_job_starts():
+    check_sweep_composes(["model=cnn_decoder,rnn", "model.net.hidden=8", "seed=0,1"])  # every job composes
+    with pytest.raises(BenchError) as err:
+        check_sweep_composes(["model=cnn_decoder,gan", "model.net.hidden=8"])
+    assert str(err.value).startswith("sweep job `model=gan model.net.hidden=8`: the config does not compose")
+    assert "\n" not in str(err.value)
 
 
 def test_results_dir_under_a_regular_file_is_one_line(tmp_path):
