@@ -21,13 +21,13 @@ from bench.record import write_bytes_atomic
 
 
 def _logged_before(row: dict[str, str], step: int) -> bool:
-    """Whether a resumed run at logger step `step` will not log `row` again. A checkpoint taken at
-    an epoch's last batch is followed by that epoch's validation, logged at the same step, which
-    Lightning does not repeat on resume: such validation-only rows are kept too."""
-    if not row.get("step", "").isdigit():
-        return False
-    logged = int(row["step"])
-    return logged < step or logged == step and not any(v for k, v in row.items() if k.startswith("train/"))
+    """Whether a run resumed from a checkpoint at logger step `step` will not log `row` again.
+
+    Lightning saves `last.ckpt` after a batch's optimizer step but before that batch's row (and,
+    at an epoch's end, its validation) is logged at the same step; the resumed run continues at
+    the next step, so rows up to and including `step` come only from the earlier process.
+    """
+    return row.get("step", "").isdigit() and int(row["step"]) <= step
 
 
 def rows_before(path: str, step: int) -> tuple[list[str], list[dict[str, str]]]:

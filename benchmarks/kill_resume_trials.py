@@ -91,6 +91,9 @@ def main() -> None:
             t = trial(results, args.samples, args.before, rng)
             t["whole"] = (t["status"] == "completed" and t["steps"] == reference["steps"]
                           and t["samples_seen"] == reference["samples_seen"])
+            if not t["whole"]:  # which (step, logged keys) rows differ from the uninterrupted run
+                t["missing"] = [r for r in reference["steps"] if r not in t["steps"]][:10]
+                t["extra"] = [r for r in t["steps"] if r not in reference["steps"]][:10]
             print(f"trial {i}: killed after {t['killed_after_s']} s with {t['rows_at_kill']} rows; resumed "
                   f"{t['status']}, {len(t['steps'])} rows (reference {len(reference['steps'])}); whole: {t['whole']}",
                   flush=True)

@@ -34,15 +34,15 @@ def test_metrics_csv_keeps_rows_before_the_checkpoint_and_replaces_replayed_ones
     shutil.copy(run_directory(half) / "checkpoints" / "last.ckpt", run_dir / "checkpoints" / "last.ckpt")
     resume_step = logged_steps(torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True))
     before = _rows(run_directory(half))
-    assert resume_step > 0 and any(int(r["step"]) < resume_step for r in before)
+    assert resume_step > 0 and any(int(r["step"]) <= resume_step for r in before)
     with open(run_dir / "metrics.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(before[0]))
         writer.writeheader()
-        writer.writerows(before + [{**before[0], "step": str(resume_step + k), "train/loss": "999"} for k in (0, 1)])
+        writer.writerows(before + [{**before[0], "step": str(resume_step + k), "train/loss": "999"} for k in (1, 2)])
     record = train(full)
     assert record["status"] == "completed"
     rows = _rows(run_dir)
-    assert [r for r in rows if int(r["step"]) < resume_step] == [r for r in before if int(r["step"]) < resume_step]
+    assert [r for r in rows if int(r["step"]) <= resume_step] == [r for r in before if int(r["step"]) <= resume_step]
     assert "999" not in {r.get("train/loss") for r in rows}
     kinds = [(int(r["step"]), "val" if r.get("val/bpd") else "train") for r in rows]
     assert kinds == sorted(kinds) and len(set(kinds)) == len(kinds)  # in order, each once
@@ -53,9 +53,10 @@ def test_rows_kept_on_resume_are_those_the_resumed_run_will_not_log_again(tmp_pa
     path = tmp_path / "metrics.csv"
     path.write_text("epoch,step,train/loss,val/bpd\n0,4,1.0,\n0,9,0.9,\n0,9,,2.0\n1,10,,1.9\n1,14,0.8,\n")
     header, rows = rows_before(str(path), 9)
-    # the validation row at the checkpoint's step follows an epoch-end checkpoint and is not replayed
+    # rows at the checkpoint's own step were logged after it was saved, and are not logged again
     assert header == ["epoch", "step", "train/loss", "val/bpd"]
-    assert [(r["step"], r["train/loss"], r["val/bpd"]) for r in rows] == [("4", "1.0", ""), ("9", "", "2.0")]
+    assert [(r["step"], r["train/loss"], r["val/bpd"]) for r in rows] == [
+        ("4", "1.0", ""), ("9", "0.9", ""), ("9", "", "2.0")]
     assert rows_before(str(path), 0) == ([], [])
 
 
