@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
@@ -19,12 +20,19 @@ from bench.errors import BenchError
 from bench.record import write_bytes_atomic
 
 
+#: Plain-data types a checkpoint may hold beyond tensors: numpy arrays and dtypes, as in a saved
+#: numpy RNG state. An object array still needs its elements' globals, which stay refused.
+SAFE_GLOBALS = [np.ndarray, np.dtype, np.dtypes.UInt32DType, np.dtypes.Float64DType, np.dtypes.Int64DType,
+                getattr(np, "_core", np).multiarray._reconstruct]
+
+
 def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict:
     """The checkpoint dict at `path`, read with `weights_only=True`; one `BenchError` line naming
     the file if it is missing, truncated, not a checkpoint, or holds objects that would run code."""
     path = Path(path)
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise BenchError(f"{path}: checkpoint not found") from None
     except Exception as err:  # truncated zip, random bytes, or a pickle the safe loader refuses

@@ -107,3 +107,19 @@ def test_the_selected_best_checkpoint_is_read_safely(tmp_path, capsys):
     assert not marker.exists()
     assert record["status"] == "failed" and str(best) in record["message"]
     assert "\n" not in record["message"] and read_record(run_dir)["status"] == "failed"
+
+
+def test_a_numpy_rng_state_in_a_checkpoint_loads_but_an_object_array_does_not(tmp_path):
+    import random
+
+    from bench.checkpoint_files import load_checkpoint
+
+    path = tmp_path / "rng.ckpt"
+    torch.save({"numpy": np.random.get_state(), "python": random.getstate(), "torch": torch.get_rng_state()}, path)
+    state = load_checkpoint(path)
+    assert state["numpy"][0] == "MT19937" and np.array_equal(state["numpy"][1], np.random.get_state()[1])
+    marker = tmp_path / "marker"
+    torch.save({"objects": np.array([Payload(marker)], dtype=object)}, path)
+    with pytest.raises(BenchError, match="expected a PyTorch checkpoint"):
+        load_checkpoint(path)
+    assert not marker.exists()
