@@ -3,7 +3,9 @@
 Only time inside training batches counts, so validation, quality curves and checkpointing never
 consume the budget. The callback also drives the learning-rate schedule (a fraction of the
 budget, not of a step count, so a cosine decay ends when the budget does) and stops runs whose
-logged training losses turn NaN/Inf.
+logged training losses or its weights turn NaN/Inf. It is the first callback, and it checks the losses again
+at the end of training and whenever another callback asks (`check_finite`) before touching the
+model, so no callback ever samples or evaluates a diverged model.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ class TrainingBudget(pl.Callback):
         self.batches = 0
         self.stopped_by: str | None = None
         self._t0 = 0.0
+        # tracked as tensors each batch (no host sync); read once, when divergence is found
+        self._last_finite_loss: torch.Tensor | None = None
+        self._last_finite_step: torch.Tensor | None = None
+        self.divergence: dict | None = None
 
     @property
     def fraction(self) -> float:
@@ -54,17 +60,63 @@ class TrainingBudget(pl.Callback):
         self.train_seconds += time.perf_counter() - self._t0
         self.samples_seen += len(batch[0])
         self.batches += 1
-        if self.batches % FINITE_CHECK_EVERY == 0 and not self._losses_finite(trainer):
-            self.stopped_by = "diverged"
-            trainer.should_stop = True
-        elif self.fraction >= 1.0:
+        self._track_last_finite(trainer)
+        if self.batches % FINITE_CHECK_EVERY == 0 and not self.check_finite(trainer):
+            return
+        if self.fraction >= 1.0:
             self.stopped_by = self.kind
             trainer.should_stop = True
 
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.check_finite(trainer)  # before any later callback's on_train_end samples the model
+
     @staticmethod
-    def _losses_finite(trainer: pl.Trainer) -> bool:
-        losses = [v for k, v in trainer.callback_metrics.items() if k.startswith("train/") and torch.is_tensor(v)]
-        return not losses or bool(torch.isfinite(torch.stack([v.detach().float().cpu() for v in losses])).all())
+    def _train_losses(trainer: pl.Trainer) -> dict[str, torch.Tensor]:
+        return {k: v.detach().float() for k, v in trainer.callback_metrics.items()
+                if k.startswith("train/") and torch.is_tensor(v)}
+
+    def _track_last_finite(self, trainer: pl.Trainer) -> None:
+        losses = self._train_losses(trainer)
+        if not losses:
+            return
+        values = torch.stack(list(losses.values()))
+        loss = losses.get("train/loss", values[0])
+        finite = torch.isfinite(values).all()
+        step = torch.full((), trainer.global_step, device=values.device)
+        if self._last_finite_loss is None:
+            self._last_finite_loss = torch.full_like(loss, float("nan"))
+            self._last_finite_step = torch.full_like(step, -1)
+        self._last_finite_loss = torch.where(finite, loss, self._last_finite_loss)
+        self._last_finite_step = torch.where(finite, step, self._last_finite_step)
+
+    def check_finite(self, trainer: pl.Trainer) -> bool:
+        """True while the logged training losses and the weights are finite (an optimizer step can
+        turn the weights NaN after a finite loss); otherwise record the divergence (`stopped_by`,
+        `divergence`), stop training and return False. One host sync per call."""
+        if self.stopped_by == "diverged":
+            return False
+        checks = [torch.isfinite(v).all() for v in self._train_losses(trainer).values()]
+        module = trainer.lightning_module
+        if module is not None:
+            checks += [torch.isfinite(p.detach()).all() for p in module.parameters()]
+        if not checks or bool(torch.stack([c.cpu() for c in checks]).all()):
+            return True
+        self.stopped_by = "diverged"
+        trainer.should_stop = True
+        last_loss = None if self._last_finite_loss is None else float(self._last_finite_loss)
+        last_step = None if self._last_finite_step is None else int(self._last_finite_step)
+        self.divergence = {"detected_at_step": trainer.global_step,
+                           "last_finite_step": last_step if last_step is not None and last_step >= 0 else None,
+                           "last_finite_loss": last_loss if last_loss is not None and last_loss == last_loss else None}
+        return False
+
+    def divergence_message(self) -> str:
+        """One line for the record: where training diverged and the last finite loss."""
+        d = self.divergence or {}
+        loss = d.get("last_finite_loss")
+        last = f"last finite train/loss {loss:.4g} at step {d.get('last_finite_step')}" if loss is not None \
+            else "no finite train/loss logged before"
+        return f"training loss or weights became NaN/Inf (detected at step {d.get('detected_at_step')}; {last})"
 
     def state_dict(self) -> dict:
         return {"train_seconds": self.train_seconds, "samples_seen": self.samples_seen, "batches": self.batches}

@@ -67,7 +67,8 @@ def job_overrides(overrides: list[str]) -> tuple[DictConfig, list[list[str]]]:
     (the preset's `hydra.sweeper.params` first, command-line values winning)."""
     fixed = [o.input_line for o in _parsed(overrides) if not o.is_sweep_override()]
     (base,) = _compose_all([fixed], hydra_node=True)
-    params = OmegaConf.to_container(base.hydra.sweeper.get("params") or {}, resolve=False)
+    preset = base.hydra.sweeper.get("params")
+    params = OmegaConf.to_container(preset, resolve=False) if preset else {}
     combined = [f"{k}={v}" for k, v in params.items()] + overrides
     (jobs,) = BasicSweeper.split_arguments(_parsed(combined), None)
     return base, jobs

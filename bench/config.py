@@ -106,6 +106,10 @@ class RunConfig:
             raise ConfigError("progress", self.progress, f"one of {', '.join(PROGRESS_MODES)}")
 
 
+#: Keys the run reads directly: deleting one (e.g. `~seed`) is a mistake, not a request for a default.
+REQUIRED_KEYS = ("dataset.name", "model.name", "model.family", "budget.kind", "budget.value", "logger.kind",
+                 *RunConfig.__dataclass_fields__)
+
 _GROUPS = {"budget": BudgetConfig, "dataset": DatasetConfig, "model": ModelConfig, "logger": LoggerConfig}
 #: Trainer arguments that the training code sets itself (`bench.fitting`), so a config may not.
 _TRAINER_OWNED = ("callbacks", "logger", "default_root_dir", "enable_progress_bar", "enable_model_summary",
@@ -171,6 +175,9 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError("dataset.n_generated", cfg.dataset.n_generated,
                               "protocol.n_generated instead (an evaluation setting since protocol version 2)")
         _checked(schema, cfg[group], f"{group}.")
+    for key in REQUIRED_KEYS:
+        if OmegaConf.select(cfg, key, default=None, throw_on_missing=False) is None:
+            raise BenchError(f"{key}: missing from the config (removed with ~{key}?); expected a value")
     for group, check in (("protocol", _check_protocol), ("trainer", _check_trainer)):
         if group not in cfg:
             raise BenchError(f"config group '{group}' is missing: expected conf/{group}/*.yaml to be selected")

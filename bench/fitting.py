@@ -7,19 +7,22 @@ overfit fast); models without a selection metric (GANs) at their final weights.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import CSVLogger, Logger
+from pytorch_lightning.loggers import Logger
 
 from bench.accelerator import trainer_settings
 from bench.budget import TrainingBudget
+from bench.checkpoint_files import AtomicCheckpointIO, load_checkpoint, set_aside
+from bench.errors import BenchError
+from bench.metrics_log import FlushLogsOnCheckpoint, ResumableCSVLogger
 from bench.models.base import GenerativeModule
 from bench.rng_state import RngState
 
@@ -37,12 +40,14 @@ class FitOutcome:
     eval_seconds_during_training: float = 0.0
     checkpoint: dict = field(default_factory=dict)
     curves: dict = field(default_factory=dict)
+    divergence: dict | None = None
+    divergence_message: str | None = None
 
 
 def make_logger(cfg: DictConfig, run_dir: Path, run_id: str) -> Logger | None:
     kind = cfg.logger.kind
     if kind == "csv":
-        return CSVLogger(save_dir=str(run_dir), name="", version="")
+        return ResumableCSVLogger(save_dir=str(run_dir), name="", version="")
     if kind == "wandb":
         from pytorch_lightning.loggers import WandbLogger
 
@@ -57,7 +62,7 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
     the selected weights into it."""
     ckpt_dir = run_dir / "checkpoints"
     budget = TrainingBudget(cfg.budget.kind, cfg.budget.value)
-    callbacks: list[pl.Callback] = [budget, *extra_callbacks]
+    callbacks: list[pl.Callback] = [budget, *extra_callbacks, FlushLogsOnCheckpoint()]
     callbacks += [] if any(isinstance(cb, RngState) for cb in callbacks) else [RngState()]  # RNG in last.ckpt
     callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
                                      train_time_interval=LAST_CHECKPOINT_EVERY, enable_version_counter=False))
@@ -71,18 +76,20 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
         trainer_kwargs["limit_val_batches"] = 0
     trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger if logger is not None else False,
                          default_root_dir=str(run_dir), enable_progress_bar=enable_progress_bar,
-                         enable_model_summary=False, num_sanity_val_steps=0)
+                         enable_model_summary=False, num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
     last = ckpt_dir / "last.ckpt"
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
-    if budget.stopped_by is None and not budget._losses_finite(trainer):
-        budget.stopped_by = "diverged"
+    resume_from = resumable_checkpoint(last)
+    if isinstance(logger, ResumableCSVLogger):
+        logger.keep_rows_before = logged_steps(resume_from)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume_from is not None else None,
+                weights_only=True)
     trainer.save_checkpoint(last)
 
     checkpoint = {"last": "checkpoints/last.ckpt", "selection": "final weights", "selected": "checkpoints/last.ckpt",
                   "selected_at": {"step": trainer.global_step, "samples_seen": budget.samples_seen,
                                   "train_seconds": budget.train_seconds, "value": None}}
     if best is not None and best.best_model_path:
-        state = torch.load(best.best_model_path, map_location=module.device, weights_only=False)
+        state = load_checkpoint(Path(best.best_model_path), map_location=module.device)
         module.load_state_dict(state["state_dict"])
         at = state.get("callbacks", {}).get(budget.state_key, {})
         checkpoint.update(selection=f"best {module.selection_metric} (validation)",
@@ -95,7 +102,30 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
         if hasattr(cb, "curve"):
             curves["quality"] = cb.curve
             eval_seconds += getattr(cb, "eval_seconds", 0.0)
-    return FitOutcome(stopped_by=budget.stopped_by or "max_epochs", samples_seen=budget.samples_seen,
+    return FitOutcome(stopped_by=budget.stopped_by or "max_epochs", divergence=budget.divergence,
+                      divergence_message=budget.divergence_message() if budget.divergence else None, samples_seen=budget.samples_seen,
                       optimizer_steps=trainer.global_step, epochs=trainer.current_epoch,
                       train_seconds=budget.train_seconds, eval_seconds_during_training=eval_seconds,
                       checkpoint=checkpoint, curves=curves)
+
+
+def resumable_checkpoint(last: Path) -> dict | None:
+    """The checkpoint a killed run resumes from, checked with `weights_only=True` before Lightning
+    sees it; an unreadable one is renamed aside (named in a warning) and the run starts over."""
+    if not last.exists():
+        return None
+    try:
+        return load_checkpoint(last)
+    except BenchError as err:
+        aside = set_aside(last)
+        print(f"warning: {err}; renamed it to {aside.name} and training starts over", file=sys.stderr, flush=True)
+        return None
+
+
+def logged_steps(checkpoint: dict | None) -> int:
+    """The logger's step counter stored in `checkpoint` (Lightning logs by batches that stepped,
+    not by optimizer steps: a GAN makes two per batch); 0 for a fresh start."""
+    if checkpoint is None:
+        return 0
+    loop = (checkpoint.get("loops") or {}).get("fit_loop") or {}
+    return int((loop.get("epoch_loop.state_dict") or {}).get("_batches_that_stepped", checkpoint.get("global_step", 0)))

@@ -34,6 +34,7 @@ be absent on failed runs::
     dataset_spec*    the dataset's shape and levels, and the split's hash
     paths            {samples_grid, samples, metrics_csv, checkpoints} relative to the run folder
     created          ISO-8601 UTC time the record was written
+    divergence*      {detected_at_step, last_finite_step, last_finite_loss} on `diverged` runs
 """
 
 from __future__ import annotations
@@ -49,6 +50,43 @@ SCHEMA_VERSION = 1
 RECORD_NAME = "result.json"
 
 
+_NUMBER = (int, float)
+_SCALAR = (int, float, str)
+#: The type every top-level key must have when present (None is allowed where a run may lack it).
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "schema_version": (int,), "run_id": (str,), "status": (str,), "message": (str,), "config": (dict,),
+    "config_hash": (str,), "family": (str,), "model": (str,), "dataset": (str,), "seed": _SCALAR,
+    "budget": (dict,), "training": (dict,), "checkpoint": (dict,), "metrics": (dict,), "protocol": (dict,),
+    "data_floor": (dict,), "timing": (dict,), "curves": (dict,), "environment": (dict,), "paths": (dict,),
+    "created": (str,), "dataset_spec": (dict,), "divergence": (dict,),
+}
+#: Sections whose values the report averages: numbers (text only for a `*_kind` label).
+_NUMERIC_SECTIONS = ("metrics", "training")
+
+
+def record_problem(record: Any) -> str | None:
+    """What makes `record` unusable in a report (wrong type at a top-level key, an unknown status,
+    a non-numeric metric), or None if it can be used."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, found {type(record).__name__}"
+    for key, types in FIELD_TYPES.items():
+        value = record.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool) and bool not in types):
+            return f"{key}: expected {' or '.join(t.__name__ for t in types)}, found {type(value).__name__}"
+    if record.get("status") not in STATUSES:
+        return f"status: expected one of {', '.join(STATUSES)}, found {record.get('status')!r}"
+    for section in _NUMERIC_SECTIONS:
+        for name, value in (record.get(section) or {}).items():
+            allowed = (str,) if name.endswith("_kind") else _NUMBER
+            if value is not None and (not isinstance(value, allowed) or isinstance(value, bool)):
+                return f"{section}.{name}: expected {'text' if name.endswith('_kind') else 'a number'} or null, " \
+                       f"found {type(value).__name__}"
+    budget = record.get("budget") or {}
+    if budget.get("value") is not None and not isinstance(budget["value"], _NUMBER):
+        return f"budget.value: expected a number, found {type(budget['value']).__name__}"
+    return None
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temp file in the same folder and a rename: readers see the old
     file or the new one, never half of one."""
@@ -62,6 +100,9 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes files private; records and weights are meant to be shared
         os.replace(tmp, path)
+    except OSError as err:  # e.g. a full disk: the message names the file that was being written
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -102,5 +143,9 @@ def read_record(path: Path) -> dict | None:
         return None
     if not isinstance(record, dict) or record.get("schema_version") != SCHEMA_VERSION:
         warnings.warn(f"skipping {path}: expected a result record with schema_version {SCHEMA_VERSION}", stacklevel=2)
+        return None
+    problem = record_problem(record)
+    if problem:
+        warnings.warn(f"skipping {path}: {problem}", stacklevel=2)
         return None
     return record

@@ -7,7 +7,9 @@ thin `@hydra.main` wrapper around it.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import tempfile
 import time
 import warnings
 import traceback
@@ -22,8 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from bench.accelerator import check_accelerator, effective_precision
 from bench.config import validate
 from bench.config_choices import CONF_DIR, check_group_choices
-from bench.errors import BenchError
-from bench.record import RECORD_NAME, SCHEMA_VERSION, read_record, write_record
+from bench.errors import BenchError, os_error_line
+from bench.record import RECORD_NAME, SCHEMA_VERSION, read_record, write_bytes_atomic, write_record
 from bench.run_dir import RunLock, config_hash, run_directory
 
 
@@ -43,7 +45,8 @@ def train(cfg: DictConfig) -> dict | None:
 
     A completed record with the same config hash is returned without training ('skip:' line).
     Training errors never escape: they become a `failed`/`diverged` record with the message.
-    User mistakes in the config raise `BenchError` before anything is written.
+    User mistakes in the config (values, and networks that cannot be built from it) and a
+    results folder that cannot be created raise `BenchError` before anything is written.
     """
     validate(cfg)
     check_accelerator(cfg.trainer)  # one line, before a run folder exists, instead of Lightning's traceback
@@ -51,9 +54,20 @@ def train(cfg: DictConfig) -> dict | None:
     torch.set_num_threads(int(cfg.threads))  # before anything is built
     # deterministic mode would fill every new tensor with NaN; no kernel of ours reads unwritten memory
     torch.utils.deterministic.fill_uninitialized_memory = False
+    try:
+        built: tuple | Exception = _build(cfg)
+    except BenchError:
+        raise
+    except Exception as err:  # not a config mistake: it becomes the run's `failed` record below
+        built = err
     run_dir = run_directory(cfg)
     lock = RunLock(run_dir)
-    if not lock.acquire():
+    try:
+        acquired = lock.acquire()
+    except OSError as err:
+        raise BenchError(f"results_dir={cfg.results_dir}: cannot create the run folder {run_dir} "
+                         f"({err.strerror or err})") from None
+    if not acquired:
         print(f"skip: {run_dir.name} is running in another process", flush=True)
         return None
     try:
@@ -61,9 +75,20 @@ def train(cfg: DictConfig) -> dict | None:
         if existing and existing.get("status") == "completed" and existing.get("config_hash") == config_hash(cfg):
             print(f"skip: {run_dir.name} already completed ({run_dir / RECORD_NAME})", flush=True)
             return existing
-        return _run(cfg, run_dir)
+        return _run(cfg, run_dir, built)
     finally:
         lock.release()
+
+
+def _build(cfg: DictConfig) -> tuple:
+    """The seeded data module and model of `cfg`; a network the config cannot build is a `BenchError`."""
+    from bench.data import ImageDataModule
+    from bench.models.build import build_model
+
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    dataset_kwargs = OmegaConf.to_container(cfg.dataset, resolve=True)
+    datamodule = ImageDataModule(batch_size=int(cfg.model.batch_size), **dataset_kwargs)
+    return datamodule, build_model(cfg.model, datamodule.spec)
 
 
 def _base_record(cfg: DictConfig, run_dir: Path) -> dict:
@@ -76,24 +101,21 @@ def _base_record(cfg: DictConfig, run_dir: Path) -> dict:
     }
 
 
-def _run(cfg: DictConfig, run_dir: Path) -> dict:
-    from bench.data import ImageDataModule
+def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
     from bench.environment import environment
     from bench.evaluate.protocol import evaluate_module
     from bench.evaluate.timing import TIMING_LOCK
     from bench.phase_times import PhaseTimes, phase_seconds
     from bench.rng_state import RngState
     from bench.fitting import fit, make_logger
-    from bench.models.build import build_model
     from bench.progress import make_progress
 
     record = _base_record(cfg, run_dir)
     logger, phases, started = None, None, time.perf_counter()
     try:
-        pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-        dataset_kwargs = OmegaConf.to_container(cfg.dataset, resolve=True)
-        datamodule = ImageDataModule(batch_size=int(cfg.model.batch_size), **dataset_kwargs)
-        module = build_model(cfg.model, datamodule.spec)
+        if isinstance(built, Exception):
+            raise built
+        datamodule, module = built
         record["environment"] = environment(torch.device("cuda" if cfg.trainer.accelerator == "gpu" else "cpu"),
                                             int(cfg.concurrent_jobs), family=cfg.model.family)
         record["dataset_spec"] = {**datamodule.spec.to_dict(), "split_sha256": datamodule.split.sha256()}
@@ -116,7 +138,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
             record["checkpoint"], record["curves"] = outcome.checkpoint, outcome.curves
             record["paths"]["metrics_csv"] = "metrics.csv" if cfg.logger.kind == "csv" else None
             if outcome.stopped_by == "diverged":
-                record.update(status="diverged", message="training loss became NaN/Inf")
+                record.update(status="diverged", message=outcome.divergence_message, divergence=outcome.divergence)
                 return record
         seconds = record["training"]["train_seconds"]
         record["training"]["train_images_per_s"] = record["training"]["samples_seen"] / seconds if seconds > 0 else None
@@ -133,9 +155,12 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
         record.update(status="interrupted", message="interrupted by the user")
         record["budget"]["stopped_by"] = "interrupted"
         raise
+    except OSError as err:  # a full disk or a read-only folder: say which file, keep what was written
+        record.update(status="failed", message=os_error_line(err))
+        print(f"error: {run_dir.name}: {record['message']}", file=sys.stderr, flush=True)
     except Exception as err:  # a failing job must not take the sweep down with it
         record.update(status="failed", message=f"{type(err).__name__}: {err}")
-        (run_dir / "error.log").write_text(traceback.format_exc())
+        _write_or_say(run_dir / "error.log", traceback.format_exc().encode())
         print(f"error: {run_dir.name} failed: {record['message']} (traceback in {run_dir / 'error.log'})",
               file=sys.stderr, flush=True)
     finally:
@@ -144,10 +169,21 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
 
             wandb.finish()
         record["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        write_record(run_dir, record)
+        _write_or_say(run_dir / RECORD_NAME, record)
         if cfg.progress != "none":
             print(_headline(record), flush=True)
     return record
+
+
+def _write_or_say(path: Path, content: bytes | dict) -> None:
+    """Write a record (dict) or a log (bytes) atomically; if the disk refuses, one line says so."""
+    try:
+        if isinstance(content, dict):
+            write_record(path.parent, content)
+        else:
+            write_bytes_atomic(path, content)
+    except OSError as err:
+        print(f"error: could not write {path}: {err.strerror or err}", file=sys.stderr, flush=True)
 
 
 def _headline(record: dict) -> str:
@@ -175,13 +211,70 @@ def _quality_curve(cfg: DictConfig, datamodule) -> list[pl.Callback]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def hydra_main(cfg: DictConfig) -> None:
+    single = _single_run()
     try:
         record = train(cfg)
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
-        sys.exit(2)
-    if record is not None and record["status"] != "completed" and _single_run():
+        if single:
+            sys.exit(2)
+        # in a sweep the other jobs go on, and the report lists this one with its message
+        record = _failed_job_record(cfg, str(err))
+    if record is not None and record["status"] != "completed" and single:
         sys.exit(1)
+    if not single and (record is None or record["status"] != "completed"):
+        _note_incomplete_job(record["run_id"] if record else "a job (no record written)")
+
+
+def _failed_job_record(cfg: DictConfig, message: str) -> dict | None:
+    """Write the `failed` record of a sweep job whose config failed validation; None (and nothing
+    written) where the config cannot even name its run folder or another process holds it."""
+    try:
+        run_dir = run_directory(cfg)
+        record = {"schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "status": "failed", "message": message,
+                  "config": OmegaConf.to_container(cfg, resolve=True), "config_hash": config_hash(cfg),
+                  **{key: _scalar(OmegaConf.select(cfg, path, default=None)) for key, path in (
+                      ("family", "model.family"), ("model", "model.name"), ("dataset", "dataset.name"),
+                      ("seed", "seed"))},
+                  "budget": _budget_as_given(cfg), "training": {}, "curves": {}, "paths": {}}
+    except Exception:  # e.g. `~seed`: no folder to put a record in; the error line was printed
+        return None
+    lock = RunLock(run_dir)
+    try:
+        if not lock.acquire():
+            return None
+        record["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        _write_or_say(run_dir / RECORD_NAME, record)
+    except OSError as err:
+        print(f"error: {os_error_line(err)}", file=sys.stderr, flush=True)
+    finally:
+        lock.release()
+    return record
+
+
+def _scalar(value):
+    return value if value is None or isinstance(value, (int, float, str)) else str(value)
+
+
+def _budget_as_given(cfg: DictConfig) -> dict:
+    value = OmegaConf.select(cfg, "budget.value", default=None)
+    try:
+        value = float(value) if value is not None else None
+    except (TypeError, ValueError):
+        value = None  # e.g. `budget.value=abc`: the message says so; the record stays readable
+    return {"kind": OmegaConf.select(cfg, "budget.kind", default=None), "value": value, "stopped_by": None}
+
+
+#: Environment variable naming the file where sweep jobs that did not complete are listed, so
+#: `bench-train -m` can exit non-zero whichever launcher (in-process or worker processes) ran them.
+INCOMPLETE_JOBS_ENV = "BENCH_INCOMPLETE_JOBS"
+
+
+def _note_incomplete_job(name: str) -> None:
+    path = os.environ.get(INCOMPLETE_JOBS_ENV)
+    if path:
+        with open(path, "a") as fh:  # one short line per job: appends do not interleave
+            fh.write(name + "\n")
 
 
 def _single_run() -> bool:
@@ -191,13 +284,49 @@ def _single_run() -> bool:
     return HydraConfig.get().mode == RunMode.RUN
 
 
+def check_sweep_composes(args: list[str]) -> None:
+    """Raise one `BenchError` line naming the first sweep job whose overrides do not compose.
+
+    Hydra composes each job just before running it, so such a job would end the sweep midway,
+    after some jobs ran and before others; checked here, no job starts and nothing is written.
+    """
+    from hydra import compose, initialize_config_dir
+
+    from bench.compare import job_overrides
+
+    try:
+        _, jobs = job_overrides(args)
+    except BenchError:
+        return  # overrides Hydra cannot parse: its own message names them
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        for job in jobs:
+            try:
+                compose("config", overrides=job)
+            except Exception as err:
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise BenchError(f"sweep job `{' '.join(job)}`: the config does not compose ({reason}); "
+                                 "no job was started") from None
+
+
 def main() -> None:
     try:
-        check_group_choices([a for a in sys.argv[1:] if not a.startswith("-")])
+        args = [a for a in sys.argv[1:] if not a.startswith("-")]
+        check_group_choices(args)
+        if any(a in ("-m", "--multirun") for a in sys.argv[1:]):
+            check_sweep_composes(args)
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    hydra_main()
+    with tempfile.NamedTemporaryFile("r", prefix="bench-incomplete-", suffix=".txt") as incomplete:
+        os.environ[INCOMPLETE_JOBS_ENV] = incomplete.name
+        try:
+            hydra_main()
+        finally:
+            os.environ.pop(INCOMPLETE_JOBS_ENV, None)
+        names = [line for line in incomplete.read().splitlines() if line]
+    if names:
+        print(f"bench-train: {len(names)} job(s) did not complete: {', '.join(names)}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # `python -m bench.train`: run the imported module's copy, so that launchers

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from bench.checkpoint_files import load_checkpoint
 from bench.data import ImageDataModule
 from bench.errors import BenchError, exit_on_user_error
 from bench.evaluate.image_files import SAMPLES_NAME, load_samples, read_png_folder
@@ -46,22 +47,30 @@ def _load_checkpoint(run_dir: Path, record: dict, model_cfg: dict, spec):
         raise BenchError(f"{run_dir / RECORD_NAME}: expected a checkpoint.selected path; this run kept none")
     path = run_dir / selected
     module = build_model(model_cfg, spec)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        state = ckpt["state_dict"] if "state_dict" in ckpt else ckpt
-        family = (ckpt.get("bench") or {}).get("family", module.family)
-    except FileNotFoundError:
-        raise BenchError(f"{path}: checkpoint not found; expected the file named in {RECORD_NAME}") from None
-    except Exception as err:  # truncated or not a torch file at all
-        raise BenchError(f"{path}: expected a PyTorch checkpoint, could not read it ({type(err).__name__})") from None
+    if not path.is_file():
+        raise BenchError(f"{path}: checkpoint not found; expected the file named in {RECORD_NAME}")
+    ckpt = load_checkpoint(path)
+    state = ckpt["state_dict"] if "state_dict" in ckpt else ckpt
+    meta = ckpt.get("bench")
+    family = meta.get("family", module.family) if isinstance(meta, dict) else module.family
     if family != module.family:
         raise BenchError(f"{path}: a checkpoint of family {family!r}; expected {module.family!r} as in the run config")
     try:
         module.load_state_dict(state)
-    except (RuntimeError, TypeError) as err:
+    except (RuntimeError, TypeError, AttributeError) as err:
         first = str(err).strip().splitlines()[0]
         raise BenchError(f"{path}: weights do not fit model {model_cfg.get('name', module.family)!r} ({first})") from None
     return module
+
+
+def run_config(run_dir: Path, record: dict) -> dict:
+    """The record's config, checked to hold the `dataset` and `model` sections a re-evaluation needs."""
+    config = record.get("config")
+    for key in ("dataset", "model"):
+        if not isinstance(config, dict) or not isinstance(config.get(key), dict):
+            raise BenchError(f"{run_dir / RECORD_NAME}: expected config.{key} (a mapping) in the record; "
+                             "it is missing or not a mapping")
+    return config
 
 
 @exit_on_user_error
@@ -90,7 +99,7 @@ def eval_main(argv: list[str] | None = None) -> None:
         record = read_record(run_dir)
         if record is None:
             raise BenchError(f"--run {run_dir}: expected a run folder holding a readable {RECORD_NAME}")
-        config = record.get("config") or {}
+        config = run_config(run_dir, record)
         dm = ImageDataModule(**config["dataset"])
         module = _load_checkpoint(run_dir, record, config["model"], dm.spec)
         # protocol v2 holds N; a v1 record kept it in its dataset config
@@ -128,7 +137,7 @@ def rescore_main(argv: list[str] | None = None) -> None:
         if record is None or not (run_dir / SAMPLES_NAME).is_file():
             print(f"skipped {run_dir}: no readable {RECORD_NAME} with {SAMPLES_NAME}")
             continue
-        dm = ImageDataModule(**record["config"]["dataset"])
+        dm = ImageDataModule(**run_config(run_dir, record)["dataset"])
         result = evaluate_samples(load_samples(run_dir / SAMPLES_NAME, dm.spec), dm, protocol,
                                   seed=int(record.get("seed") or 0))
         old = record.get("metrics") or {}

@@ -10,7 +10,6 @@ jobs racing to build it never leave half a file.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from torch import nn
 from bench.data.spec import to_unit
 from bench.errors import BenchError
 from bench.evaluate.reference_classifier import ARCHITECTURE, NUM_FEATURES, ReferenceCNN, train_classifier
-from bench.record import write_bytes_atomic
+from bench.checkpoint_files import save_atomic
 
 ASSETS = Path(__file__).parent / "assets"
 SHIPPED = {"digits": ASSETS / "digits_classifier.pt"}
@@ -113,13 +112,6 @@ def load_extractor(datamodule, protocol_version: int) -> Extractor:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("BENCH_CACHE") or Path.home() / ".cache" / "bench")
-
-
-def save_atomic(obj, path: Path) -> None:
-    """`torch.save` to a temp file in the target folder, then rename over `path`."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    write_bytes_atomic(path, buf.getvalue())
 
 
 def _load_weights(path: Path, channels: int, num_classes: int) -> ReferenceCNN:

@@ -6,6 +6,7 @@ Levels map to 8-bit intensities as `round(v * 255 / (levels - 1))` and back as
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from torchvision.utils import make_grid
 
 from bench.data.spec import DatasetSpec
 from bench.errors import BenchError
+from bench.record import write_bytes_atomic
 
 SAMPLES_NAME = "samples.npz"
 GRID_NAME = "samples.png"
@@ -28,18 +30,21 @@ def to_bytes(images: torch.Tensor, levels: int) -> torch.Tensor:
 def save_samples(run_dir: Path, samples: torch.Tensor, levels: int) -> Path:
     """Write uint8 `[N, C, H, W]` samples (with their level count) to `run_dir/samples.npz`."""
     path = Path(run_dir) / SAMPLES_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, images=samples.numpy(), levels=np.int64(levels))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=samples.numpy(), levels=np.int64(levels))
+    write_bytes_atomic(path, buffer.getvalue())
     return path
 
 
 def load_samples(path: Path, spec: DatasetSpec) -> torch.Tensor:
     """uint8 `[N, C, H, W]` samples from a `samples.npz`, checked against the dataset's shape."""
     try:
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:
             images, levels = data["images"], int(data["levels"])
-    except (OSError, ValueError, KeyError) as err:
-        raise BenchError(f"{path}: expected a samples.npz with 'images' and 'levels' ({err})") from None
+    except Exception as err:  # truncated zip, random bytes, pickled objects, missing arrays
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        raise BenchError(f"{path}: expected a samples.npz with 'images' and 'levels' "
+                         f"({type(err).__name__}: {reason})") from None
     if images.dtype != np.uint8 or tuple(images.shape[1:]) != spec.shape or levels != spec.levels:
         raise BenchError(f"{path}: expected uint8 images of shape [N, {', '.join(map(str, spec.shape))}] with "
                          f"{spec.levels} levels, found {images.dtype} {list(images.shape)} with {levels} levels")
@@ -51,7 +56,9 @@ def save_grid(path: Path, samples: torch.Tensor, levels: int, count: int = 64) -
     x = to_bytes(samples[:count], levels)
     grid = make_grid(x, nrow=int(np.ceil(np.sqrt(len(x)))), padding=1, pad_value=128)
     array = grid.permute(1, 2, 0).numpy()
-    Image.fromarray(array[:, :, 0] if samples.shape[1] == 1 else array).save(path)
+    buffer = io.BytesIO()
+    Image.fromarray(array[:, :, 0] if samples.shape[1] == 1 else array).save(buffer, format="PNG")
+    write_bytes_atomic(Path(path), buffer.getvalue())
     return Path(path)
 
 

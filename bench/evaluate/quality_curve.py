@@ -3,7 +3,8 @@
 Intervals are in TRAINING wall-clock seconds; the callback's own cost is kept in
 `eval_seconds` so the training code can add it back to the budget (evaluation must not consume
 it). Progress comes from `trainer.bench_budget` (attributes `train_seconds`, `samples_seen`)
-when the training code provides it, else the callback counts itself.
+when the training code provides it, else the callback counts itself; the budget is also asked
+whether the losses are still finite before each measurement, so a diverged model is never sampled.
 """
 
 from __future__ import annotations
@@ -61,7 +62,11 @@ class QualityCurve(pl.Callback):
             self.measure(trainer, pl_module, train_seconds, samples_seen)
 
     def measure(self, trainer, pl_module, train_seconds: float, samples_seen: int) -> None:
-        """Append one point (rank 0 only); its time goes to `eval_seconds`."""
+        """Append one point (rank 0 only); its time goes to `eval_seconds`. Nothing is measured
+        once the budget callback finds the training losses non-finite."""
+        check_finite = getattr(getattr(trainer, "bench_budget", None), "check_finite", None)
+        if check_finite is not None and not check_finite(trainer):
+            return
         if not trainer.is_global_zero:
             return
         t0 = time.perf_counter()

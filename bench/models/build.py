@@ -26,7 +26,8 @@ def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec) ->
             # a partial, so `spec` reaches the network as the DatasetSpec object itself
             net = instantiate(cfg.net, _partial_=True)(spec=spec)
         except InstantiationException as err:
-            raise BenchError(f"model.net: could not build {target}: {err.__cause__ or err}") from None
+            reason = " ".join(str(err.__cause__ or err).split())  # Hydra's messages span lines
+            raise BenchError(f"model.net: could not build {target}: {reason}") from None
         except TypeError as err:  # unknown or missing keyword arguments of the network
             raise BenchError(f"model.net: could not build {target}: {err}") from None
     module_cfg = cfg.get("module")

@@ -18,6 +18,7 @@ import jinja2
 
 from bench.errors import BenchError
 from bench.report import aggregate, plots, tables
+from bench.record import write_bytes_atomic
 from bench.report.collect import Collection, GroupKey, Run, collect
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -179,9 +180,9 @@ def build_report(root: Path, out_dir: Path | None = None, title: str | None = No
     )
     for group in groups:
         for figure in group.figures + group.samples:
-            (out_dir / figure.filename).write_bytes(figure.png)
+            write_bytes_atomic(out_dir / figure.filename, figure.png)
     markdown = out_dir / "report.md"
-    markdown.write_text(_environment_jinja(False).get_template("report.md.j2").render(**context))
+    write_bytes_atomic(markdown, _environment_jinja(False).get_template("report.md.j2").render(**context).encode())
     html = out_dir / "report.html"
-    html.write_text(_environment_jinja(True).get_template("report.html.j2").render(**context))
+    write_bytes_atomic(html, _environment_jinja(True).get_template("report.html.j2").render(**context).encode())
     return ReportFiles(markdown, html, len(groups), context["completed"], len(found.incomplete), len(found.skipped))
