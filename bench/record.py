@@ -44,10 +44,13 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
+
+from bench.metrics_schema import Status
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "result.json"
+STATUSES: tuple[str, ...] = get_args(Status)
 
 
 _NUMBER = (int, float)

@@ -151,7 +151,7 @@ def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
     except BenchError as err:
         record.update(status="failed", message=str(err))
         print(f"error: {run_dir.name}: {err}", file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # Lightning ends a Ctrl+C inside fit with SystemExit(1)
         record.update(status="interrupted", message="interrupted by the user")
         record["budget"]["stopped_by"] = "interrupted"
         raise
