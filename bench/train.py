@@ -223,7 +223,7 @@ def hydra_main(cfg: DictConfig) -> None:
     if record is not None and record["status"] != "completed" and single:
         sys.exit(1)
     if not single and (record is None or record["status"] != "completed"):
-        _note_incomplete_job(record["run_id"] if record else "a job (no record written)")
+        note_incomplete_job(record["run_id"] if record else "a job (no record written)")
 
 
 def _failed_job_record(cfg: DictConfig, message: str) -> dict | None:
@@ -270,7 +270,8 @@ def _budget_as_given(cfg: DictConfig) -> dict:
 INCOMPLETE_JOBS_ENV = "BENCH_INCOMPLETE_JOBS"
 
 
-def _note_incomplete_job(name: str) -> None:
+def note_incomplete_job(name: str) -> None:
+    """Add `name` to the jobs `bench-train -m` lists as not completed (also called by bench's sweeper)."""
     path = os.environ.get(INCOMPLETE_JOBS_ENV)
     if path:
         with open(path, "a") as fh:  # one short line per job: appends do not interleave
@@ -284,36 +285,10 @@ def _single_run() -> bool:
     return HydraConfig.get().mode == RunMode.RUN
 
 
-def check_sweep_composes(args: list[str]) -> None:
-    """Raise one `BenchError` line naming the first sweep job whose overrides do not compose.
-
-    Hydra composes each job just before running it, so such a job would end the sweep midway,
-    after some jobs ran and before others; checked here, no job starts and nothing is written.
-    """
-    from hydra import compose, initialize_config_dir
-
-    from bench.compare import job_overrides
-
-    try:
-        _, jobs = job_overrides(args)
-    except BenchError:
-        return  # overrides Hydra cannot parse: its own message names them
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        for job in jobs:
-            try:
-                compose("config", overrides=job)
-            except Exception as err:
-                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise BenchError(f"sweep job `{' '.join(job)}`: the config does not compose ({reason}); "
-                                 "no job was started") from None
-
-
 def main() -> None:
     try:
         args = [a for a in sys.argv[1:] if not a.startswith("-")]
         check_group_choices(args)
-        if any(a in ("-m", "--multirun") for a in sys.argv[1:]):
-            check_sweep_composes(args)
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
