@@ -16,10 +16,9 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from bench.config_choices import CONF_DIR, check_group_choices
+from bench.config_choices import CONF_DIR, check_group_choices, parse_overrides
 from bench.errors import BenchError, exit_on_user_error
 from bench.record import read_record
 
@@ -44,10 +43,7 @@ def with_defaults(overrides: list[str]) -> list[str]:
 
 
 def _parsed(overrides: list[str]):
-    try:
-        return OverridesParser.create().parse_overrides(overrides)
-    except Exception as err:  # Hydra's grammar errors name the bad override
-        raise BenchError(f"bench-compare: could not parse the overrides: {err}") from None
+    return parse_overrides(overrides)
 
 
 def _compose_all(jobs: list[list[str]], hydra_node: bool = False) -> list[DictConfig]:

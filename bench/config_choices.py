@@ -52,12 +52,27 @@ def check_model_family(path: Path) -> None:
                          f"{', '.join(sorted(families))}")
 
 
+def parse_overrides(args: list[str]) -> list:
+    """Hydra's parsed overrides of `args`; one `BenchError` line naming an override it cannot parse
+    (Hydra's own message adds a second line pointing at its grammar page)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    try:
+        return OverridesParser.create().parse_overrides(args)
+    except OverrideParseException as err:
+        reason = str(err.message).strip().splitlines()[0] if str(err.message).strip() else "not an override"
+        raise BenchError(f"{err.override!r}: could not parse the override ({reason}); expected key=value, "
+                         "with comma-separated values to sweep") from None
+
+
 def check_group_choices(args: list[str], conf_dir: str = CONF_DIR) -> None:
     """Raise one `BenchError` line for `group=choice` arguments naming no config in any config
     folder (bench's, plugins', the user's), and for a model config whose family is not registered.
 
     Hydra's own message spans many lines and lists its search path; this one names the choices.
     """
+    parse_overrides(args)
     roots = config_roots(args, conf_dir)
     for arg in args:
         group, sep, value = arg.partition("=")

@@ -52,6 +52,7 @@ def test_a_single_run_config_mistake_is_one_line_and_writes_nothing(override, tm
 
 
 @pytest.mark.parametrize("arg, message", [
+    ("model=[a", r"^'model=\[a': could not parse the override \(no viable alternative at input '\[a'\); expected "),
     ("model=nope", "model='nope': expected one of "), ("dataset=mnistt", "dataset='mnistt': expected one of "),
     ("budget=forever", "budget='forever'"), ("model=rnn,nope", "model='nope'"),
 ])
