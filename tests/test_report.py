@@ -101,6 +101,15 @@ def test_script_in_record_is_escaped(tmp_path):
     assert "boom &lt;script&gt;" in html
 
 
+def test_markup_in_report_and_group_titles_is_escaped(tmp_path):
+    evil = "<img src=x onerror=alert(1)>"
+    root = tmp_path / evil  # the sweep folder names the report's title
+    make_run(root, "gan", 0, fid=10.0, dataset=evil.replace("/", ""))  # a dataset name titles its group
+    html = build_report(root).html.read_text()
+    assert "<img src=x" not in html
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;") >= 2  # the page title and the group title
+
+
 def test_unreadable_and_partial_records_are_skipped(tmp_path, capsys):
     make_run(tmp_path, "gpt", 0, fid=10.0)
     truncated = tmp_path / "broken__00000000"
