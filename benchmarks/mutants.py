@@ -110,16 +110,16 @@ MUTANTS = [
            "beta = min(1.0, budget.fraction / self.kl_warmup_fraction)", "beta = min(1.0, budget.fraction)",
            "KL warm-up over the whole budget instead of its configured fraction"),
     Mutant("eval_time_in_budget", "bench/fitting.py",
-           "callbacks: list[pl.Callback] = [budget, *extra_callbacks]",
-           "callbacks: list[pl.Callback] = [*extra_callbacks, budget]",
+           "callbacks: list[pl.Callback] = [budget, *extra_callbacks, FlushLogsOnCheckpoint()]",
+           "callbacks: list[pl.Callback] = [*extra_callbacks, budget, FlushLogsOnCheckpoint()]",
            "the quality curve's evaluation time counted as training time"),
     Mutant("best_checkpoint_not_loaded", "bench/fitting.py",
            'module.load_state_dict(state["state_dict"])', 'state.get("state_dict")',
            "the last weights are scored while the record names the best checkpoint"),
     Mutant("nan_loss_never_checked", "bench/budget.py",
-           "if self.batches % FINITE_CHECK_EVERY == 0 and not self._losses_finite(trainer):",
-           "if False:",
-           "a NaN training loss does not stop the run as diverged"),
+           "if not checks or bool(torch.stack([c.cpu() for c in checks]).all()):",
+           "if True:",
+           "non-finite losses or weights never mark the run as diverged"),
 ]
 
 
