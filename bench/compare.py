@@ -55,7 +55,7 @@ def _compose_all(jobs: list[list[str]], hydra_node: bool = False) -> list[DictCo
         group, _, choice = str(err.missing_cfg_file).rpartition("/")
         raise BenchError(f"{group}={choice!r}: expected one of {', '.join(err.options or [])}") from None
     except Exception as err:  # Hydra's composition errors: keep their first line
-        raise BenchError(f"bench-compare: the config does not compose: {str(err).splitlines()[0]}") from None
+        raise BenchError(f"the config does not compose: {str(err).splitlines()[0]}") from None
 
 
 def job_overrides(overrides: list[str]) -> tuple[DictConfig, list[list[str]]]:

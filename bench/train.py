@@ -289,6 +289,10 @@ def main() -> None:
     try:
         args = [a for a in sys.argv[1:] if not a.startswith("-")]
         check_group_choices(args)
+        if any(a in ("-m", "--multirun") for a in sys.argv[1:]):
+            from bench.compare import job_overrides
+
+            job_overrides(args)  # the overrides every job shares must compose: else no job could run
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

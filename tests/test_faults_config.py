@@ -130,3 +130,13 @@ def test_a_sweep_job_that_does_not_compose_is_named_and_skipped_while_the_others
     assert not any(p.name.startswith("gan-") for p in tmp_path.rglob("*"))
     (summary,) = [x for x in proc.stderr.splitlines() if x.startswith("bench-train: 1 job(s) did not complete: ")]
     assert "model=gan model.net.hidden=8 " in summary and summary.endswith(" (does not compose)")
+
+
+def test_a_sweep_whose_shared_overrides_do_not_compose_is_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["bench-train", "-m", "model=gan", "model.net.hidden=8", "seed=0,1"])
+    monkeypatch.setattr(train_module, "hydra_main", lambda: pytest.fail("no job may start"))
+    with pytest.raises(SystemExit) as exit_:
+        train_module.main()
+    assert exit_.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: the config does not compose: Could not override 'model.net.hidden'")
