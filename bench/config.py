@@ -64,6 +64,7 @@ class ModelConfig:
     name: str = "???"
     family: str = "???"
     batch_size: int = 64
+    conditional: bool = False
     module: dict = field(default_factory=dict)
     net: Optional[Any] = None
 

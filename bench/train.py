@@ -122,7 +122,10 @@ def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
         record["environment"]["precision"] = effective_precision(cfg.trainer)  # may differ from the config's
         if getattr(module, "fits_in_closed_form", False):
             started = time.perf_counter()
-            module.fit_closed_form(datamodule.train_images)
+            if module.conditional:
+                module.fit_closed_form(datamodule.train_images, labels=datamodule.train_labels)
+            else:
+                module.fit_closed_form(datamodule.train_images)
             seconds = time.perf_counter() - started
             record["budget"]["stopped_by"] = "closed_form"
             record["training"] = {"samples_seen": len(datamodule.train_images), "optimizer_steps": 0, "epochs": 1,

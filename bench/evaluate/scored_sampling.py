@@ -1,7 +1,8 @@
-"""Scored samples come from the model's own distribution: temperature 1, no top-k.
+"""Scored samples come from the model's own distribution: temperature 1, no top-k, no guidance.
 
-`temperature` and `top_k` (the RNN's and GPT's module arguments) shape samples for display
-only; every draw that a metric sees goes through `at_temperature_one`.
+`temperature` and `top_k` (the RNN's and GPT's module arguments) and `guidance` (classifier-free
+guidance weight of conditional models) shape samples for display only; every draw that a metric
+sees goes through `at_temperature_one`, except the protocol's guidance sweep (`with_guidance`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Iterator
 from torch import nn
 
 #: The sampling options a module may carry, and their values while drawing scored samples.
-SCORING_OPTIONS = {"temperature": 1.0, "top_k": None}
+SCORING_OPTIONS = {"temperature": 1.0, "top_k": None, "guidance": 0.0}
 
 
 @contextmanager
@@ -26,3 +27,16 @@ def at_temperature_one(module: nn.Module) -> Iterator[nn.Module]:
     finally:
         for key, value in saved.items():
             setattr(module, key, value)
+
+
+@contextmanager
+def with_guidance(module: nn.Module, weight: float) -> Iterator[nn.Module]:
+    """Scoring options, except classifier-free guidance at `weight`, for the block."""
+    if weight and not (getattr(module, "conditional", False) and getattr(module, "supports_guidance", False)):
+        from bench.errors import ConfigError
+
+        raise ConfigError("protocol.guidance_sweep", weight,
+                          f"only 0 for {type(module).__name__}: it is not a conditional model with guidance")
+    with at_temperature_one(module):
+        module.guidance = float(weight)
+        yield module

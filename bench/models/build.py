@@ -19,12 +19,16 @@ def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec) ->
     class takes `spec=` plus its own keys) and `module` (keyword arguments of the family class)."""
     cfg = model_cfg if isinstance(model_cfg, DictConfig) else OmegaConf.create(dict(model_cfg))
     cls = get_family(cfg.family)
+    conditional = cfg.get("conditional", False)
+    # a conditional network embeds num_classes labels plus a "no label" entry; unconditional
+    # networks (and plugins that never condition) are built exactly as before
+    net_args = {"num_classes": spec.num_classes} if conditional is True and cls.supports_conditional else {}
     net = None
     if cfg.get("net") is not None:
         target = cfg.net.get("_target_")
         try:
             # a partial, so `spec` reaches the network as the DatasetSpec object itself
-            net = instantiate(cfg.net, _partial_=True)(spec=spec)
+            net = instantiate(cfg.net, _partial_=True)(spec=spec, **net_args)
         except InstantiationException as err:
             reason = " ".join(str(err.__cause__ or err).split())  # Hydra's messages span lines
             raise BenchError(f"model.net: could not build {target}: {reason}") from None
@@ -32,4 +36,6 @@ def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec) ->
             raise BenchError(f"model.net: could not build {target}: {err}") from None
     module_cfg = cfg.get("module")
     kwargs = OmegaConf.to_container(module_cfg, resolve=True) if module_cfg is not None else {}
+    if "conditional" in cfg:
+        kwargs["conditional"] = conditional
     return cls(net=net, spec=spec, **kwargs)
