@@ -147,7 +147,9 @@ def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
         record["training"]["train_images_per_s"] = record["training"]["samples_seen"] / seconds if seconds > 0 else None
         evaluation_started = time.perf_counter()
         record.update(evaluate_module(module, datamodule, cfg.protocol, n_generated=int(cfg.protocol.n_generated),
-                                      run_dir=run_dir, seed=int(cfg.seed), timing_lock=run_dir.parent / TIMING_LOCK))
+                                      run_dir=run_dir, seed=int(cfg.seed), timing_lock=run_dir.parent / TIMING_LOCK,
+                                      # other jobs of a parallel sweep may still be training: time after the sweep
+                                      defer_timing=int(cfg.concurrent_jobs) > 1))
         record["timing"]["phases"] = phase_seconds(phases, seconds, time.perf_counter() - evaluation_started)
         record["paths"].update(samples_grid="samples.png", samples="samples.npz", checkpoints="checkpoints")
         record.update(status="completed")

@@ -162,3 +162,17 @@ def test_flops_never_report_a_silent_zero(procedural):
     assert value is None and why
     counted, how = flops(IndependentPixels(None, procedural.spec), "sample")
     assert counted == 4 * 64 and how == "analytic"
+
+
+def test_a_deferred_timing_draws_the_same_scored_samples_and_leaves_the_speed_to_the_timing_pass():
+    from bench.evaluate.timing import DEFERRED, timed_sample
+    from bench.models.baselines import IndependentPixels
+    from bench.testing.checks import tiny_batch, tiny_spec
+
+    model = IndependentPixels(None, tiny_spec())
+    model.fit_closed_form(tiny_batch(model.spec, 30))
+    timed, speed = timed_sample(model, 50, seed=7)
+    deferred, pending = timed_sample(model, 50, seed=7, defer=True)
+    assert torch.equal(timed, deferred)
+    assert speed["sample_images_per_s"] > 0 and speed["measurement"]["pass"] == "in the job"
+    assert pending["sample_images_per_s"] is None and pending["measurement"]["pass"] == DEFERRED

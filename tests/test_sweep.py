@@ -73,6 +73,17 @@ def test_sweep_isolates_failures_and_resumes(tmp_path):
     assert first.returncode == 1, log[-4000:]
     assert _statuses(sweep) == {"sweep_vae-procedural-seed0": "completed", "sweep_vae-procedural-seed1": "completed",
                                 "sweep_rnn-procedural-seed0": "completed", "sweep_rnn-procedural-seed1": "failed"}, log[-4000:]
+    # two jobs ran at once, so sampling was timed after the sweep, one run at a time, and the
+    # timed pass drew the very samples the job scored
+    from bench.evaluate.timing_pass import PASS
+
+    for path in sweep.glob("*/result.json"):
+        record = json.loads(path.read_text())
+        if record["status"] == "completed":
+            measured = record["timing"]["measurement"]
+            assert measured["pass"] == PASS and measured["reproduces_scored_samples"] is True, measured
+            assert record["timing"]["sample_images_per_s"] > 0 and record["timing"]["latency_ms_per_image"] > 0
+    assert "timing pass: sampling speed of 3 run(s), one at a time" in first.stdout, log[-4000:]
     failed = json.loads(next(sweep.glob("sweep_rnn-procedural-seed1__*/result.json")).read_text())
     assert "injected failure" in failed["message"]
     assert "not completed: sweep_rnn-procedural-seed1" in first.stdout

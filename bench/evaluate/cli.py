@@ -39,7 +39,8 @@ def dataset_config(name: str) -> dict:
     return OmegaConf.to_container(OmegaConf.load(file), resolve=True) if file.is_file() else {"name": name}
 
 
-def _load_checkpoint(run_dir: Path, record: dict, model_cfg: dict, spec):
+def load_checkpoint_module(run_dir: Path, record: dict, model_cfg: dict, spec):
+    """The run's model with the weights of the checkpoint its record selected."""
     from bench.models.build import build_model
 
     selected = (record.get("checkpoint") or {}).get("selected") or (record.get("checkpoint") or {}).get("last")
@@ -101,7 +102,7 @@ def eval_main(argv: list[str] | None = None) -> None:
             raise BenchError(f"--run {run_dir}: expected a run folder holding a readable {RECORD_NAME}")
         config = run_config(run_dir, record)
         dm = ImageDataModule(**config["dataset"])
-        module = _load_checkpoint(run_dir, record, config["model"], dm.spec)
+        module = load_checkpoint_module(run_dir, record, config["model"], dm.spec)
         # protocol v2 holds N; a v1 record kept it in its dataset config
         n = args.n or int((config.get("protocol") or {}).get("n_generated")
                           or config["dataset"].get("n_generated") or protocol.n_generated)
@@ -111,7 +112,7 @@ def eval_main(argv: list[str] | None = None) -> None:
     print(json.dumps(result, indent=2))
 
 
-def _run_dirs(paths: list[str]) -> list[Path]:
+def run_dirs(paths: list[str]) -> list[Path]:
     dirs: list[Path] = []
     for p in map(Path, paths):
         if (p / RECORD_NAME).is_file():
@@ -132,7 +133,7 @@ def rescore_main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     protocol = load_protocol(args.protocol)
-    for run_dir in _run_dirs(args.runs):
+    for run_dir in run_dirs(args.runs):
         record = read_record(run_dir)
         if record is None or not (run_dir / SAMPLES_NAME).is_file():
             print(f"skipped {run_dir}: no readable {RECORD_NAME} with {SAMPLES_NAME}")

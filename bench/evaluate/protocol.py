@@ -64,12 +64,14 @@ def evaluate_samples(samples_uint8: torch.Tensor, datamodule, protocol_cfg, seed
             "data_floor": data_floor(ref, len(samples_uint8))}
 
 
-def evaluate_module(module, datamodule, protocol_cfg, n_generated: int | None, run_dir: Path, seed: int = 0, timing_lock: Path | None = None) -> dict[str, Any]:
+def evaluate_module(module, datamodule, protocol_cfg, n_generated: int | None, run_dir: Path, seed: int = 0,
+                    timing_lock: Path | None = None, defer_timing: bool = False) -> dict[str, Any]:
     """Sample N images from `module` at temperature 1, score them, and measure the module's cost.
 
     N is `n_generated`, or `protocol.n_generated` when None; `seed` is the run seed, from which the
     scored samples' seed derives (`scoring_seed`). `timing_lock`: a file whose exclusive lock
-    the timing pass holds (a sweep's jobs share one). Writes `run_dir/samples.npz` (the scored
+    the timing pass holds (a sweep's jobs share one); `defer_timing`: leave the speed to the
+    sweep's timing pass (`bench.evaluate.timing_pass`). Writes `run_dir/samples.npz` (the scored
     samples) and `run_dir/samples.png` (64 of them). Returns `{"metrics", "protocol",
     "data_floor", "timing"}`.
     """
@@ -81,7 +83,8 @@ def evaluate_module(module, datamodule, protocol_cfg, n_generated: int | None, r
     floor = data_floor(ref, n_generated)  # fails early, before any sampling, if N is too large
     sample_seed = scoring_seed(protocol.seed, seed)
     with PeakMemory(module.device) as memory:
-        samples, speed = timed_sample(module, n_generated, sample_seed, lock_path=timing_lock)
+        samples, speed = timed_sample(module, n_generated, sample_seed, lock_path=timing_lock,
+                                       defer=defer_timing)
     run_dir = Path(run_dir)
     save_samples(run_dir, samples, datamodule.spec.levels)
     save_grid(run_dir / GRID_NAME, samples, datamodule.spec.levels)

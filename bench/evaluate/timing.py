@@ -39,8 +39,13 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device).manual_seed(seed)
 
 
+#: `timing.measurement.pass` of a record whose sampling speed is measured after the sweep
+#: (`bench.evaluate.timing_pass`), so that no other job of the sweep runs while it is timed.
+DEFERRED = "deferred"
+
+
 def timed_sample(module, n: int, seed: int, repeats: int = REPEATS,
-                 lock_path: Path | None = None) -> tuple[torch.Tensor, dict]:
+                 lock_path: Path | None = None, defer: bool = False) -> tuple[torch.Tensor, dict]:
     """Draw the `n` scored samples with `seed` (temperature 1, no top-k) and time sampling.
 
     Returns uint8 `[n, C, H, W]` and `{sample_images_per_s, latency_ms_per_image, measurement}`.
@@ -49,9 +54,15 @@ def timed_sample(module, n: int, seed: int, repeats: int = REPEATS,
     the others use other seeds, so the scored samples do not depend on timing settings), and
     latency the median of `repeats` single-image draws. With `lock_path`, the whole timing pass
     holds an exclusive lock on that file, so no two jobs of a sweep (which share the folder) time
-    at once.
+    at once. With `defer` (a parallel sweep, whose other jobs would still be training), only the
+    scored draw is made here; the speed fields stay null until the sweep's timing pass.
     """
     device = module.device
+    if defer:
+        with at_temperature_one(module):
+            samples = module.sample(n, generator=_generator(device, seed))
+        return samples, {"sample_images_per_s": None, "sample_images_per_cpu_s": None,
+                         "latency_ms_per_image": None, "measurement": {"pass": DEFERRED, "images_per_repeat": n}}
     with _exclusive(lock_path) as waited, at_temperature_one(module):
         module.sample(min(n, _PROBE), generator=_generator(device, seed + 1))  # warm-up: kernels, caches
         cpu_start = time.process_time()
@@ -66,7 +77,7 @@ def timed_sample(module, n: int, seed: int, repeats: int = REPEATS,
         latencies = [_timed(lambda i=i: module.sample(1, generator=_generator(device, seed + MAX_REPEATS + 1 + i)),
                                    device)[1]
                      for i in range(repeats)]
-    measurement = {"warmup_draws": 1, "repeats": len(times), "statistic": "median",
+    measurement = {"pass": "in the job", "warmup_draws": 1, "repeats": len(times), "statistic": "median",
                    "images_per_repeat": n, "exclusive_lock": str(lock_path) if lock_path else None,
                    "lock_wait_s": waited}
     # CPU seconds of this process: on a shared CPU, unlike wall time, not stretched by other jobs

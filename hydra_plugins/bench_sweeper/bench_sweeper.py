@@ -6,6 +6,10 @@ would cancel the jobs after it. This one drops such a job with one `error:` line
 for it, lists it among the jobs `bench-train -m` reports as not completed, and runs the rest.
 Everything else (parameters, batching, launchers) is the basic sweeper's.
 
+After the last batch, it times the sampling of every run whose job deferred it (a parallel
+sweep: `bench.evaluate.timing_pass`), one run at a time, so no timing shares the machine with
+another job of the sweep.
+
 No `from __future__ import annotations`: Hydra executes plugin modules outside `sys.modules`,
 where a dataclass cannot resolve string annotations.
 """
@@ -29,6 +33,24 @@ ConfigStore.instance().store(group="hydra/sweeper", name="bench", node=BenchSwee
 
 
 class BenchSweeper(BasicSweeper):
+    def sweep(self, arguments):
+        returns = super().sweep(arguments)
+        self._timing_pass()
+        return returns
+
+    def _timing_pass(self) -> None:
+        from pathlib import Path
+
+        from bench.evaluate.timing_pass import is_pending, sweep_folder_runs, time_runs
+        from bench.record import read_record
+
+        assert self.config is not None
+        folder = Path(str(self.config.results_dir)) / str(self.config.sweep)
+        pending = [run for run in sweep_folder_runs(folder) if is_pending(read_record(run))]
+        if pending:
+            print(f"timing pass: sampling speed of {len(pending)} run(s), one at a time", flush=True)
+            time_runs(pending, threads=int(self.config.threads))
+
     def get_job_batch(self) -> Sequence[Sequence[str]]:
         return [job for job in super().get_job_batch() if self._composes(job)]
 

@@ -1,0 +1,100 @@
+"""`bench-time RUNS...`: measure sampling speed one run at a time, with nothing else of the sweep running.
+
+In a parallel sweep a job's sampling would be timed while other jobs train on the same cores,
+so such jobs record their speed as deferred (`timing.measurement.pass`) and the sweep ends with
+this pass (`hydra_plugins.bench_sweeper`), which loads each run's selected checkpoint in turn
+and times it exactly as a job would (`timed_sample`: warm-up, median of repeats) at the run's
+thread count. `bench-time` does the same by hand, e.g. after an interrupted sweep; `--all`
+times completed runs again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from bench.errors import BenchError, exit_on_user_error
+from bench.record import read_record, write_record
+
+PASS = "sequential pass after the sweep"
+
+
+def is_pending(record: dict | None) -> bool:
+    from bench.evaluate.timing import DEFERRED
+
+    timing = (record or {}).get("timing") or {}
+    return (record or {}).get("status") == "completed" and (timing.get("measurement") or {}).get("pass") == DEFERRED
+
+
+def time_run(run_dir: Path, record: dict) -> dict:
+    """Time the sampling of the run in `run_dir` and return its record with the speed filled in."""
+    from bench.data import ImageDataModule
+    from bench.evaluate.cli import load_checkpoint_module, run_config
+    from bench.evaluate.timing import timed_sample
+
+    config = run_config(run_dir, record)
+    datamodule = ImageDataModule(**config["dataset"])
+    module = load_checkpoint_module(run_dir, record, config["model"], datamodule.spec)
+    if (record.get("environment") or {}).get("device", "cpu").startswith("cuda") and torch.cuda.is_available():
+        module = module.to("cuda")
+    protocol = record.get("protocol") or {}
+    n = int(protocol.get("n_generated") or (record["timing"].get("measurement") or {}).get("images_per_repeat"))
+    samples, speed = timed_sample(module, n, int(protocol.get("scoring_seed") or 0))
+    speed["measurement"].update({"pass": PASS, "threads": torch.get_num_threads(),
+                                 "reproduces_scored_samples": _same_as_saved(run_dir, samples, datamodule.spec)})
+    record["timing"] = {**record["timing"], **speed}
+    return record
+
+
+def _same_as_saved(run_dir: Path, samples: torch.Tensor, spec) -> bool | None:
+    """Whether the timed pass drew the scored samples again (None where none were saved)."""
+    from bench.evaluate.image_files import SAMPLES_NAME, load_samples
+
+    path = run_dir / SAMPLES_NAME
+    return bool(torch.equal(load_samples(path, spec), samples)) if path.is_file() else None
+
+
+def time_runs(run_dirs: list[Path], threads: int = 1, everything: bool = False,
+              say: Callable[[str], None] = print) -> int:
+    """Time each pending (with `everything`: each completed) run in turn; returns how many failed."""
+    torch.set_num_threads(threads)
+    failed = 0
+    for run_dir in run_dirs:
+        record = read_record(run_dir)
+        if not (is_pending(record) or (everything and (record or {}).get("status") == "completed")):
+            continue
+        try:
+            record = time_run(run_dir, record)
+        except BenchError as err:
+            failed += 1
+            say(f"error: timing {run_dir.name}: {err}")
+            continue
+        write_record(run_dir, record)
+        say(f"timed {run_dir.name}: {record['timing']['sample_images_per_s']:.1f} images/s")
+    return failed
+
+
+def sweep_folder_runs(sweep_dir: Path) -> list[Path]:
+    return sorted(p.parent for p in Path(sweep_dir).glob("*/result.json"))
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> int:
+    from bench.evaluate.cli import run_dirs
+
+    parser = argparse.ArgumentParser(prog="bench-time", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run folders, or folders holding them")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads while timing (default 1)")
+    parser.add_argument("--all", action="store_true", help="time completed runs again, not only deferred ones")
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        raise BenchError(f"--threads {args.threads}: expected a positive integer")
+    return 1 if time_runs(run_dirs(args.runs), args.threads, args.all) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
