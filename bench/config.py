@@ -97,8 +97,12 @@ class RunConfig:
     sweep: str = "runs"
     progress: str = "auto"
     concurrent_jobs: int = 1
+    validation_every: Optional[float] = None
 
     def __post_init__(self) -> None:
+        if self.validation_every is not None and not self.validation_every > 0:
+            raise ConfigError("validation_every", self.validation_every,
+                              "a positive number (x validation-set size, in training images) or null")
         if self.threads < 1:
             raise ConfigError("threads", self.threads, "a positive integer")
         if self.concurrent_jobs < 1:
@@ -109,7 +113,7 @@ class RunConfig:
 
 #: Keys the run reads directly: deleting one (e.g. `~seed`) is a mistake, not a request for a default.
 REQUIRED_KEYS = ("dataset.name", "model.name", "model.family", "budget.kind", "budget.value", "logger.kind",
-                 *RunConfig.__dataclass_fields__)
+                 *(key for key in RunConfig.__dataclass_fields__ if key != "validation_every"))  # null is a value
 
 _GROUPS = {"budget": BudgetConfig, "dataset": DatasetConfig, "model": ModelConfig, "logger": LoggerConfig}
 #: Trainer arguments that the training code sets itself (`bench.fitting`), so a config may not.

@@ -6,6 +6,7 @@ overfit fast); models without a selection metric (GANs) at their final weights.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
     trainer_kwargs: dict[str, Any] = trainer_settings(cfg.trainer)  # precision the device supports
     if module.selection_metric is None:
         trainer_kwargs["limit_val_batches"] = 0
+    else:
+        trainer_kwargs.update(validation_cadence(cfg.get("validation_every"), datamodule))
     trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger if logger is not None else False,
                          default_root_dir=str(run_dir), enable_progress_bar=enable_progress_bar,
                          enable_model_summary=False, num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
@@ -107,6 +110,18 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
                       optimizer_steps=trainer.global_step, epochs=trainer.current_epoch,
                       train_seconds=budget.train_seconds, eval_seconds_during_training=eval_seconds,
                       checkpoint=checkpoint, curves=curves)
+
+
+def validation_cadence(every: float | None, datamodule: pl.LightningDataModule) -> dict[str, Any]:
+    """Trainer arguments that validate after every `every` x |validation split| training images
+    (counted in batches across epochs); none (the trainer config's per-epoch cadence) for null.
+
+    Tied to the validation set's size, validation costs the same share of training on 8x8 digits,
+    whose epochs are a few dozen batches, as on a dataset whose epochs are thousands."""
+    if every is None:
+        return {}
+    images = float(every) * len(datamodule.val_images)
+    return {"val_check_interval": max(1, math.ceil(images / datamodule.batch_size)), "check_val_every_n_epoch": None}
 
 
 def resumable_checkpoint(last: Path) -> dict | None:

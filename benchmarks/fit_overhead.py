@@ -4,7 +4,8 @@ For each model (default: the GPT and the LSTM on digits, 1 thread), the same mod
 optimizer and number of training images are trained three ways, interleaved and repeated:
   plain  a `for x, _ in loader: loss.backward(); opt.step()` loop (no validation, no checkpoints);
   suite  `fit()` with the config as shipped (budget callback, validation, checkpoints, deterministic);
-  variants of the suite that switch one cost off (validation every epoch; deterministic mode),
+  variants of the suite that switch one cost on or off (validation after every epoch, as before
+  `validation_every`; deterministic mode; deterministic mode filling every new tensor),
 so the ratios say where the time goes. Ratio = median suite seconds / median plain seconds
 (target <= 1.10). Writes benchmarks/results/fit_overhead.json. Timings are wall-clock: run it
 on a quiet machine.
@@ -40,7 +41,7 @@ VARIANTS = {
     "suite": ([], False),
     "suite_filling_new_tensors": ([], True),
     "suite_no_deterministic": (["trainer.deterministic=false"], False),
-    "suite_validate_every_5_epochs": (["trainer.check_val_every_n_epoch=5"], False),
+    "suite_validating_every_epoch": (["validation_every=null"], False),
 }
 
 

@@ -198,3 +198,14 @@ def test_evaluation_during_training_is_kept_out_of_the_training_time(tmp_path):
     # the first and the last (7 of 8 here)
     assert training["train_seconds"] < 0.75 * slept_in_curve
     assert wall > training["train_seconds"] + training["eval_seconds_during_training"]
+
+
+def test_validation_comes_after_every_validation_every_times_the_validation_set_in_training_images(tmp_path):
+    # procedural: 384 training images (12 batches of 32 an epoch), 64 validation images;
+    # validation_every=2 -> every ceil(2 * 64 / 32) = 4 batches, across epoch boundaries
+    cfg = compose_config(tiny_overrides(tmp_path, CURVE_OFF, "validation_every=2", "model=rnn"))
+    record = train(cfg)
+    assert record["status"] == "completed", record["message"]
+    with open(run_directory(cfg) / "metrics.csv", newline="") as fh:
+        steps = [int(row["step"]) for row in csv.DictReader(fh) if row.get("val/bpd")]
+    assert steps[:8] == [3, 7, 11, 15, 19, 23, 27, 31], steps
