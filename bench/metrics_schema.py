@@ -63,6 +63,12 @@ LIKELIHOOD_NA: dict[str, Any] = {"bits_per_dim": None, "bits_per_dim_kind": "n/a
 BITS_PER_DIM_KINDS = ("exact", "bound", "n/a")
 
 
+#: The metrics in the one line a sweep prints per finished job, in order.
+HEADLINE_KEYS: tuple[str, ...] = ("fid", "bits_per_dim")
+#: Values logged while training (columns of `metrics.csv`) that progress lines show, first present wins.
+TRAINING_LOG_KEYS: tuple[str, ...] = ("val/bpd", "train/loss", "train/g_loss", "train/d_loss")
+
+
 def label(key: str) -> str:
     """The label of metric `key` (the key itself for keys not declared here)."""
     spec = METRIC_BY_KEY.get(key)

@@ -15,12 +15,11 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 
 from bench.errors import ConfigError
+from bench.metrics_schema import TRAINING_LOG_KEYS
 
 PROGRESS_MODES = ("auto", "bar", "lines", "none")
 #: Milestones as fractions of the training budget.
 MILESTONES = (0.25, 0.5, 0.75)
-#: Logged values shown in a milestone line, first found wins.
-HEADLINE_KEYS = ("val/bpd", "train/loss", "train/g_loss", "train/d_loss")
 
 
 def _parallel_jobs() -> int:
@@ -93,7 +92,7 @@ class LineProgress(Callback):
         if samples is not None:
             parts.append(f"{int(samples)} samples")
         metrics = trainer.callback_metrics
-        for key in HEADLINE_KEYS:
+        for key in TRAINING_LOG_KEYS:
             if key in metrics:
                 value = metrics[key]
                 parts.append(f"{key} {_fmt(float(value))}")

@@ -193,12 +193,15 @@ def _write_or_say(path: Path, content: bytes | dict) -> None:
 
 def _headline(record: dict) -> str:
     """One line a sweep prints per finished job."""
+    from bench.metrics_schema import HEADLINE_KEYS, METRIC_BY_KEY
+
     parts = [f"[{record['run_id']}] {record['status']}"]
     metrics = record.get("metrics") or {}
-    if metrics.get("fid") is not None:
-        parts.append(f"FID {metrics['fid']:.1f}")
-    if metrics.get("bits_per_dim") is not None:
-        parts.append(f"{metrics['bits_per_dim']:.3f} bits/dim ({metrics['bits_per_dim_kind']})")
+    for key in HEADLINE_KEYS:
+        if metrics.get(key) is not None:
+            spec = METRIC_BY_KEY[key]
+            kind = f" ({metrics[key + '_kind']})" if metrics.get(key + "_kind") else ""
+            parts.append(f"{spec.label} {metrics[key]:.4g}{kind}")
     if record.get("message"):
         parts.append(record["message"])
     return " | ".join(parts)

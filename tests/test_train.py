@@ -117,3 +117,14 @@ def test_wandb_logger_stays_offline_and_is_finished(tmp_path):
     assert record["status"] == "completed"
     assert wandb.run is None  # finished, so the next job of a sweep starts its own run
     assert list((run_directory(cfg) / "wandb").glob("offline-run-*"))
+
+
+def test_a_finished_jobs_line_names_each_headline_metric_by_its_schema_label():
+    from bench.metrics_schema import HEADLINE_KEYS, label
+    from bench.train import _headline
+
+    line = _headline({"run_id": "r", "status": "completed",
+                      "metrics": {"fid": 23.456, "bits_per_dim": 1.8234, "bits_per_dim_kind": "bound"}})
+    for key in HEADLINE_KEYS:
+        assert label(key) in line
+    assert "23.46" in line and "1.823 (bound)" in line
