@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from bench.data import ImageDataModule
 from bench.errors import BenchError
@@ -179,3 +178,16 @@ def test_v2_and_unconditional_reports_render_without_conditional_sections(tmp_pa
                  "· conditional"):
         assert text not in markdown and text not in html
     assert "### Sample quality" in markdown and html.count('class="grid"') == 2  # one grid per model and group
+
+
+def test_compare_conditional_is_compare_with_every_model_conditional():
+    from bench.compare import _compose_all, job_overrides
+
+    _, plain = job_overrides(["experiment=compare"])
+    _, jobs = job_overrides(["experiment=compare_conditional"])
+    assert [j[:2] for j in jobs] == [j[:2] for j in plain]  # the same models and seeds
+    for cfg in _compose_all(jobs[::3]):  # every model once
+        assert cfg.model.conditional is True and cfg.sweep == "compare_conditional"
+        assert (cfg.budget.kind, cfg.budget.value) == ("time", 180)
+        assert list(cfg.protocol.guidance_sweep) == [0, 0.5, 1, 2]
+        assert cfg.model.module.label_dropout == (0.1 if cfg.model.family in ("gpt", "rnn") else 0.0)

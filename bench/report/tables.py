@@ -117,7 +117,8 @@ def guidance_table(sweeps: Sequence[tuple[ModelRow, GuidanceSweep]]) -> Table:
     body = []
     for row, sweep in sweeps:
         if sweep.not_applied is not None:
-            body.append([row.model, f"does not apply: {sweep.not_applied}", *("–" for _ in GUIDANCE_SWEEP_KEYS), "–"])
+            blanks = ["–"] * (len(GUIDANCE_SWEEP_KEYS) + 1)
+            body.append([row.model, f"does not apply: {sweep.not_applied}", *blanks])
             continue
         for w, summaries in sweep.points.items():
             n = max(s.n for s in summaries.values())
