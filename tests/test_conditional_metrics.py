@@ -161,7 +161,7 @@ def test_a_conditional_report_shows_accuracy_class_grids_and_the_guidance_sweep(
     assert "### Conditional generation" in markdown and "data floor (real train images, even by class)" in markdown
     assert "Ranking by accuracy of conditional samples" in markdown
     assert "### Samples by class" in markdown and len(list(tmp_path.glob("group1_classes_*.png"))) == 2
-    assert html.count('class="classgrid"') == 2
+    assert html.count('class="grid classgrid"') == 2
     assert "### Guidance sweep" in markdown and "does not apply: the class_copier family" in markdown
     assert (tmp_path / "group1_guidance.png").read_bytes().startswith(b"\x89PNG")
     assert "Accuracy vs FID under classifier-free guidance" in html and html.count("data:image/png") >= 5
