@@ -21,7 +21,7 @@ class MetricSpec:
     unit: str = ""
     better: str = ""  # "lower", "higher" or "" (a cost or a description)
     floor: bool = False  # the data floor (real training images) has it too
-    table: str = ""  # the report table showing it: "quality", "cost" or "" (record only)
+    table: str = ""  # the report table showing it: "quality", "cost", "conditional" or "" (record only)
     integer: bool = False  # formatted without decimals (counts)
 
     @property
@@ -43,6 +43,18 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("fid_inception", "FID (Inception)", "metrics", better="lower", floor=True),
     MetricSpec("bits_per_dim", "bits/dim", "metrics", unit="bits/dim", better="lower", table="cost"),
     MetricSpec("elbo_bits_per_dim", "ELBO bits/dim", "metrics", unit="bits/dim", better="lower"),
+    # conditional runs (protocol v3; null on unconditional runs): samples ask for labels spread evenly
+    # over the classes; the floor draws real training images evenly by class (bench.evaluate.conditional)
+    MetricSpec("accuracy", "accuracy of conditional samples", "metrics", better="higher", floor=True,
+               table="conditional"),
+    MetricSpec("class_kid_mean", "per-class KID mean (standardized classifier features)", "metrics",
+               better="lower", floor=True, table="conditional"),
+    MetricSpec("class_kid_worst", "worst-class KID (standardized classifier features)", "metrics",
+               better="lower", floor=True, table="conditional"),
+    MetricSpec("bits_per_dim_given_label", "bits/dim given the label", "metrics", unit="bits/dim", better="lower",
+               table="conditional"),
+    MetricSpec("elbo_bits_per_dim_given_label", "ELBO bits/dim given the label", "metrics", unit="bits/dim",
+               better="lower"),
     MetricSpec("train_seconds", "train s", "training", unit="s", table="cost"),
     MetricSpec("sample_images_per_s", "sampling img/s", "timing", unit="images/s", better="higher", table="cost"),
     # per CPU second of the sampling process: on a shared CPU, not stretched by other jobs' load
@@ -58,6 +70,15 @@ QUALITY_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS if m.table == "qual
 #: Keys computed from image features alone (no likelihood, no Inception).
 FEATURE_KEYS: tuple[str, ...] = ("fid", "kid_mean", "kid_std", "inception_score", "precision", "recall",
                                  "density", "coverage")
+#: The report's columns for conditional runs, in order.
+CONDITIONAL_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS if m.table == "conditional")
+#: What conditional evaluation adds to `metrics` (null on unconditional runs, so every record has every key).
+CONDITIONAL_NA: dict[str, Any] = {"accuracy": None, "class_kid_mean": None, "class_kid_worst": None,
+                                  "bits_per_dim_given_label": None, "elbo_bits_per_dim_given_label": None}
+#: The data floor's conditional keys (its class-balanced draws), null on unconditional runs.
+CONDITIONAL_FLOOR_KEYS: tuple[str, ...] = tuple(k for k in CONDITIONAL_KEYS if METRIC_BY_KEY[k].floor)
+#: What the guidance sweep records per weight w (labels: those of METRICS).
+GUIDANCE_SWEEP_KEYS: tuple[str, ...] = ("accuracy", "fid", "recall")
 #: What a model without a likelihood (or a folder of samples) records for it.
 LIKELIHOOD_NA: dict[str, Any] = {"bits_per_dim": None, "bits_per_dim_kind": "n/a", "elbo_bits_per_dim": None}
 BITS_PER_DIM_KINDS = ("exact", "bound", "n/a")
@@ -111,8 +132,16 @@ class Timing(TypedDict, total=False):
     peak_memory_kind: str
 
 
+class GuidanceSweep(TypedDict, total=False):
+    weights: list  # protocol.guidance_sweep
+    applies: bool  # false: the model is unconditional or its family has no guidance
+    reason: Optional[str]  # why it does not apply
+    points: list  # [{guidance, accuracy, fid, recall}] (GUIDANCE_SWEEP_KEYS), one per weight
+
+
 class Record(TypedDict, total=False):
     schema_version: int
+    conditional: bool  # the model conditions on class labels (model.conditional); absent before protocol v3
     run_id: str
     status: Status
     message: Optional[str]
@@ -130,6 +159,8 @@ class Record(TypedDict, total=False):
     metrics: dict  # keys of METRICS with section "metrics", plus bits_per_dim_kind
     protocol: dict
     data_floor: dict  # FLOOR_KEYS (means over draws) plus {draws, n_draws, half_width, ...}
+    per_class: dict  # conditional runs: {num_classes, labels, n_generated, n_reference, accuracy, kid_mean, kid_std}
+    guidance_sweep: GuidanceSweep  # conditional runs under a protocol with a guidance sweep
     timing: Timing
     curves: dict
     environment: dict

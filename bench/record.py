@@ -11,6 +11,8 @@ be absent on failed runs::
     config           the resolved config (dict)
     config_hash      8 hex chars over the keys that change results (see bench.run_dir)
     family, model, dataset, seed
+    conditional      true when the model conditions on class labels (model.conditional); absent
+                      before protocol v3 (read as false)
     resumed*         true when training loaded a checkpoint (see README: what a resume restores)
     budget           {kind: "time"|"samples", value, stopped_by: "time"|"samples"|"max_epochs"|
                       "closed_form"|"diverged"|"error"|"interrupted"}
@@ -19,7 +21,12 @@ be absent on failed runs::
     checkpoint*      {selected, last, selection: "best val/bpd (validation)" | "final weights",
                       selected_at: {step, samples_seen, train_seconds, value}}
     metrics*         the keys of METRICS in section "metrics", plus bits_per_dim_kind
-                      ("exact" | "bound" | "n/a")
+                      ("exact" | "bound" | "n/a"); the conditional ones (accuracy, class_kid_mean,
+                      class_kid_worst, bits_per_dim_given_label, ...) are null on unconditional runs
+    per_class*       conditional runs: {num_classes, labels, n_generated, n_reference, accuracy,
+                      kid_mean, kid_std} (lists, one entry per class)
+    guidance_sweep*  when protocol.guidance_sweep is set: {weights, applies, reason,
+                      points: [{guidance, accuracy, fid, recall}]}
     protocol*        {version, extractor: {id, sha256, feature_rank, num_features}, n_generated,
                       n_reference, reference_split, scoring_seed, floor_draws, kid_subset_size, ...}
     data_floor*      the floor's feature metrics (means over its draws), {draws: [...], n_draws,
@@ -32,7 +39,8 @@ be absent on failed runs::
     curves           {quality: [{train_seconds, samples_seen, fid}], ...} (may be empty)
     environment      {packages: {...}, python, platform, device, threads, git_revision, concurrent_jobs}
     dataset_spec*    the dataset's shape and levels, and the split's hash
-    paths            {samples_grid, samples, metrics_csv, checkpoints} relative to the run folder
+    paths            {samples_grid, samples, metrics_csv, checkpoints, samples_by_class (conditional
+                      runs)} relative to the run folder
     created          ISO-8601 UTC time the record was written
     divergence*      {detected_at_step, last_finite_step, last_finite_loss} on `diverged` runs
 """
@@ -62,6 +70,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "budget": (dict,), "training": (dict,), "checkpoint": (dict,), "metrics": (dict,), "protocol": (dict,),
     "data_floor": (dict,), "timing": (dict,), "curves": (dict,), "environment": (dict,), "paths": (dict,),
     "created": (str,), "dataset_spec": (dict,), "divergence": (dict,),
+    "conditional": (bool,), "per_class": (dict,), "guidance_sweep": (dict,),
 }
 #: Sections whose values the report averages: numbers (text only for a `*_kind` label).
 _NUMERIC_SECTIONS = ("metrics", "training")

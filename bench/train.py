@@ -96,6 +96,7 @@ def _base_record(cfg: DictConfig, run_dir: Path) -> dict:
         "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "status": "failed", "message": None,
         "config": OmegaConf.to_container(cfg, resolve=True), "config_hash": config_hash(cfg),
         "family": cfg.model.family, "model": cfg.model.name, "dataset": cfg.dataset.name, "seed": int(cfg.seed),
+        "conditional": bool(cfg.model.get("conditional", False)),
         "budget": {"kind": cfg.budget.kind, "value": float(cfg.budget.value), "stopped_by": None},
         "training": {}, "curves": {}, "paths": {},
     }
@@ -152,6 +153,8 @@ def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
                                       defer_timing=int(cfg.concurrent_jobs) > 1))
         record["timing"]["phases"] = phase_seconds(phases, seconds, time.perf_counter() - evaluation_started)
         record["paths"].update(samples_grid="samples.png", samples="samples.npz", checkpoints="checkpoints")
+        if record["conditional"]:
+            record["paths"]["samples_by_class"] = "samples_by_class.png"
         record.update(status="completed")
     except BenchError as err:
         record.update(status="failed", message=str(err))

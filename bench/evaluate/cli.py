@@ -17,11 +17,14 @@ from omegaconf import OmegaConf
 from bench.checkpoint_files import load_checkpoint
 from bench.data import ImageDataModule
 from bench.errors import BenchError, exit_on_user_error
-from bench.evaluate.image_files import SAMPLES_NAME, load_samples, read_png_folder
+from bench.evaluate.image_files import SAMPLES_NAME, load_labels, load_samples, read_png_folder
 from bench.evaluate.protocol import evaluate_module, evaluate_samples
 from bench.evaluate.settings import Protocol
 from bench.metrics_schema import LIKELIHOOD_NA
 from bench.record import RECORD_NAME, read_record, write_record
+
+#: bits/dim given the label: measured from the checkpoint, kept when saved samples are re-scored
+GIVEN_LABEL_KEYS = ("bits_per_dim_given_label", "elbo_bits_per_dim_given_label")
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -139,12 +142,16 @@ def rescore_main(argv: list[str] | None = None) -> None:
             print(f"skipped {run_dir}: no readable {RECORD_NAME} with {SAMPLES_NAME}")
             continue
         dm = ImageDataModule(**run_config(run_dir, record)["dataset"])
-        result = evaluate_samples(load_samples(run_dir / SAMPLES_NAME, dm.spec), dm, protocol,
-                                  seed=int(record.get("seed") or 0))
+        samples = load_samples(run_dir / SAMPLES_NAME, dm.spec)
+        # conditional runs (protocol v3) saved the labels their samples asked for
+        labels = load_labels(run_dir / SAMPLES_NAME, len(samples))
+        result = evaluate_samples(samples, dm, protocol, seed=int(record.get("seed") or 0), labels=labels)
         old = record.get("metrics") or {}
         # samples carry no likelihood: keep the bits/dim measured from the checkpoint at training time
-        likelihood = {k: old.get(k) for k in LIKELIHOOD_NA}
+        likelihood = {k: old.get(k) for k in (*LIKELIHOOD_NA, *GIVEN_LABEL_KEYS)}
         record["metrics"] = {**result["metrics"], **{k: v for k, v in likelihood.items() if k in old}}
         record["protocol"], record["data_floor"] = result["protocol"], result["data_floor"]
+        if "per_class" in result:
+            record["per_class"] = result["per_class"]
         write_record(run_dir, record)
         print(f"rescored {run_dir}: fid {result['metrics']['fid']:.3f} (protocol v{protocol.version})")

@@ -20,6 +20,7 @@ from bench.record import write_bytes_atomic
 
 SAMPLES_NAME = "samples.npz"
 GRID_NAME = "samples.png"
+CLASS_GRID_NAME = "samples_by_class.png"  # conditional runs: one row per class
 
 
 def to_bytes(images: torch.Tensor, levels: int) -> torch.Tensor:
@@ -27,11 +28,15 @@ def to_bytes(images: torch.Tensor, levels: int) -> torch.Tensor:
     return torch.round(images.to(torch.float32) * (255.0 / (levels - 1))).to(torch.uint8)
 
 
-def save_samples(run_dir: Path, samples: torch.Tensor, levels: int) -> Path:
-    """Write uint8 `[N, C, H, W]` samples (with their level count) to `run_dir/samples.npz`."""
+def save_samples(run_dir: Path, samples: torch.Tensor, levels: int, labels: torch.Tensor | None = None) -> Path:
+    """Write uint8 `[N, C, H, W]` samples (with their level count, and the int64 `[N]` labels they
+    were asked for on a conditional run) to `run_dir/samples.npz`."""
     path = Path(run_dir) / SAMPLES_NAME
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, images=samples.numpy(), levels=np.int64(levels))
+    arrays = {"images": samples.numpy(), "levels": np.int64(levels)}
+    if labels is not None:
+        arrays["labels"] = labels.cpu().numpy().astype(np.int64)
+    np.savez_compressed(buffer, **arrays)
     write_bytes_atomic(path, buffer.getvalue())
     return path
 
@@ -49,6 +54,39 @@ def load_samples(path: Path, spec: DatasetSpec) -> torch.Tensor:
         raise BenchError(f"{path}: expected uint8 images of shape [N, {', '.join(map(str, spec.shape))}] with "
                          f"{spec.levels} levels, found {images.dtype} {list(images.shape)} with {levels} levels")
     return torch.from_numpy(images)
+
+
+def load_labels(path: Path, n: int) -> torch.Tensor | None:
+    """The int64 `[n]` labels a conditional run's samples were asked for, or None (unconditional run,
+    or a file written before protocol version 3)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            labels = data["labels"] if "labels" in data.files else None
+    except Exception:  # unreadable files are reported by load_samples
+        return None
+    if labels is None:
+        return None
+    if labels.shape != (n,) or labels.dtype.kind not in "iu":
+        raise BenchError(f"{path}: expected integer labels of shape [{n}], found {labels.dtype} {list(labels.shape)}")
+    return torch.from_numpy(labels.astype(np.int64))
+
+
+def save_class_grid(path: Path, samples: torch.Tensor, labels: torch.Tensor, levels: int, num_classes: int,
+                    per_class: int = 10) -> Path:
+    """A PNG grid with one row per class: the first `per_class` uint8 samples `[N, C, H, W]` whose
+    label (int64 `[N]`) is that class; a class with fewer samples leaves its row's end blank."""
+    blank = torch.full((1, *samples.shape[1:]), levels - 1, dtype=torch.uint8)
+    rows = []
+    for c in range(num_classes):
+        mine = samples[labels.cpu() == c][:per_class]
+        rows.append(torch.cat([mine, blank.expand(per_class - len(mine), *samples.shape[1:])]))
+    x = to_bytes(torch.cat(rows), levels)
+    grid = make_grid(x, nrow=per_class, padding=1, pad_value=128)
+    array = grid.permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(array[:, :, 0] if samples.shape[1] == 1 else array).save(buffer, format="PNG")
+    write_bytes_atomic(Path(path), buffer.getvalue())
+    return Path(path)
 
 
 def save_grid(path: Path, samples: torch.Tensor, levels: int, count: int = 64) -> Path:

@@ -21,12 +21,16 @@ from bench.evaluate.extractor import Extractor, cache_dir, dataset_fingerprint, 
 from bench.evaluate.inception import default_weights_path, inception_fid
 from bench.evaluate.memorization import memorization_threshold, nearest_distances
 from bench.evaluate.prdc import prdc
-from bench.evaluate.settings import Protocol, floor_seed
+from bench.evaluate.settings import Protocol, derived_seed, floor_seed
+from bench.metrics_schema import CONDITIONAL_FLOOR_KEYS
 from bench.record import write_json_atomic
 
 FLOOR_NOTE = ("real training images as the generator at the same N, mean over independent draws; the "
               "reference classifier was trained on these images, so the floor is not a held-out "
               "measurement (on digits, held-out images score a lower FID than training images at equal N)")
+FLOOR_BY_CLASS_NOTE = ("; accuracy and per-class KID come from separate draws of N training images spread "
+                       "evenly over the classes, as the conditional samples are (the classifier was trained on "
+                       "them, so the floor's accuracy is optimistic)")
 
 
 @dataclass
@@ -37,11 +41,14 @@ class Reference:
     extractor: Extractor
     fingerprint: str
     images: torch.Tensor  # uint8 [N, C, H, W] of the reference split
+    labels: torch.Tensor  # int64 [N] classes of the reference split
     features: torch.Tensor  # float64 [N, 64]
     mean: torch.Tensor
     std: torch.Tensor
     rank: int
     train: torch.Tensor
+    train_labels: torch.Tensor  # int64 classes of `train`
+    num_classes: int
     levels: int
     memorization_threshold: float
 
@@ -58,7 +65,8 @@ class Reference:
             "n_reference": len(self.images), "reference_split": p.reference_split, "is_splits": p.is_splits,
             "pr_k": p.pr_k, "iwae_k": p.iwae_k, "kid_subsets": p.kid_subsets, "seed": p.seed,
             "memorization_threshold": self.memorization_threshold, "floor_draws": p.floor_draws,
-            "scored_samples": "temperature 1, no top-k",
+            "scored_samples": "temperature 1, no top-k, no guidance",
+            "guidance_sweep": list(p.guidance_sweep),
         }
 
 
@@ -82,9 +90,11 @@ def reference_for(datamodule, protocol: Protocol) -> Reference:
             warnings.warn(f"reference features have rank {rank} of {feats.shape[1]} on the "
                           f"{protocol.reference_split} split: FID/KID see fewer directions", stacklevel=2)
         _CACHE[key] = Reference(
-            protocol=protocol, extractor=extractor, fingerprint=fingerprint, images=images, features=feats,
+            protocol=protocol, extractor=extractor, fingerprint=fingerprint, images=images,
+            labels=getattr(datamodule, f"{protocol.reference_split}_labels"), features=feats,
             mean=feats.mean(0), std=feats.std(0).clamp_min(1e-12), rank=rank,
-            train=datamodule.train_images, levels=datamodule.spec.levels,
+            train=datamodule.train_images, train_labels=datamodule.train_labels,
+            num_classes=datamodule.spec.num_classes, levels=datamodule.spec.levels,
             memorization_threshold=memorization_threshold(datamodule.val_images, datamodule.train_images,
                                                           datamodule.spec.levels),
         )
@@ -108,9 +118,14 @@ def feature_scores(ref: Reference, images: torch.Tensor, seed: int | None = None
     The classifier sees each image set once per call (the reference set never: its features
     are cached). `seed` draws the KID subsets and IS permutation (default: the protocol seed).
     """
+    return scores_of_features(ref, *embed(ref, images), seed)
+
+
+def scores_of_features(ref: Reference, feats: torch.Tensor, logits: torch.Tensor,
+                       seed: int | None = None) -> dict[str, float]:
+    """`feature_scores` from features `[N, 64]` and logits `[N, K]` already extracted (`embed`)."""
     p = ref.protocol
     seed = p.seed if seed is None else seed
-    feats, logits = embed(ref, images)
     identity = fm.Precomputed(feats.shape[1])
     kid_mean, kid_std = fm.kernel_distance(identity, ref.standardized(ref.features), ref.standardized(feats),
                                            p.kid_subset_size, p.kid_subsets, seed)
@@ -131,12 +146,19 @@ def inception_of(ref: Reference, images: torch.Tensor) -> tuple[float | None, st
     return inception_fid(ref.images, images, ref.levels, ref.protocol.inception_weights)
 
 
-def data_floor(ref: Reference, n: int) -> dict:
+def data_floor(ref: Reference, n: int, by_class: bool = False) -> dict:
     """Feature metrics of `protocol.floor_draws` independent draws of `n` real training images.
 
     Returns the mean of each metric over the draws, the draws themselves (`draws`, for the
-    report's confidence interval) and what was measured; cached in memory and on disk.
+    report's confidence interval) and what was measured; cached on disk. With `by_class` (the
+    floor of conditional runs) each draw also holds the conditional metrics (accuracy, per-class
+    KID) of its own class-balanced draw of `n` training images (`bench.evaluate.conditional`);
+    without, those keys are null.
     """
+    from bench.evaluate.conditional import class_balanced_draw, conditional_scores
+
+    if by_class:
+        class_balanced_draw(ref, n, 0)  # fails early if a class has too few training images
     if n > len(ref.train):
         raise BenchError(f"protocol.n_generated={n}: the data floor draws that many training images "
                          f"without replacement, but the train split holds {len(ref.train)}")
@@ -144,7 +166,7 @@ def data_floor(ref: Reference, n: int) -> dict:
     reference = hashlib.sha256(ref.images.contiguous().numpy().tobytes()).hexdigest()
     key = hashlib.sha256(json.dumps({"dataset": ref.fingerprint, "reference": reference,
                                      "extractor": ref.extractor.sha256,
-                                     "protocol": ref.protocol.to_dict(), "n": n,
+                                     "protocol": ref.protocol.to_dict(), "n": n, "by_class": by_class,
                                      "inception": [str(weights), Path(weights).is_file()]}, sort_keys=True).encode())
     path = cache_dir() / "floors" / f"{key.hexdigest()[:20]}.json"
     if path.exists():
@@ -158,10 +180,16 @@ def data_floor(ref: Reference, n: int) -> dict:
         order = torch.randperm(len(ref.train), generator=torch.Generator().manual_seed(seed))
         images = ref.train[order[:n]]
         fid_inception, status = inception_of(ref, images)
-        draws.append({**feature_scores(ref, images, seed), "fid_inception": fid_inception})
+        draw_metrics = {**feature_scores(ref, images, seed), "fid_inception": fid_inception,
+                        **dict.fromkeys(CONDITIONAL_FLOOR_KEYS)}
+        if by_class:
+            class_seed = derived_seed(ref.protocol.seed, "floor-by-class", draw)
+            images, labels = class_balanced_draw(ref, n, class_seed)
+            draw_metrics.update(conditional_scores(ref, *embed(ref, images), labels, class_seed)[0])
+        draws.append(draw_metrics)
     means = {k: (sum(d[k] for d in draws) / len(draws) if all(d[k] is not None for d in draws) else None)
              for k in draws[0]}
     floor = {**means, "draws": draws, "n_draws": len(draws), "inception": status,
-             "n_generated": n, "source": "train", "note": FLOOR_NOTE}
+             "n_generated": n, "source": "train", "note": FLOOR_NOTE + (FLOOR_BY_CLASS_NOTE if by_class else "")}
     write_json_atomic(path, floor)
     return floor

@@ -1,14 +1,19 @@
 """The protocol's settings (`conf/protocol/*.yaml`), validated where they enter, and its seeds.
 
-Version 2 (this one): the scored samples and the KID/IS subsets are drawn with a seed derived
-from (protocol seed, run seed), so n run seeds replicate the whole pipeline, sampling included;
-the data floor is the mean of `floor_draws` independent draws of N training images. Version 1
-drew every run's samples with the protocol seed itself and the floor once.
+Version 3 (this one) adds the metrics of conditional runs: scored samples of a conditional model
+ask for labels spread evenly over the classes (`bench.models.base.labels_for`), and such runs
+record the reference classifier's accuracy on them, per-class KID, bits/dim given the label, the
+same for a class-balanced data floor, and the optional guidance sweep (`guidance_sweep`).
+Version 2: the scored samples and the KID/IS subsets are drawn with a seed derived from
+(protocol seed, run seed), so n run seeds replicate the whole pipeline, sampling included; the
+data floor is the mean of `floor_draws` independent draws of N training images. Version 1 drew
+every run's samples with the protocol seed itself and the floor once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
@@ -25,7 +30,7 @@ PASSTHROUGH = ("quality_curve",)
 class Protocol:
     """One named, versioned way of measuring; every key here changes the numbers."""
 
-    version: int = 2
+    version: int = 3
     reference_split: str = "test"
     iwae_k: int = 64
     seed: int = 1234
@@ -36,8 +41,12 @@ class Protocol:
     n_generated: int = 1000  # generated images scored per run, and real ones per floor draw
     floor_draws: int = 5  # independent draws of N training images behind the data floor's mean and CI
     inception_weights: str | None = None  # None: $TORCH_HOME/hub/checkpoints/<weights file>
+    #: classifier-free guidance weights w at which conditional models with guidance are also
+    #: scored (accuracy, FID, recall per w); a tuple, so the protocol stays hashable
+    guidance_sweep: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "guidance_sweep", _guidance_weights(self.guidance_sweep))
         if self.reference_split not in SPLITS:
             raise ConfigError("protocol.reference_split", self.reference_split, f"one of {', '.join(SPLITS)}")
         for key in ("version", "iwae_k", "kid_subset_size", "kid_subsets", "is_splits", "pr_k",
@@ -68,6 +77,19 @@ class Protocol:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _guidance_weights(value: Any) -> tuple[float, ...]:
+    """`protocol.guidance_sweep` as a tuple of floats, or one `ConfigError` naming the key."""
+    expected = "a list of guidance weights w >= 0, e.g. [0, 0.5, 1, 2] (or [] for no sweep)"
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
+        raise ConfigError("protocol.guidance_sweep", value, expected)
+    for w in value:
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ConfigError("protocol.guidance_sweep", list(value), expected)
+    if len(set(value)) != len(value):
+        raise ConfigError("protocol.guidance_sweep", list(value), "distinct guidance weights")
+    return tuple(float(w) for w in value)
 
 
 def derived_seed(protocol_seed: int, purpose: str, index: int) -> int:

@@ -45,7 +45,8 @@ DEFERRED = "deferred"
 
 
 def timed_sample(module, n: int, seed: int, repeats: int = REPEATS,
-                 lock_path: Path | None = None, defer: bool = False) -> tuple[torch.Tensor, dict]:
+                 lock_path: Path | None = None, labels: torch.Tensor | None = None,
+                 defer: bool = False) -> tuple[torch.Tensor, dict]:
     """Draw the `n` scored samples with `seed` (temperature 1, no top-k) and time sampling.
 
     Returns uint8 `[n, C, H, W]` and `{sample_images_per_s, latency_ms_per_image, measurement}`.
@@ -54,29 +55,35 @@ def timed_sample(module, n: int, seed: int, repeats: int = REPEATS,
     the others use other seeds, so the scored samples do not depend on timing settings), and
     latency the median of `repeats` single-image draws. With `lock_path`, the whole timing pass
     holds an exclusive lock on that file, so no two jobs of a sweep (which share the folder) time
-    at once. With `defer` (a parallel sweep, whose other jobs would still be training), only the
-    scored draw is made here; the speed fields stay null until the sweep's timing pass.
+    at once. A conditional model is given `labels` (int64 `[n]`) for every draw of `n` (the first
+    ones for the warm-up and latency draws); an unconditional one is called without them. With
+    `defer` (a parallel sweep, whose other jobs would still be training), only the scored draw is
+    made here; the speed fields stay null until the sweep's timing pass.
     """
     device = module.device
+
+    def draw(count: int, draw_seed: int) -> torch.Tensor:
+        generator = _generator(device, draw_seed)
+        if labels is None:
+            return module.sample(count, generator=generator)
+        return module.sample(count, generator=generator, labels=labels[:count])
+
     if defer:
         with at_temperature_one(module):
-            samples = module.sample(n, generator=_generator(device, seed))
+            samples = draw(n, seed)
         return samples, {"sample_images_per_s": None, "sample_images_per_cpu_s": None,
                          "latency_ms_per_image": None, "measurement": {"pass": DEFERRED, "images_per_repeat": n}}
     with _exclusive(lock_path) as waited, at_temperature_one(module):
-        module.sample(min(n, _PROBE), generator=_generator(device, seed + 1))  # warm-up: kernels, caches
+        draw(min(n, _PROBE), seed + 1)  # warm-up: kernels, caches
         cpu_start = time.process_time()
-        samples, elapsed = _timed(lambda: module.sample(n, generator=_generator(device, seed)), device)
+        samples, elapsed = _timed(lambda: draw(n, seed), device)
         times, cpu_times = [elapsed], [time.process_time() - cpu_start]
         # fast samplers repeat until MIN_TIMED_S is timed: a draw of a few ms is mostly scheduler noise
         while len(times) < repeats or (sum(times) < MIN_TIMED_S and len(times) < MAX_REPEATS):
             cpu_start = time.process_time()
-            times.append(_timed(lambda: module.sample(n, generator=_generator(device, seed + 1 + len(times))),
-                                device)[1])
+            times.append(_timed(lambda: draw(n, seed + 1 + len(times)), device)[1])
             cpu_times.append(time.process_time() - cpu_start)
-        latencies = [_timed(lambda i=i: module.sample(1, generator=_generator(device, seed + MAX_REPEATS + 1 + i)),
-                                   device)[1]
-                     for i in range(repeats)]
+        latencies = [_timed(lambda i=i: draw(1, seed + MAX_REPEATS + 1 + i), device)[1] for i in range(repeats)]
     measurement = {"pass": "in the job", "warmup_draws": 1, "repeats": len(times), "statistic": "median",
                    "images_per_repeat": n, "exclusive_lock": str(lock_path) if lock_path else None,
                    "lock_wait_s": waited}

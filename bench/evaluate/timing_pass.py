@@ -43,7 +43,10 @@ def time_run(run_dir: Path, record: dict) -> dict:
         module = module.to("cuda")
     protocol = record.get("protocol") or {}
     n = int(protocol.get("n_generated") or (record["timing"].get("measurement") or {}).get("images_per_repeat"))
-    samples, speed = timed_sample(module, n, int(protocol.get("scoring_seed") or 0))
+    from bench.models.base import labels_for
+
+    labels = labels_for(n, module.num_classes) if getattr(module, "conditional", False) else None
+    samples, speed = timed_sample(module, n, int(protocol.get("scoring_seed") or 0), labels=labels)
     speed["measurement"].update({"pass": PASS, "threads": torch.get_num_threads(),
                                  "reproduces_scored_samples": _same_as_saved(run_dir, samples, datamodule.spec)})
     record["timing"] = {**record["timing"], **speed}

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import stats
 
 from bench.environment import family_label
-from bench.metrics_schema import FLOOR_KEYS, METRIC_BY_KEY, METRICS, MetricSpec
+from bench.metrics_schema import FLOOR_KEYS, GUIDANCE_SWEEP_KEYS, METRIC_BY_KEY, METRICS, MetricSpec
 from bench.report.collect import Run, value_at
 
 ALPHA = 0.05
@@ -110,6 +110,33 @@ def data_floor(runs: Sequence[Run]) -> dict[str, Summary]:
     draws = [draw for floor in distinct.values()
              for draw in (floor.get("draws") if isinstance(floor.get("draws"), list) else [floor])]
     return {key: summarize(d.get(key) for d in draws) for key in FLOOR_KEYS} if draws else {}
+
+
+@dataclass(frozen=True)
+class GuidanceSweep:
+    """One model's guidance sweep over its seeds: per weight w, a `Summary` of each of
+    `GUIDANCE_SWEEP_KEYS`; or why the sweep does not apply to it."""
+
+    points: dict[float, dict[str, Summary]]
+    not_applied: str | None = None
+
+
+def guidance_sweep(row: ModelRow) -> GuidanceSweep | None:
+    """The row's guidance sweep (None when no run of it has one)."""
+    sweeps = [r.record.get("guidance_sweep") for r in row.runs]
+    sweeps = [s for s in sweeps if isinstance(s, dict)]
+    if not sweeps:
+        return None
+    by_weight: dict[float, list[dict]] = {}
+    for sweep in sweeps:
+        for point in sweep.get("points") or []:
+            if isinstance(point, dict) and isinstance(point.get("guidance"), (int, float)):
+                by_weight.setdefault(float(point["guidance"]), []).append(point)
+    if not by_weight:
+        reasons = sorted({str(s.get("reason") or "no points recorded") for s in sweeps})
+        return GuidanceSweep({}, "; ".join(reasons))
+    return GuidanceSweep({w: {k: summarize(p.get(k) for p in points) for k in GUIDANCE_SWEEP_KEYS}
+                          for w, points in sorted(by_weight.items())})
 
 
 def ratio(a: Summary, b: Summary) -> tuple[float | None, float | None]:

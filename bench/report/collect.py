@@ -1,7 +1,8 @@
 """Find run records under a folder and sort them into groups that may be compared.
 
 Numbers measured under different protocols, extractors, budgets or sample counts do not
-compare, so a group is keyed by all of them and nothing is ever averaged across groups.
+compare, nor do conditional runs (samples asked for a class) with unconditional ones, so a group
+is keyed by all of them and nothing is ever averaged across groups.
 """
 
 from __future__ import annotations
@@ -47,11 +48,13 @@ class GroupKey:
     budget_kind: str | None
     budget_value: Any
     n_generated: Any
+    conditional: bool = False  # the models condition on class labels (records before protocol v3: false)
 
     def title(self) -> str:
         sha = (self.extractor_sha256 or "unknown")[:12]
         return (f"{self.dataset} · protocol v{self.protocol_version} · extractor {sha} · "
-                f"budget {self.budget_kind} {self.budget_value} · N={self.n_generated}")
+                f"budget {self.budget_kind} {self.budget_value} · N={self.n_generated}"
+                + (" · conditional" if self.conditional else ""))
 
 
 @dataclass
@@ -85,7 +88,16 @@ def group_key(record: dict) -> GroupKey:
         budget_kind=budget.get("kind"),
         budget_value=budget.get("value"),
         n_generated=protocol.get("n_generated", value_at(record, ("config", "dataset", "n_generated"))),
+        conditional=is_conditional(record),
     )
+
+
+def is_conditional(record: dict) -> bool:
+    """Whether the record's model conditions on labels (its `conditional` field, else its config)."""
+    value = record.get("conditional")
+    if value is None:
+        value = value_at(record, ("config", "model", "conditional"))
+    return value is True
 
 
 def _load(path: Path) -> tuple[dict | None, str | None]:

@@ -1,4 +1,5 @@
-"""Report figures as PNG bytes: quality over training time and quality against sampling speed."""
+"""Report figures as PNG bytes: quality over training time, quality against sampling speed, and
+(conditional runs with a guidance sweep) accuracy against FID under classifier-free guidance."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from bench.report.aggregate import CONFIDENCE, ModelRow, Summary  # noqa: E402
+from bench.report.aggregate import CONFIDENCE, GuidanceSweep, ModelRow, Summary  # noqa: E402
 
 GRID_POINTS = 50
 
@@ -108,3 +109,29 @@ def quality_vs_speed(rows: Sequence[ModelRow], floor_fid: float | None = None) -
 
 def _err(summary: Summary) -> float | None:
     return summary.half_width if summary.half_width is not None else None
+
+
+def guidance_tradeoff(sweeps: Sequence[tuple[ModelRow, GuidanceSweep]]) -> bytes | None:
+    """Accuracy of conditional samples against FID, one line per model through its guidance
+    weights w (each point labelled with its w; mean over seeds with 95% CI bars)."""
+    drawn = [(row, sweep) for row, sweep in sweeps if sweep.points]
+    if not drawn:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for row, sweep in drawn:
+        points = [(w, p["fid"], p["accuracy"]) for w, p in sweep.points.items()
+                  if p["fid"].mean is not None and p["accuracy"].mean is not None]
+        if not points:
+            continue
+        xs, ys = [f.mean for _, f, _ in points], [a.mean for _, _, a in points]
+        line, = ax.plot(xs, ys, marker="o", label=row.model)
+        for w, fid, acc in points:
+            ax.errorbar(fid.mean, acc.mean, xerr=_err(fid), yerr=_err(acc), fmt="none", ecolor=line.get_color(),
+                        capsize=2, linewidth=1)
+            ax.annotate(f"w={w:g}", (fid.mean, acc.mean), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("FID (classifier features)")
+    ax.set_ylabel("accuracy of conditional samples")
+    ax.set_title("Classifier-free guidance: accuracy vs FID (mean, 95% CI)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)

@@ -35,6 +35,17 @@ QUALITY_NOTE = (
     "small N the draw's noise can outweigh that. Memorization is the share of samples nearer (in pixels) to a "
     "training image than the 5th percentile of validation-to-train distances: the validation split that sets "
     "the threshold scores 0.05 by construction, other held-out images about 0.02 on digits, a copier about 1.")
+CONDITIONAL_NOTE = (
+    "Conditional runs (protocol version 3) score N samples asked for labels spread evenly over the classes. "
+    "Accuracy is the share the reference classifier assigns to the asked class; per-class KID compares each "
+    "class's samples with that class's reference images (standardized classifier features; mean over classes "
+    "and the worst class; no per-class FID: a class's few reference images make its feature covariance "
+    "singular). Bits/dim given the label is -log2 p(x | y) on the test images with their true labels, beside "
+    "the marginal -log2 sum_y p(y) p(x | y) under a uniform class prior (the one unconditional models are "
+    "scored on). The data floor draws real training images evenly by class; the classifier was trained on "
+    "them, so its accuracy is optimistic.")
+GUIDANCE_NOTE = ("Each guidance weight w draws N conditional samples with the run's scoring seed and labels "
+                 "(w = 0 is the scored draw); headline numbers always use w = 0.")
 BPD_NOTE = ("A bound (VAE ELBO/IWAE) is an upper bound on the exact value; exact and bound values "
             "rank the same way only if the bound is tight.")
 
@@ -64,6 +75,9 @@ class GroupView:
     figures: list[Figure] = field(default_factory=list)
     samples: list[Figure] = field(default_factory=list)
     protocol: tables.Table | None = None
+    conditional: tables.Table | None = None  # only for groups of conditional runs
+    guidance: tables.Table | None = None  # only when a guidance sweep ran
+    class_samples: list[Figure] = field(default_factory=list)  # one row per class, one seed per model
 
 
 def _slug(text: str) -> str:
@@ -81,9 +95,9 @@ def _flatten(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix.rstrip("."), node)]
 
 
-def _sample_grid(run: Run) -> bytes | None:
-    """The run's samples.png bytes, or None when absent or not a PNG."""
-    relative = (run.record.get("paths") or {}).get("samples_grid") or "samples.png"
+def _sample_grid(run: Run, key: str = "samples_grid", default: str = "samples.png") -> bytes | None:
+    """The run's samples.png bytes (or the file at `paths[key]`), or None when absent or not a PNG."""
+    relative = (run.record.get("paths") or {}).get(key) or default
     path = (run.folder / relative).resolve()
     if not path.is_relative_to(run.folder.resolve()) or not path.is_file():
         return None
@@ -96,17 +110,24 @@ def _group_view(index: int, key: GroupKey, runs: list[Run]) -> GroupView:
     floor = aggregate.data_floor(runs)
     aggregate.attach_floor_ratio(rows, floor)
     rankings = []
-    for metric in ("fid", "bits_per_dim"):
+    for metric in ("fid", "bits_per_dim", *(("accuracy",) if key.conditional else ())):
         ranking = aggregate.rank(rows, metric)
         if ranking.rows:
             rankings.append((ranking, tables.ranking_table(ranking), tables.pairwise_table(ranking)))
     view = GroupView(key=key, runs=len(runs), quality=tables.quality_table(rows, floor),
                      cost=tables.cost_table(rows), rankings=rankings)
+    if key.conditional:
+        view.conditional = tables.conditional_table(rows, floor)
+    sweeps = [(row, sweep) for row in rows if (sweep := aggregate.guidance_sweep(row)) is not None]
+    if key.conditional and sweeps:
+        view.guidance = tables.guidance_table(sweeps)
     floor_fid = floor["fid"].mean if floor else None
     prefix = f"group{index}"
     for name, caption, png in (
         ("quality_vs_time", "Quality over training time", plots.quality_vs_time(rows)),
         ("quality_vs_speed", "Quality vs sampling speed", plots.quality_vs_speed(rows, floor_fid)),
+        ("guidance", "Accuracy vs FID under classifier-free guidance",
+         plots.guidance_tradeoff(sweeps) if key.conditional else None),
     ):
         if png is not None:
             view.figures.append(Figure(f"{prefix}_{name}.png", caption, png))
@@ -116,6 +137,12 @@ def _group_view(index: int, key: GroupKey, runs: list[Run]) -> GroupView:
             if png is not None:
                 caption = f"{row.model}, seed {run.seed}"
                 view.samples.append(Figure(f"{prefix}_samples_{_slug(row.model)}.png", caption, png))
+                break
+        for run in sorted(row.runs, key=lambda r: str(r.seed)) if key.conditional else ():
+            png = _sample_grid(run, "samples_by_class", "samples_by_class.png")
+            if png is not None:
+                caption = f"{row.model}, seed {run.seed} (row c: class c)"
+                view.class_samples.append(Figure(f"{prefix}_classes_{_slug(row.model)}.png", caption, png))
                 break
     protocol = runs[0].record.get("protocol")
     if isinstance(protocol, dict):
@@ -175,11 +202,12 @@ def build_report(root: Path, out_dir: Path | None = None, title: str | None = No
         failed=tables.failed_table(found.incomplete, root) if found.incomplete else None,
         skipped=found.skipped,
         environment=_environment(found),
-        bpd_note=BPD_NOTE, quality_note=QUALITY_NOTE,
+        bpd_note=BPD_NOTE, quality_note=QUALITY_NOTE, conditional_note=CONDITIONAL_NOTE,
+        guidance_note=GUIDANCE_NOTE,
         alpha=aggregate.ALPHA,
     )
     for group in groups:
-        for figure in group.figures + group.samples:
+        for figure in group.figures + group.samples + group.class_samples:
             write_bytes_atomic(out_dir / figure.filename, figure.png)
     markdown = out_dir / "report.md"
     write_bytes_atomic(markdown, _environment_jinja(False).get_template("report.md.j2").render(**context).encode())

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.metrics_schema import METRIC_BY_KEY, METRICS, QUALITY_KEYS
-from bench.report.aggregate import ModelRow, Ranking, Summary
+from bench.metrics_schema import CONDITIONAL_KEYS, GUIDANCE_SWEEP_KEYS, METRIC_BY_KEY, METRICS, QUALITY_KEYS
+from bench.report.aggregate import GuidanceSweep, ModelRow, Ranking, Summary
 from bench.report.collect import Run
 
 COST_KEYS = tuple(m.key for m in METRICS if m.table == "cost")
@@ -85,6 +85,45 @@ def cost_table(rows: Sequence[ModelRow]) -> Table:
         if row.bpd_kind == "n/a":
             cells[0] = "n/a"
         body.append([row.model, cells[0], row.bpd_kind, *cells[1:]])
+    return Table(header, body)
+
+
+def conditional_table(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> Table:
+    """Accuracy, per-class KID and bits/dim given the label (beside the marginal) of conditional runs,
+    with the class-balanced data floor."""
+    header = ["model", "family", "seeds", *(METRIC_BY_KEY[k].label for k in CONDITIONAL_KEYS),
+              "bits/dim (marginal over classes)", "kind"]
+    body = []
+    for row in rows:
+        cells = [fmt_summary(row.summaries[k]) for k in CONDITIONAL_KEYS]
+        marginal = fmt_summary(row.summaries["bits_per_dim"])
+        if row.bpd_kind == "n/a":
+            cells[CONDITIONAL_KEYS.index("bits_per_dim_given_label")] = marginal = "n/a"
+        body.append([row.model, row.family, _seeds(row.seeds), *cells, marginal, row.bpd_kind])
+    emphasis: tuple[int, ...] = ()
+    if floor and any(floor.get(k) and floor[k].mean is not None for k in CONDITIONAL_KEYS):
+        n = max(floor[k].n for k in CONDITIONAL_KEYS if floor.get(k))
+        cells = [fmt_summary(floor.get(k)) for k in CONDITIONAL_KEYS]
+        body.append(["data floor (real train images, even by class)", "–", f"{n} draw" + ("s" if n != 1 else ""),
+                     *cells, "–", "–"])
+        emphasis = (len(body) - 1,)
+    return Table(header, body, emphasis)
+
+
+def guidance_table(sweeps: Sequence[tuple[ModelRow, GuidanceSweep]]) -> Table:
+    """Per model and guidance weight w: accuracy, FID and recall (mean ± 95% CI over seeds), or why
+    the sweep does not apply to the model."""
+    header = ["model", "guidance w", *(METRIC_BY_KEY[k].label for k in GUIDANCE_SWEEP_KEYS), "n"]
+    body = []
+    for row, sweep in sweeps:
+        if sweep.not_applied is not None:
+            blanks = ["–"] * (len(GUIDANCE_SWEEP_KEYS) + 1)
+            body.append([row.model, f"does not apply: {sweep.not_applied}", *blanks])
+            continue
+        for w, summaries in sweep.points.items():
+            n = max(s.n for s in summaries.values())
+            body.append([row.model, fmt_number(w, 2 if w != int(w) else 0),
+                         *(fmt_summary(summaries[k]) for k in GUIDANCE_SWEEP_KEYS), str(n)])
     return Table(header, body)
 
 
