@@ -109,6 +109,7 @@ def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
     from bench.phase_times import PhaseTimes, phase_seconds
     from bench.rng_state import RngState
     from bench.fitting import fit, make_logger
+    from bench.models.baselines import fit_on
     from bench.progress import make_progress
 
     record = _base_record(cfg, run_dir)
@@ -123,10 +124,7 @@ def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
         record["environment"]["precision"] = effective_precision(cfg.trainer)  # may differ from the config's
         if getattr(module, "fits_in_closed_form", False):
             started = time.perf_counter()
-            if module.conditional:
-                module.fit_closed_form(datamodule.train_images, labels=datamodule.train_labels)
-            else:
-                module.fit_closed_form(datamodule.train_images)
+            fit_on(module, datamodule)
             seconds = time.perf_counter() - started
             record["budget"]["stopped_by"] = "closed_form"
             record["training"] = {"samples_seen": len(datamodule.train_images), "optimizer_steps": 0, "epochs": 1,

@@ -38,7 +38,10 @@ def time_run(run_dir: Path, record: dict) -> dict:
 
     config = run_config(run_dir, record)
     datamodule = ImageDataModule(**config["dataset"])
-    module = load_checkpoint_module(run_dir, record, config["model"], datamodule.spec)
+    if (record.get("budget") or {}).get("stopped_by") == "closed_form":
+        module = _refit(config["model"], datamodule)
+    else:
+        module = load_checkpoint_module(run_dir, record, config["model"], datamodule.spec)
     if (record.get("environment") or {}).get("device", "cpu").startswith("cuda") and torch.cuda.is_available():
         module = module.to("cuda")
     protocol = record.get("protocol") or {}
@@ -51,6 +54,16 @@ def time_run(run_dir: Path, record: dict) -> dict:
                                  "reproduces_scored_samples": _same_as_saved(run_dir, samples, datamodule.spec)})
     record["timing"] = {**record["timing"], **speed}
     return record
+
+
+def _refit(model_cfg: dict, datamodule):
+    """A closed-form baseline keeps no checkpoint: fitting it again gives the same model."""
+    from bench.models.baselines import fit_on
+    from bench.models.build import build_model
+
+    module = build_model(model_cfg, datamodule.spec)
+    fit_on(module, datamodule)
+    return module
 
 
 def _same_as_saved(run_dir: Path, samples: torch.Tensor, spec) -> bool | None:

@@ -107,3 +107,11 @@ class TrainingSetCopier(GenerativeModule):
 
     def analytic_flops(self, kind: str) -> float | None:
         return 0.0  # copying an image is a memory read, not arithmetic
+
+
+def fit_on(module: GenerativeModule, datamodule) -> None:
+    """Fit a closed-form model on `datamodule`'s training images (and labels, when conditional)."""
+    if module.conditional:
+        module.fit_closed_form(datamodule.train_images, labels=datamodule.train_labels)
+    else:
+        module.fit_closed_form(datamodule.train_images)
