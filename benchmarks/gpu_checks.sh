@@ -4,7 +4,7 @@
 # one digits run per family with trainer=gpu, and the preset models' costs on synthetic data.
 set -uo pipefail
 OUT=${OUT:-benchmarks/results/gpu}
-mkdir -p "$OUT"
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 export PYTHONUNBUFFERED=1 BENCH_CACHE=${BENCH_CACHE:-/tmp/bench-cache}
 nvidia-smi -L | tee "$OUT/device.txt"
 python3 -c "import torch, pytorch_lightning as pl; print('torch', torch.__version__, 'lightning', pl.__version__, 'bf16', torch.cuda.is_bf16_supported())" | tee -a "$OUT/device.txt"
@@ -32,4 +32,4 @@ Path(sys.argv[1]).write_text(json.dumps(rows, indent=2))
 print(json.dumps(rows, indent=1))
 PY
 
-(cd benchmarks && timeout 300 python3 gpu_preset_costs.py --steps 10 --draw 1000 --out "$OLDPWD/$OUT/gpu_preset_costs.json")
+(cd benchmarks && timeout 300 python3 gpu_preset_costs.py --steps 10 --draw 1000 --out "$OUT/gpu_preset_costs.json")
