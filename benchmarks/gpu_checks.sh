@@ -11,8 +11,10 @@ python3 -c "import torch, pytorch_lightning as pl; print('torch', torch.__versio
 
 timeout 240 python3 -m pytest -q -rs tests/test_accelerator.py 2>&1 | tail -15 | tee "$OUT/gpu_tests.log"
 
+(cd benchmarks && timeout 300 python3 gpu_preset_costs.py --steps 10 --draw 1000 --out "$OUT/gpu_preset_costs.json")
+
 for model in gpt rnn cnn_decoder gan; do
-  timeout 120 python3 -m bench.train trainer=gpu model=$model budget=samples budget.value=20000 progress=none \
+  timeout 90 python3 -m bench.train trainer=gpu model=$model budget=samples budget.value=20000 progress=none \
     logger=none results_dir=/tmp/gpu-runs sweep=gpu 2>&1 | tail -2
 done
 python3 - "$OUT/gpu_runs.json" <<'PY'
@@ -32,4 +34,3 @@ Path(sys.argv[1]).write_text(json.dumps(rows, indent=2))
 print(json.dumps(rows, indent=1))
 PY
 
-(cd benchmarks && timeout 300 python3 gpu_preset_costs.py --steps 10 --draw 1000 --out "$OUT/gpu_preset_costs.json")
