@@ -21,6 +21,7 @@ label dropout) is the all-zero vector.
 from __future__ import annotations
 
 import math
+from itertools import repeat
 
 import torch
 import torch.nn.functional as F
@@ -185,7 +186,7 @@ class VAE(GenerativeModule):
         conditional model decodes each latent with its label `[n]`."""
         z = torch.randn(n, self.net.latent_dim, generator=generator, device=self.device)
         per_chunk = max(1, LOGITS_PER_CHUNK // self.logits_per_image)
-        label_chunks = [None] * n if labels is None else labels.split(per_chunk)
+        label_chunks = repeat(None) if labels is None else labels.split(per_chunk)
         draws = []
         for zc, yc in zip(z.split(per_chunk), label_chunks):
             logits = self._decode(zc, yc).movedim(1, -1).reshape(-1, self.spec.levels)  # [n' * C*H*W, L]
