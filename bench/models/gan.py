@@ -4,6 +4,11 @@ exponential moving average (EMA) of the generator that draws every sample.
 Training uses manual optimization with two Adam optimizers (generator first, discriminator
 second) and a hinge or non-saturating loss. The evaluated model is the final EMA generator
 (`selection_metric = None`); the raw generator only feeds training.
+
+Conditional (`model.conditional=true`): the generator takes a learned class embedding
+concatenated to z, and the critic is a projection discriminator (Miyato & Koyama, 2018):
+`score(x, y) = psi(phi(x)) + <embed(y), sum_hw phi(x)>`, with `phi` the last convolution's
+features and an unconditional `psi`. Both embed `num_classes + 1` labels, the last being "no label".
 """
 
 from __future__ import annotations
@@ -44,16 +49,19 @@ class Generator(nn.Module):
     A linear layer makes a `hidden * 2**stages`-channel map at `H / 2**stages`; each of the
     `stages` stride-2 transposed convolutions (batch norm, ReLU) doubles the size and halves the
     width; a 3x3 conv and tanh give the pixels. Two stages suit 8x8 and 28x28 (from 2x2 / 7x7),
-    three 32x32 (from 4x4, as in DCGAN).
+    three 32x32 (from 4x4, as in DCGAN). With `num_classes > 0`, labels `[B]` (int64,
+    `num_classes` meaning "no label") are embedded in `label_dim` numbers concatenated to z.
     """
 
-    def __init__(self, spec: DatasetSpec, latent_dim: int = 64, hidden: int = 48, stages: int = 2):
+    def __init__(self, spec: DatasetSpec, latent_dim: int = 64, hidden: int = 48, stages: int = 2,
+                 num_classes: int = 0, label_dim: int = 16):
         super().__init__()
         self.start = _check_shape(spec, stages)
         self.latent_dim, self.width = latent_dim, hidden * 2**stages
         h0, w0 = self.start
+        label_dim = label_dim if num_classes else 0
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, self.width * h0 * w0, bias=False),
+            nn.Linear(latent_dim + label_dim, self.width * h0 * w0, bias=False),
             nn.BatchNorm1d(self.width * h0 * w0), nn.ReLU(),
         )
         layers: list[nn.Module] = []
@@ -61,8 +69,11 @@ class Generator(nn.Module):
             layers += [nn.ConvTranspose2d(hidden * 2**i, hidden * 2 ** (i - 1), 4, stride=2, padding=1, bias=False),
                        nn.BatchNorm2d(hidden * 2 ** (i - 1)), nn.ReLU()]
         self.body = nn.Sequential(*layers, nn.Conv2d(hidden, spec.channels, 3, padding=1), nn.Tanh())
+        self.label_embedding = nn.Embedding(num_classes + 1, label_dim) if num_classes else None
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label_embedding is not None:
+            z = torch.cat([z, self.label_embedding(labels)], dim=1)
         return self.body(self.project(z).view(len(z), self.width, *self.start))
 
 
@@ -85,10 +96,13 @@ class Discriminator(nn.Module):
     gradient penalty; `stages` stride-2 convolutions (doubling the width) mirror the generator.
     With `minibatch_std`, the last of them also sees the batch's spread, so scores depend on the
     whole batch (real and generated batches are scored separately).
+
+    With `num_classes > 0` it is a projection discriminator: the score adds the inner product of
+    a (spectrally normalized) label embedding with the last feature map summed over its positions.
     """
 
     def __init__(self, spec: DatasetSpec, hidden: int = 32, slope: float = 0.1, minibatch_std: bool = True,
-                 stages: int = 2):
+                 stages: int = 2, num_classes: int = 0):
         super().__init__()
         h0, w0 = _check_shape(spec, stages)
         act = nn.LeakyReLU(slope)
@@ -103,19 +117,26 @@ class Discriminator(nn.Module):
         self.body = nn.Sequential(
             *layers, nn.Flatten(), spectral_norm(nn.Linear(hidden * 2**stages * h0 * w0, 1)),
         )
+        self.label_embedding = (spectral_norm(nn.Embedding(num_classes + 1, hidden * 2**stages))
+                                if num_classes else None)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x).squeeze(1)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label_embedding is None:
+            return self.body(x).squeeze(1)
+        features = self.body[:-2](x)  # phi(x): [B, D, h0, w0]
+        psi = self.body[-1](features.flatten(1)).squeeze(1)
+        return psi + (self.label_embedding(labels) * features.sum((2, 3))).sum(1)
 
 
 class GANNet(nn.Module):
     """The pair of networks a `GAN` trains: `generator` and `discriminator`."""
 
     def __init__(self, spec: DatasetSpec, latent_dim: int = 64, g_hidden: int = 48, d_hidden: int = 32,
-                 d_slope: float = 0.1, minibatch_std: bool = True, stages: int = 2):
+                 d_slope: float = 0.1, minibatch_std: bool = True, stages: int = 2, num_classes: int = 0,
+                 label_dim: int = 16):
         super().__init__()
-        self.generator = Generator(spec, latent_dim, g_hidden, stages)
-        self.discriminator = Discriminator(spec, d_hidden, d_slope, minibatch_std, stages)
+        self.generator = Generator(spec, latent_dim, g_hidden, stages, num_classes, label_dim)
+        self.discriminator = Discriminator(spec, d_hidden, d_slope, minibatch_std, stages, num_classes)
 
     @property
     def latent_dim(self) -> int:
@@ -147,6 +168,7 @@ class GAN(GenerativeModule):
     family = "gan"
     likelihood = "none"
     selection_metric = None
+    supports_conditional = True
 
     def __init__(self, net: GANNet | None, spec: DatasetSpec, lr: float = 1e-3, d_lr: float | None = None,
                  betas: tuple[float, float] = (0.0, 0.9), loss: str = "hinge", ema_decay: float = 0.99,
@@ -168,10 +190,12 @@ class GAN(GenerativeModule):
         self._ema_step = get_ema_multi_avg_fn(ema_decay)
 
     # ---- sampling -------------------------------------------------------------------------
-    def generate(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """`n` images from the EMA generator as float intensities in `[0, 1]`, `[n, C, H, W]`."""
+    def generate(self, n: int, generator: torch.Generator | None = None,
+                 labels: torch.Tensor | None = None) -> torch.Tensor:
+        """`n` images from the EMA generator as float intensities in `[0, 1]`, `[n, C, H, W]`
+        (a conditional model draws each of the classes in `labels` `[n]`)."""
         z = torch.randn(n, self.net.latent_dim, generator=generator, device=self.device)
-        return (self.generator_ema(z) + 1.0) / 2.0
+        return (self._players(labels, n, self.generator_ema)[0](z) + 1.0) / 2.0
 
     def sampling_parameters(self) -> Iterator[nn.Parameter]:
         return self.net.generator.parameters()
@@ -195,19 +219,32 @@ class GAN(GenerativeModule):
             unit = unit + (torch.rand_like(unit) - 0.5) / (self.spec.levels - 1)
         return unit * 2.0 - 1.0
 
-    def training_loss(self, x: torch.Tensor) -> torch.Tensor:
-        """Critic plus generator loss on one uint8 batch `[B, C, H, W]`: the forward passes of
-        one training step, so its backward counts a step's FLOPs (with the critic's weight
-        gradients once more than a step computes). Training itself alternates the two players."""
-        g, d = self.net.generator, self.net.discriminator
+    def _players(self, labels: torch.Tensor | None, n: int, generator: nn.Module | None = None):
+        """Generator (`generator`, else the raw one) and critic as functions of images or latents
+        alone: conditional ones bound to `labels` `[n]` ("no label" where None), unconditional as they are."""
+        g = generator if generator is not None else self.net.generator
+        d = self.net.discriminator
+        if not self.conditional:
+            return g, d
+        if labels is None:
+            labels = torch.full((n,), self.null_label, dtype=torch.int64, device=self.device)
+        return (lambda z: g(z, labels)), (lambda x: d(x, labels))
+
+    def training_loss(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Critic plus generator loss on one uint8 batch `[B, C, H, W]` (and its labels, on a
+        conditional model): the forward passes of one training step, so its backward counts a
+        step's FLOPs (with the critic's weight gradients once more than a step computes).
+        Training itself alternates the two players."""
+        g, d = self._players(labels, len(x))
         fake = g(torch.randn(len(x), self.net.latent_dim, device=self.device))
         d_loss = discriminator_loss(self.loss, d(self._real(x)), d(fake.detach()))
         return d_loss + generator_loss(self.loss, d(fake))
 
     def training_step(self, batch, batch_idx):
-        x, _ = batch
+        x, y = batch
         opt_g, opt_d = self.optimizers()
-        g, d = self.net.generator, self.net.discriminator
+        # real and generated images of a batch share its labels (after label dropout)
+        g, d = self._players(self.training_labels(y) if self.conditional else None, len(x))
         real = self._real(x)
         z = torch.randn(len(x), self.net.latent_dim, device=self.device)
 
