@@ -1,0 +1,118 @@
+"""`trainer=ddp`: the launch plan, per-rank batches, the budget summed over ranks, the refusal
+without CUDA, and (slow) a real 2-process run on CPU (gloo) through `bench-train`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT, compose_config, tiny_overrides
+
+from bench.accelerator import check_accelerator
+from bench.budget import CLOCK_SYNC_EVERY, TrainingBudget
+from bench.data import ImageDataModule
+from bench.distributed import Launch, plan_launch
+from bench.errors import BenchError
+
+CPU_DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
+TINY_RNN = ["model=rnn", "model.net.hidden=16", "model.net.layers=1", "model.net.embed_dim=8", "model.batch_size=16"]
+
+
+def test_launch_plan_spawns_one_process_per_device_on_one_machine(monkeypatch):
+    for key in ("LOCAL_RANK", "RANK", "SLURM_NTASKS", "SLURM_PROCID"):
+        monkeypatch.delenv(key, raising=False)
+    assert plan_launch(compose_config(["trainer=cpu"]).trainer) == Launch("single")
+    assert plan_launch(compose_config(CPU_DDP).trainer) == Launch("spawn", world_size=2)
+    with pytest.raises(BenchError, match=r"^trainer\.strategy=ddp_spawn: expected one of ddp, "):
+        plan_launch(compose_config([*CPU_DDP, "trainer.strategy=ddp_spawn"]).trainer)
+    with pytest.raises(BenchError, match=r"^trainer\.num_nodes=2: several nodes need a launcher"):
+        plan_launch(compose_config([*CPU_DDP, "trainer.num_nodes=2"]).trainer)
+
+
+def test_launch_plan_under_torchrun_is_this_process_rank(monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("NODE_RANK", "1")
+    assert plan_launch(compose_config([*CPU_DDP, "trainer.num_nodes=2"]).trainer) == Launch("external", 4, rank=3)
+
+
+def test_ranks_draw_equal_disjoint_batches_and_validate_on_the_whole_split():
+    cfg = compose_config(["dataset=procedural"])
+    batches, val = {}, {}
+    for rank in (0, 1):
+        dm = ImageDataModule(batch_size=16, shuffle_seed=3, **{k: v for k, v in cfg.dataset.items()})
+        dm.trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(1)  # as Lightning does at each epoch
+        batches[rank] = list(loader.sampler)  # the index lists the batches are gathered from
+        val[rank] = torch.cat([images for images, _ in dm.val_dataloader()])
+    assert len(batches[0]) == len(batches[1]) == (len(dm.train_images) // 2) // 16
+    assert all(len(b) == 16 for rank in (0, 1) for b in batches[rank])
+    drawn = [i for rank in (0, 1) for b in batches[rank] for i in b]
+    assert len(drawn) == len(set(drawn))  # no image twice in an epoch: no padding
+    assert torch.equal(val[0], dm.val_images) and torch.equal(val[1], dm.val_images)  # not sharded
+
+
+def _fake_trainer(world: int, rank0_elapsed: float):
+    strategy = SimpleNamespace(broadcast=lambda obj, src=0: rank0_elapsed,
+                               reduce_boolean_decision=lambda decision, all=True: decision)
+    return SimpleNamespace(world_size=world, strategy=strategy, should_stop=False, callback_metrics={},
+                           global_step=0, lightning_module=None, optimizers=[])
+
+
+def test_budget_sums_samples_over_ranks_and_shares_rank0_clock():
+    budget = TrainingBudget("samples", 32 * CLOCK_SYNC_EVERY)
+    trainer = _fake_trainer(world=2, rank0_elapsed=0.25)
+    batch = (torch.zeros(16, 1, 8, 8), torch.zeros(16))
+    for step in range(CLOCK_SYNC_EVERY):
+        budget.on_train_batch_start(trainer, SimpleNamespace(lr_factor=lambda f: 1.0), batch, step)
+        budget.on_train_batch_end(trainer, None, None, batch, step)
+        assert trainer.should_stop == (step == CLOCK_SYNC_EVERY - 1)
+    assert budget.samples_seen == 2 * 16 * CLOCK_SYNC_EVERY  # the sum over ranks, no collective
+    assert budget.train_seconds == 0.25  # rank 0's time, whatever this rank measured
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the no-CUDA message cannot be shown")
+def test_ddp_without_cuda_is_one_line_naming_the_cpu_variant(tmp_path):
+    with pytest.raises(BenchError, match=r"^trainer\.accelerator=gpu: no CUDA device .*; use trainer=cpu "
+                                         r"\(or trainer\.accelerator=cpu for DDP across CPU processes, with gloo\)$"):
+        check_accelerator(compose_config(["trainer=ddp"]).trainer)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-m", "bench.train", "trainer=ddp", *tiny_overrides(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: trainer.accelerator=gpu: no CUDA device"), done.stderr
+    assert not list(tmp_path.glob("runs/*__*"))
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_write_one_record_with_samples_summed_over_ranks(tmp_path):
+    budget, batch, world = 600, 16, 2  # 600 is not a multiple of world x batch: the last step overshoots
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    args = [*CPU_DDP, *TINY_RNN, "dataset=procedural", "budget=samples", f"budget.value={budget}", "threads=1",
+            "progress=none", f"results_dir={tmp_path / 'results'}", "protocol.n_generated=64",
+            "protocol.iwae_k=4", "protocol.kid_subsets=10"]
+    done = subprocess.run([sys.executable, "-m", "bench.train", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    runs = tmp_path / "results" / "runs"
+    folders = [p for p in runs.iterdir() if not p.name.startswith(".")]
+    assert len(folders) == 1, folders  # the other rank made no folder of its own
+    assert [p.name for p in folders[0].glob("*.json")] == ["result.json"]
+    record = json.loads((folders[0] / "result.json").read_text())
+    assert record["status"] == "completed", record["message"]
+    steps, seen = record["training"]["optimizer_steps"], record["training"]["samples_seen"]
+    assert seen == world * steps * batch  # every rank's batches counted, and each once
+    assert seen - world * batch < budget <= seen  # stopped at the first step that spent the budget
+    assert record["budget"]["stopped_by"] == "samples"
+    assert record["config"]["trainer"]["devices"] == world and record["environment"]["precision"] == "32-true"
+    samples = np.load(folders[0] / "samples.npz")
+    assert len(samples[samples.files[0]]) == 64  # evaluated once, on rank 0: N samples, no duplicates
+    logged = (folders[0] / "metrics.csv").read_text().splitlines()
+    assert len(logged) == len(set(logged))  # one logger (rank 0), each row once
