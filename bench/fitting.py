@@ -83,6 +83,8 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
         trainer_kwargs["limit_val_batches"] = 0
     # the datamodule shards training batches across ranks itself (equal batches on every rank)
     trainer_kwargs["use_distributed_sampler"] = False
+    if "strategy" in trainer_kwargs:
+        trainer_kwargs["strategy"] = ddp_strategy(str(trainer_kwargs["strategy"]), module)
     trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger if logger is not None else False,
                          default_root_dir=str(run_dir), enable_progress_bar=enable_progress_bar,
                          enable_model_summary=False, num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
@@ -118,6 +120,15 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
                       optimizer_steps=trainer.global_step, epochs=trainer.current_epoch,
                       train_seconds=budget.train_seconds, eval_seconds_during_training=eval_seconds,
                       checkpoint=checkpoint, curves=curves)
+
+
+def ddp_strategy(requested: str, module: GenerativeModule) -> str:
+    """The strategy to train `module` with: plain `ddp` becomes `ddp_find_unused_parameters_true`
+    for modules that leave parameters without gradients in a backward pass (GANs); DDP would
+    otherwise stop at the first step. The config (and the run's hash) keep what was asked."""
+    if requested == "ddp" and module.has_unused_parameters:
+        return "ddp_find_unused_parameters_true"
+    return requested
 
 
 def resumable_checkpoint(last: Path, may_set_aside: bool = True) -> dict | None:

@@ -19,6 +19,7 @@ from bench.budget import CLOCK_SYNC_EVERY, TrainingBudget
 from bench.data import ImageDataModule
 from bench.distributed import Launch, plan_launch
 from bench.errors import BenchError
+from bench.fitting import ddp_strategy
 
 CPU_DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
 TINY_RNN = ["model=rnn", "model.net.hidden=16", "model.net.layers=1", "model.net.embed_dim=8", "model.batch_size=16"]
@@ -56,6 +57,15 @@ def test_ranks_draw_equal_disjoint_batches_and_validate_on_the_whole_split():
     drawn = [i for rank in (0, 1) for b in batches[rank] for i in b]
     assert len(drawn) == len(set(drawn))  # no image twice in an epoch: no padding
     assert torch.equal(val[0], dm.val_images) and torch.equal(val[1], dm.val_images)  # not sharded
+
+
+def test_gan_trains_under_ddp_with_unused_parameter_detection():
+    from bench.models.base import GenerativeModule
+    from bench.models.gan import GAN
+
+    assert ddp_strategy("ddp", GAN) == "ddp_find_unused_parameters_true"  # the critic's step skips the generator
+    assert ddp_strategy("ddp", GenerativeModule) == "ddp"
+    assert ddp_strategy("auto", GAN) == "auto"
 
 
 def _fake_trainer(world: int, rank0_elapsed: float):
