@@ -101,14 +101,13 @@ def test_ddp_without_cuda_is_one_line_naming_the_cpu_variant(tmp_path):
     assert not list(tmp_path.glob("runs/*__*"))
 
 
-@pytest.mark.slow
-def test_two_cpu_processes_write_one_record_with_samples_summed_over_ranks(tmp_path):
-    budget, batch, world = 600, 16, 2  # 600 is not a multiple of world x batch: the last step overshoots
+def _run_two_ranks(tmp_path, launcher: list[str], budget: int, batch: int) -> dict:
+    """A tiny RNN on 2 CPU processes through the CLI; the run's one record (asserted to be alone)."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     args = [*CPU_DDP, *TINY_RNN, "dataset=procedural", "budget=samples", f"budget.value={budget}", "threads=1",
             "progress=none", f"results_dir={tmp_path / 'results'}", "protocol.n_generated=64",
             "protocol.iwae_k=4", "protocol.kid_subsets=10"]
-    done = subprocess.run([sys.executable, "-m", "bench.train", *args], cwd=tmp_path, env=env,
+    done = subprocess.run([sys.executable, *launcher, "-m", "bench.train", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     runs = tmp_path / "results" / "runs"
@@ -118,11 +117,24 @@ def test_two_cpu_processes_write_one_record_with_samples_summed_over_ranks(tmp_p
     record = json.loads((folders[0] / "result.json").read_text())
     assert record["status"] == "completed", record["message"]
     steps, seen = record["training"]["optimizer_steps"], record["training"]["samples_seen"]
-    assert seen == world * steps * batch  # every rank's batches counted, and each once
-    assert seen - world * batch < budget <= seen  # stopped at the first step that spent the budget
+    assert seen == 2 * steps * batch  # every rank's batches counted, and each once
+    assert seen - 2 * batch < budget <= seen  # stopped at the first step that spent the budget
     assert record["budget"]["stopped_by"] == "samples"
-    assert record["config"]["trainer"]["devices"] == world and record["environment"]["precision"] == "32-true"
     samples = np.load(folders[0] / "samples.npz")
     assert len(samples[samples.files[0]]) == 64  # evaluated once, on rank 0: N samples, no duplicates
     logged = (folders[0] / "metrics.csv").read_text().splitlines()
     assert len(logged) == len(set(logged))  # one logger (rank 0), each row once
+    return record
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_write_one_record_with_samples_summed_over_ranks(tmp_path):
+    # 600 is not a multiple of 2 ranks x 16: the last step overshoots
+    record = _run_two_ranks(tmp_path, [], budget=600, batch=16)
+    assert record["config"]["trainer"]["devices"] == 2 and record["environment"]["precision"] == "32-true"
+
+
+@pytest.mark.slow
+def test_ranks_started_by_torchrun_leave_the_run_to_rank_0(tmp_path):
+    """The path SLURM takes too: each process is one rank of an outside launch."""
+    _run_two_ranks(tmp_path, ["-m", "torch.distributed.run", "--nproc_per_node=2"], budget=320, batch=16)
