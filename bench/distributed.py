@@ -81,6 +81,10 @@ def plan_launch(trainer_cfg: DictConfig) -> Launch:
         raise BenchError(f"trainer.strategy={strategy}: expected one of {', '.join(DDP_STRATEGIES)} with "
                          f"{world} processes (bench starts them itself; see README, 'Running on a GPU or a cluster')")
     launcher = _outside_launcher()
+    if launcher == "SLURM" and int(os.environ.get("SLURM_NTASKS", world)) != world:
+        raise BenchError(f"trainer.devices x trainer.num_nodes = {world} processes, but this SLURM job has "
+                         f"{os.environ['SLURM_NTASKS']} task(s): set hydra.launcher.tasks_per_node to "
+                         "trainer.devices and hydra.launcher.nodes to trainer.num_nodes (one task per GPU)")
     if launcher is not None:
         return Launch("external", world, _outside_rank(launcher, world // int(trainer_cfg.get("num_nodes", 1))))
     nodes = trainer_cfg.get("num_nodes", 1)

@@ -36,10 +36,20 @@ def test_launch_plan_spawns_one_process_per_device_on_one_machine(monkeypatch):
         plan_launch(compose_config([*CPU_DDP, "trainer.num_nodes=2"]).trainer)
 
 
-def test_launch_plan_under_torchrun_is_this_process_rank(monkeypatch):
+def test_launch_plan_where_local_rank_is_set_is_this_process_rank(monkeypatch):
+    monkeypatch.delenv("SLURM_NTASKS", raising=False)
     monkeypatch.setenv("LOCAL_RANK", "1")
     monkeypatch.setenv("NODE_RANK", "1")
     assert plan_launch(compose_config([*CPU_DDP, "trainer.num_nodes=2"]).trainer) == Launch("external", 4, rank=3)
+
+
+def test_a_slurm_job_with_fewer_tasks_than_processes_is_one_line(monkeypatch):
+    monkeypatch.setenv("SLURM_NTASKS", "1")
+    monkeypatch.setenv("SLURM_JOB_NAME", "bench")
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    with pytest.raises(BenchError, match=r"^trainer\.devices x trainer\.num_nodes = 2 processes, but this SLURM "
+                                         r"job has 1 task\(s\): set hydra\.launcher\.tasks_per_node"):
+        plan_launch(compose_config(CPU_DDP).trainer)
 
 
 def test_ranks_draw_equal_disjoint_batches_and_validate_on_the_whole_split():
