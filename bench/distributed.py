@@ -73,10 +73,14 @@ def _outside_rank(launcher: str, devices_per_node: int) -> int:
 def plan_launch(trainer_cfg: DictConfig) -> Launch:
     """The `Launch` for `trainer_cfg` in this process's environment; a `BenchError` (one line) for a
     strategy or a node count this code cannot start."""
-    world = world_size(trainer_cfg)
+    world, strategy = world_size(trainer_cfg), str(trainer_cfg.get("strategy", "auto"))
+    devices = trainer_cfg.get("devices", 1)
+    if strategy.startswith("ddp") and world == 1 and devices != 1 and not OmegaConf.is_list(devices):
+        # `auto` or -1 would let Lightning start the ranks by re-executing the command line
+        raise BenchError(f"trainer.devices={devices}: expected a number of devices (or a list of device ids) "
+                         f"with trainer.strategy={strategy}")
     if world == 1:
         return Launch("single")
-    strategy = str(trainer_cfg.get("strategy", "auto"))
     if strategy not in DDP_STRATEGIES:
         raise BenchError(f"trainer.strategy={strategy}: expected one of {', '.join(DDP_STRATEGIES)} with "
                          f"{world} processes (bench starts them itself; see README, 'Running on a GPU or a cluster')")

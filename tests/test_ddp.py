@@ -34,6 +34,8 @@ def test_launch_plan_spawns_one_process_per_device_on_one_machine(monkeypatch):
         plan_launch(compose_config([*CPU_DDP, "trainer.strategy=ddp_spawn"]).trainer)
     with pytest.raises(BenchError, match=r"^trainer\.num_nodes=2: several nodes need a launcher"):
         plan_launch(compose_config([*CPU_DDP, "trainer.num_nodes=2"]).trainer)
+    with pytest.raises(BenchError, match=r"^trainer\.devices=auto: expected a number of devices"):
+        plan_launch(compose_config([*CPU_DDP, "trainer.devices=auto"]).trainer)
 
 
 def test_launch_plan_where_local_rank_is_set_is_this_process_rank(monkeypatch):
