@@ -45,8 +45,11 @@ def check_accelerator(trainer_cfg: DictConfig) -> None:
         return
     if not torch.cuda.is_available():
         build = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "built without CUDA"
+        hint = "use trainer=cpu"
+        if str(trainer_cfg.get("strategy", "")).startswith("ddp"):
+            hint += " (or trainer.accelerator=cpu for DDP across CPU processes, with gloo)"
         raise BenchError(f"trainer.accelerator={trainer_cfg.accelerator}: no CUDA device is available on this "
-                         f"machine (torch {torch.__version__} {build}); use trainer=cpu")
+                         f"machine (torch {torch.__version__} {build}); {hint}")
     devices = trainer_cfg.get("devices", 1)
     wanted = len(devices) if OmegaConf.is_list(devices) else devices
     if isinstance(wanted, int) and wanted > torch.cuda.device_count():

@@ -6,6 +6,16 @@ budget, not of a step count, so a cosine decay ends when the budget does) and st
 logged training losses or its weights turn NaN/Inf. It is the first callback, and it checks the losses again
 at the end of training and whenever another callback asks (`check_finite`) before touching the
 model, so no callback ever samples or evaluates a diverged model.
+
+Under DDP the budget is the run's, not a rank's, and every rank takes the same decisions at the
+same step (Lightning does not reconcile `trainer.should_stop`; ranks that disagree hang):
+- samples seen are summed over ranks without a collective: the datamodule gives every rank a batch
+  of the same size at every step, so the sum is the local batch size times the world size;
+- training seconds are rank 0's: each rank times its own batches, and every `CLOCK_SYNC_EVERY`
+  batches rank 0's elapsed time is broadcast and added on all ranks (one host sync per interval,
+  none per step). Time budgets, the learning-rate schedule and the quality curve read only that
+  shared clock, so they advance identically on all ranks;
+- the divergence check stops all ranks when any of them sees a non-finite loss or weight.
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ import torch
 
 #: How often (in optimizer-loop batches) losses are checked for NaN/Inf; each check syncs once.
 FINITE_CHECK_EVERY = 25
+#: Under DDP, how often (in batches) rank 0's training time is shared with the other ranks.
+CLOCK_SYNC_EVERY = 10
 
 
 class TrainingBudget(pl.Callback):
@@ -30,6 +42,7 @@ class TrainingBudget(pl.Callback):
         self.batches = 0
         self.stopped_by: str | None = None
         self._t0 = 0.0
+        self._unshared_seconds = 0.0  # under DDP: this rank's time since the clock was last shared
         # tracked as tensors each batch (no host sync); read once, when divergence is found
         self._last_finite_loss: torch.Tensor | None = None
         self._last_finite_step: torch.Tensor | None = None
@@ -57,9 +70,15 @@ class TrainingBudget(pl.Callback):
         self._t0 = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.train_seconds += time.perf_counter() - self._t0
-        self.samples_seen += len(batch[0])
+        seconds = time.perf_counter() - self._t0
+        self.samples_seen += len(batch[0]) * trainer.world_size  # equal batches on every rank
         self.batches += 1
+        if trainer.world_size == 1:
+            self.train_seconds += seconds
+        else:
+            self._unshared_seconds += seconds
+            if self.batches % CLOCK_SYNC_EVERY == 0:
+                self._share_clock(trainer)
         self._track_last_finite(trainer)
         if self.batches % FINITE_CHECK_EVERY == 0 and not self.check_finite(trainer):
             return
@@ -68,7 +87,14 @@ class TrainingBudget(pl.Callback):
             trainer.should_stop = True
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.world_size > 1:
+            self._share_clock(trainer)  # the batches since the last share count too
         self.check_finite(trainer)  # before any later callback's on_train_end samples the model
+
+    def _share_clock(self, trainer: pl.Trainer) -> None:
+        """Add rank 0's training time since the last share to `train_seconds` on every rank."""
+        self.train_seconds += float(trainer.strategy.broadcast(self._unshared_seconds, src=0))
+        self._unshared_seconds = 0.0
 
     @staticmethod
     def _train_losses(trainer: pl.Trainer) -> dict[str, torch.Tensor]:
@@ -99,7 +125,10 @@ class TrainingBudget(pl.Callback):
         module = trainer.lightning_module
         if module is not None:
             checks += [torch.isfinite(p.detach()).all() for p in module.parameters()]
-        if not checks or bool(torch.stack([c.cpu() for c in checks]).all()):
+        finite = not checks or bool(torch.stack([c.cpu() for c in checks]).all())
+        if trainer.world_size > 1:  # one rank's NaN stops them all, at the same step
+            finite = trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if finite:
             return True
         self.stopped_by = "diverged"
         trainer.should_stop = True

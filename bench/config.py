@@ -118,7 +118,7 @@ REQUIRED_KEYS = ("dataset.name", "model.name", "model.family", "budget.kind", "b
 _GROUPS = {"budget": BudgetConfig, "dataset": DatasetConfig, "model": ModelConfig, "logger": LoggerConfig}
 #: Trainer arguments that the training code sets itself (`bench.fitting`), so a config may not.
 _TRAINER_OWNED = ("callbacks", "logger", "default_root_dir", "enable_progress_bar", "enable_model_summary",
-                  "num_sanity_val_steps")
+                  "num_sanity_val_steps", "use_distributed_sampler")
 _TRAINER_CHOICES = {"accelerator": ("cpu", "gpu", "cuda", "mps", "auto"), "deterministic": (True, False, "warn")}
 
 

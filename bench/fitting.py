@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
@@ -58,9 +59,15 @@ def make_logger(cfg: DictConfig, run_dir: Path, run_id: str) -> Logger | None:
 
 
 def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictConfig, run_dir: Path,
-        logger: Logger | None, extra_callbacks: list[pl.Callback], enable_progress_bar: bool) -> FitOutcome:
+        logger: Logger | None, extra_callbacks: list[pl.Callback], enable_progress_bar: bool,
+        owns_run_dir: bool = True) -> FitOutcome:
     """Train `module` until the budget is spent (resuming from `last.ckpt` if present), then load
-    the selected weights into it."""
+    the selected weights into it.
+
+    Under DDP every rank calls this; only the one that `owns_run_dir` (rank 0) may change files in
+    `run_dir` (Lightning writes checkpoints from rank 0 only). The process group is closed before
+    returning, so what follows (rank 0's evaluation) runs in one process and never waits for a rank.
+    """
     ckpt_dir = run_dir / "checkpoints"
     budget = TrainingBudget(cfg.budget.kind, cfg.budget.value)
     callbacks: list[pl.Callback] = [budget, *extra_callbacks, FlushLogsOnCheckpoint()]
@@ -77,11 +84,15 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
         trainer_kwargs["limit_val_batches"] = 0
     else:
         trainer_kwargs.update(validation_cadence(cfg.get("validation_every"), datamodule))
+    # the datamodule shards training batches across ranks itself (equal batches on every rank)
+    trainer_kwargs["use_distributed_sampler"] = False
+    if "strategy" in trainer_kwargs:
+        trainer_kwargs["strategy"] = ddp_strategy(str(trainer_kwargs["strategy"]), module)
     trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger if logger is not None else False,
                          default_root_dir=str(run_dir), enable_progress_bar=enable_progress_bar,
                          enable_model_summary=False, num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
     last = ckpt_dir / "last.ckpt"
-    resume_from = resumable_checkpoint(last)
+    resume_from = resumable_checkpoint(last, may_set_aside=owns_run_dir)
     if isinstance(logger, ResumableCSVLogger):
         logger.keep_rows_before = logged_steps(resume_from)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume_from is not None else None,
@@ -100,6 +111,8 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
                           selected_at={"step": state.get("global_step"), "samples_seen": at.get("samples_seen"),
                                        "train_seconds": at.get("train_seconds"), "value": float(best.best_model_score)})
     module.to(trainer.strategy.root_device)  # Lightning's teardown moved it to the CPU: evaluate where it trained
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # metrics (torchmetrics) would otherwise gather across ranks
     curves, eval_seconds = {}, 0.0
     for cb in extra_callbacks:
         if hasattr(cb, "curve"):
@@ -124,14 +137,26 @@ def validation_cadence(every: float | None, datamodule: pl.LightningDataModule) 
     return {"val_check_interval": max(1, math.ceil(images / datamodule.batch_size)), "check_val_every_n_epoch": None}
 
 
-def resumable_checkpoint(last: Path) -> dict | None:
+def ddp_strategy(requested: str, module: GenerativeModule) -> str:
+    """The strategy to train `module` with: plain `ddp` becomes `ddp_find_unused_parameters_true`
+    for modules that leave parameters without gradients in a backward pass (GANs); DDP would
+    otherwise stop at the first step. The config (and the run's hash) keep what was asked."""
+    if requested == "ddp" and module.has_unused_parameters:
+        return "ddp_find_unused_parameters_true"
+    return requested
+
+
+def resumable_checkpoint(last: Path, may_set_aside: bool = True) -> dict | None:
     """The checkpoint a killed run resumes from, checked with `weights_only=True` before Lightning
-    sees it; an unreadable one is renamed aside (named in a warning) and the run starts over."""
+    sees it; an unreadable one is renamed aside (named in a warning; by the folder's owner only) and
+    the run starts over."""
     if not last.exists():
         return None
     try:
         return load_checkpoint(last)
     except BenchError as err:
+        if not may_set_aside:
+            return None
         aside = set_aside(last)
         print(f"warning: {err}; renamed it to {aside.name} and training starts over", file=sys.stderr, flush=True)
         return None

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from bench.accelerator import check_accelerator, effective_precision
 from bench.config import validate
 from bench.config_choices import CONF_DIR, check_group_choices
+from bench.distributed import plan_launch, set_rank_environment, spawn_ranks
 from bench.errors import BenchError, os_error_line
 from bench.record import RECORD_NAME, SCHEMA_VERSION, read_record, write_bytes_atomic, write_record
 from bench.run_dir import RunLock, config_hash, run_directory
@@ -36,7 +37,8 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     for message in (r".*exists and is not empty.*", r".*smaller than the logging interval.*",
                     r".*isinstance\(treespec, LeafSpec\).*", r".*`weights_only` was not set.*",
-                    r".*does not have many workers.*", r".*litlogger.*"):
+                    r".*does not have many workers.*", r".*litlogger.*",
+                    r".*sync_dist=True.*"):  # DDP: every rank scores the whole validation split (datamodule)
         warnings.filterwarnings("ignore", message=message)
 
 
@@ -50,10 +52,8 @@ def train(cfg: DictConfig) -> dict | None:
     """
     validate(cfg)
     check_accelerator(cfg.trainer)  # one line, before a run folder exists, instead of Lightning's traceback
-    _quiet_lightning()
-    torch.set_num_threads(int(cfg.threads))  # before anything is built
-    # deterministic mode would fill every new tensor with NaN; no kernel of ours reads unwritten memory
-    torch.utils.deterministic.fill_uninitialized_memory = False
+    launch = plan_launch(cfg.trainer)
+    _prepare_process(cfg)
     try:
         built: tuple | Exception = _build(cfg)
     except BenchError:
@@ -61,6 +61,9 @@ def train(cfg: DictConfig) -> dict | None:
     except Exception as err:  # not a config mistake: it becomes the run's `failed` record below
         built = err
     run_dir = run_directory(cfg)
+    if launch.rank != 0:  # a rank of SLURM's or torchrun's launch: it trains, rank 0 owns the folder
+        _train_as_other_rank(cfg, run_dir, built)
+        return None
     lock = RunLock(run_dir)
     try:
         acquired = lock.acquire()
@@ -75,9 +78,78 @@ def train(cfg: DictConfig) -> dict | None:
         if existing and existing.get("status") == "completed" and existing.get("config_hash") == config_hash(cfg):
             print(f"skip: {run_dir.name} already completed ({run_dir / RECORD_NAME})", flush=True)
             return existing
+        if launch.kind == "spawn":
+            del built  # each worker builds its own copy
+            return _run_spawned(cfg, run_dir, launch.world_size)
         return _run(cfg, run_dir, built)
     finally:
         lock.release()
+
+
+def _prepare_process(cfg: DictConfig) -> None:
+    """Settings every process of a run applies before building anything."""
+    _quiet_lightning()
+    torch.set_num_threads(int(cfg.threads))  # before anything is built
+    # deterministic mode would fill every new tensor with NaN; no kernel of ours reads unwritten memory
+    torch.utils.deterministic.fill_uninitialized_memory = False
+
+
+def _run_spawned(cfg: DictConfig, run_dir: Path, world: int) -> dict:
+    """Run `cfg` in `world` worker processes (`bench.distributed`); rank 0 writes the record, which is
+    returned. Where no worker wrote one (a rank died), a `failed` record says which and how."""
+    record_path = run_dir / RECORD_NAME
+    before = _file_identity(record_path)
+    container = OmegaConf.to_container(cfg, resolve=True)  # plain data: the workers have no Hydra context
+    problem = spawn_ranks(_rank_entry, (container, str(run_dir), world), world)
+    record = read_record(run_dir) if _file_identity(record_path) != before else None
+    if record is None:
+        record = _base_record(cfg, run_dir)
+        record.update(message=problem or "no record was written by rank 0", created=_now())
+        record["budget"]["stopped_by"] = "error"
+        print(f"error: {run_dir.name}: {record['message']}", file=sys.stderr, flush=True)
+        _write_or_say(record_path, record)
+    elif problem:
+        print(f"warning: {run_dir.name}: {problem}", file=sys.stderr, flush=True)
+    return record
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def _rank_entry(local_rank: int, port: int, container: dict, run_dir: str, world: int) -> None:
+    """One worker of `_run_spawned`: rank 0 runs the whole run; the others only train."""
+    set_rank_environment(local_rank, world, port)
+    cfg = OmegaConf.create(container)
+    _prepare_process(cfg)
+    try:
+        built: tuple | Exception = _build(cfg)
+    except Exception as err:  # rank 0 records it; the job process built the same config without error
+        built = err
+    if local_rank == 0:
+        _run(cfg, Path(run_dir), built)
+    else:
+        _train_as_other_rank(cfg, Path(run_dir), built)
+
+
+def _train_as_other_rank(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> None:
+    """Training on a rank other than 0: no lock, no folder, no logger, no record, no evaluation."""
+    from bench.fitting import fit
+
+    existing = read_record(run_dir)
+    if existing and existing.get("status") == "completed" and existing.get("config_hash") == config_hash(cfg):
+        return  # rank 0 skips it too
+    if isinstance(built, Exception):
+        raise built  # rank 0 built the same config and records the failure
+    datamodule, module = built
+    if getattr(module, "fits_in_closed_form", False):
+        return  # nothing to share: rank 0 fits it alone
+    fit(module, datamodule, cfg, run_dir, None, [*_quality_curve(cfg, datamodule)], enable_progress_bar=False,
+        owns_run_dir=False)
 
 
 def _build(cfg: DictConfig) -> tuple:
@@ -87,7 +159,7 @@ def _build(cfg: DictConfig) -> tuple:
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     dataset_kwargs = OmegaConf.to_container(cfg.dataset, resolve=True)
-    datamodule = ImageDataModule(batch_size=int(cfg.model.batch_size), **dataset_kwargs)
+    datamodule = ImageDataModule(batch_size=int(cfg.model.batch_size), shuffle_seed=int(cfg.seed), **dataset_kwargs)
     return datamodule, build_model(cfg.model, datamodule.spec)
 
 
@@ -174,11 +246,15 @@ def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
             import wandb
 
             wandb.finish()
-        record["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        record["created"] = _now()
         _write_or_say(run_dir / RECORD_NAME, record)
         if cfg.progress != "none":
             print(_headline(record), flush=True)
     return record
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _write_or_say(path: Path, content: bytes | dict) -> None:
@@ -229,10 +305,19 @@ def hydra_main(cfg: DictConfig) -> None:
             sys.exit(2)
         # in a sweep the other jobs go on, and the report lists this one with its message
         record = _failed_job_record(cfg, str(err))
+    if record is None and _other_rank(cfg):
+        return  # a rank other than 0 of a SLURM/torchrun launch: rank 0 reports the run
     if record is not None and record["status"] != "completed" and single:
         sys.exit(1)
     if not single and (record is None or record["status"] != "completed"):
         note_incomplete_job(record["run_id"] if record else "a job (no record written)")
+
+
+def _other_rank(cfg: DictConfig) -> bool:
+    try:
+        return plan_launch(cfg.trainer).rank != 0
+    except Exception:
+        return False
 
 
 def _failed_job_record(cfg: DictConfig, message: str) -> dict | None:

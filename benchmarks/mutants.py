@@ -117,8 +117,8 @@ MUTANTS = [
            'module.load_state_dict(state["state_dict"])', 'state.get("state_dict")',
            "the last weights are scored while the record names the best checkpoint"),
     Mutant("nan_loss_never_checked", "bench/budget.py",
-           "if not checks or bool(torch.stack([c.cpu() for c in checks]).all()):",
-           "if True:",
+           "finite = not checks or bool(torch.stack([c.cpu() for c in checks]).all())",
+           "finite = True",
            "non-finite losses or weights never mark the run as diverged"),
 ]
 

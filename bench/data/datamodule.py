@@ -3,6 +3,12 @@
 Every dataset lives in memory as uint8 tensors (CIFAR-10: 60,000 x 3,072 B = 184 MB). Batches are
 drawn by gathering a batch of indices from those tensors (one gather per step, no per-image
 collation, no worker processes).
+
+Under DDP each rank draws its training batches from its own shard of a shuffle shared by all ranks
+(`DistributedSampler` without padding: the tail that does not divide evenly is left out of the
+epoch), so every rank takes the same number of batches of the same size at every step, which lets
+the budget count samples over ranks without a collective. Validation is not sharded: every rank
+scores the whole validation split, so `val/bpd` is exact and the same on all ranks.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler
 
 from bench.data.sources import SOURCES
 from bench.data.spec import DatasetSpec
@@ -33,6 +39,15 @@ class _IndexedTensors(Dataset):
         idx = torch.as_tensor(idx)
         # index_select, not images[idx]: 250 instead of 800 us per uint8 [128, 3, 32, 32] batch (1 thread)
         return self.images.index_select(0, idx), self.labels.index_select(0, idx)
+
+
+class _EpochBatchSampler(BatchSampler):
+    """A `BatchSampler` that passes Lightning's `set_epoch` on to its `DistributedSampler`."""
+
+    def set_epoch(self, epoch: int) -> None:
+        set_epoch = getattr(self.sampler, "set_epoch", None)
+        if set_epoch is not None:
+            set_epoch(epoch)
 
 
 def _source_options(name: str, source_args: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +79,7 @@ class ImageDataModule(pl.LightningDataModule):
     def __init__(self, name: str, split_seed: int = 0, val_size: int = 150, test_size: int = 450,
                  batch_size: int = 64, source_args: dict[str, Any] | None = None, root: str | None = None,
                  download: bool | None = None, levels: int | None = None, size: int | None = None,
-                 channels: int | None = None, cache_dir: str | None = None, **_: Any):
+                 channels: int | None = None, cache_dir: str | None = None, shuffle_seed: int = 0, **_: Any):
         super().__init__()
         if name not in SOURCES:
             raise BenchError(f"dataset.name={name!r}: expected one of {', '.join(sorted(SOURCES))}")
@@ -80,6 +95,7 @@ class ImageDataModule(pl.LightningDataModule):
             split = official_test_split(len(images), source.test_from, val_size, test_size, split_seed, source.where)
         self.split: Split = split
         self.batch_size = batch_size
+        self.shuffle_seed = shuffle_seed  # the training order under DDP (one process: the global RNG)
         # index gathers copy: the full set is freed once the three splits are taken
         self.train_images, self.train_labels = images.index_select(0, split.train), labels[split.train]
         self.val_images, self.val_labels = images.index_select(0, split.val), labels[split.val]
@@ -99,8 +115,15 @@ class ImageDataModule(pl.LightningDataModule):
 
     def _loader(self, images, labels, shuffle: bool) -> DataLoader:
         ds = _IndexedTensors(images, labels)
-        base = RandomSampler(ds) if shuffle else SequentialSampler(ds)
-        sampler = BatchSampler(base, batch_size=self.batch_size, drop_last=shuffle and len(ds) > self.batch_size)
+        trainer = self.trainer
+        ranks = trainer.world_size if trainer is not None else 1
+        if shuffle and ranks > 1:
+            base = DistributedSampler(ds, num_replicas=ranks, rank=trainer.global_rank, shuffle=True,
+                                      seed=self.shuffle_seed, drop_last=True)
+        else:
+            base = RandomSampler(ds) if shuffle else SequentialSampler(ds)
+        sampler = _EpochBatchSampler(base, batch_size=self.batch_size,
+                                     drop_last=shuffle and len(base) > self.batch_size)
         return DataLoader(ds, sampler=sampler, batch_size=None)
 
     def train_dataloader(self) -> DataLoader:

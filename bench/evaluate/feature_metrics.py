@@ -21,6 +21,9 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from bench.errors import BenchError
 
 BATCH = 500
+#: Every metric here sees all of its images in this process: never gather states across DDP ranks
+#: (a quality-curve point is measured on rank 0 alone while the other ranks train).
+LOCAL = {"sync_on_compute": False}
 
 
 class Precomputed(nn.Module):
@@ -60,7 +63,7 @@ def _check_sizes(real: torch.Tensor, fake: torch.Tensor, minimum: int, what: str
 def frechet_distance(feature: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> float:
     """FID between `real` and `fake` inputs in `feature`'s space (float64 statistics)."""
     _check_sizes(real, fake, 2, "FID")
-    metric = FrechetInceptionDistance(feature=feature)
+    metric = FrechetInceptionDistance(feature=feature, **LOCAL)
     _update(metric, real, real=True)
     _update(metric, fake, real=False)
     return float(metric.compute())
@@ -78,7 +81,7 @@ def kernel_distance(feature: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
     size = min(subset_size, len(real), len(fake))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "stores all features": intended, the sets are small
-        metric = KernelInceptionDistance(feature=feature, subsets=subsets, subset_size=size)
+        metric = KernelInceptionDistance(feature=feature, subsets=subsets, subset_size=size, **LOCAL)
     _update(metric, real, real=True)
     _update(metric, fake, real=False)
     with seeded_rng(seed):
@@ -92,7 +95,7 @@ def inception_score(logits: nn.Module, fake: torch.Tensor, seed: int, splits: in
     _check_sizes(fake, fake, max(splits, 1), "Inception Score")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        metric = InceptionScore(feature=logits, splits=splits)
+        metric = InceptionScore(feature=logits, splits=splits, **LOCAL)
     _update(metric, fake)
     with seeded_rng(seed), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the std of a single split is undefined; we keep the mean

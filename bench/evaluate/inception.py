@@ -49,7 +49,8 @@ def inception_fid(real: torch.Tensor, fake: torch.Tensor, levels: int, weights_p
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            metric = FrechetInceptionDistance(feature=feature, feature_extractor_weights_path=str(path))
+            metric = FrechetInceptionDistance(feature=feature, feature_extractor_weights_path=str(path),
+                                              sync_on_compute=False)  # one process holds all images
     except Exception as err:  # truncated file, or weights of another network
         raise BenchError(f"{path}: expected torch-fidelity's Inception-v3 weights ({WEIGHTS_NAME}); "
                          f"could not load them ({type(err).__name__})") from None

@@ -37,6 +37,9 @@ class GenerativeModule(pl.LightningModule):
     supports_guidance: ClassVar[bool] = False
     #: Metric that picks the evaluated checkpoint (lower is better); None means "final weights".
     selection_metric: ClassVar[str | None] = "val/bpd"
+    #: Under DDP: some parameters get no gradient in some backward pass (a GAN's alternating players),
+    #: so DDP must look for unused parameters at every step (slower; `bench.fitting.ddp_strategy`).
+    has_unused_parameters: ClassVar[bool] = False
 
     def __init__(self, net: nn.Module, spec: DatasetSpec, lr: float = 1e-3,
                  weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),

@@ -169,6 +169,7 @@ class GAN(GenerativeModule):
     likelihood = "none"
     selection_metric = None
     supports_conditional = True
+    has_unused_parameters = True  # the critic's step leaves the generator without gradients
 
     def __init__(self, net: GANNet | None, spec: DatasetSpec, lr: float = 1e-3, d_lr: float | None = None,
                  betas: tuple[float, float] = (0.0, 0.9), loss: str = "hinge", ema_decay: float = 0.99,
