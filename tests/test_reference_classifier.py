@@ -65,3 +65,49 @@ def test_a_corrupt_cached_classifier_is_a_clear_error(tmp_path, monkeypatch):
     cached.write_bytes(b"not a checkpoint")
     with pytest.raises(BenchError, match=str(cached.name)):
         ex.load_extractor(dm, protocol_version=1)
+
+
+def test_a_trained_classifier_records_its_test_accuracy(tmp_path, monkeypatch):
+    from bench.evaluate.reference import reference_for
+    from bench.evaluate.settings import Protocol
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    dm = ImageDataModule(name="procedural", val_size=32, test_size=32, source_args={"n": 140})
+    extractor = ex.load_extractor(dm, protocol_version=3)
+    (weights,) = (tmp_path / "classifiers").glob("*.pt")
+    sidecar = json.loads(weights.with_suffix(".json").read_text())
+    acc = accuracy(extractor.net, dm.test_images, dm.test_labels, dm.spec.levels)
+    assert 0.0 <= acc <= 1.0 and sidecar["test_accuracy"] == acc
+    assert sidecar["n_test_images"] == 32 and sidecar["accuracy_split"] == "test"
+    assert sidecar["weights_sha256"] == extractor.sha256 and sidecar["written"] == "after training"
+    assert {sidecar[k] for k in ("architecture", "seed", "epochs")} == {ex.ARCHITECTURE, 0, 40}
+    ref = reference_for(dm, Protocol.from_config({"version": 3}))
+    record = ref.protocol_record()["extractor"]
+    assert record["test_accuracy"] == acc and record["classes"] == "2 dataset classes"
+    assert record["id"] == extractor.id and ":rotation:" not in record["id"]
+    assert ref.protocol_record()["inception_score"].startswith("from the reference classifier's logits")
+
+
+def test_a_missing_or_stale_sidecar_is_measured_again_without_retraining(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    dm = ImageDataModule(name="procedural", val_size=32, test_size=32, source_args={"n": 120})
+    first = ex.load_extractor(dm, protocol_version=1)
+    (weights,) = (tmp_path / "classifiers").glob("*.pt")
+    side = weights.with_suffix(".json")
+    measured = json.loads(side.read_text())["test_accuracy"]
+    monkeypatch.setattr(ex, "train_classifier", lambda *a, **k: pytest.fail("retrained"))
+    for damage in (side.unlink, lambda: side.write_text("{not json"),
+                   lambda: side.write_text(json.dumps({**json.loads(side.read_text()), "weights_sha256": "0" * 64}))):
+        damage()
+        again = ex.load_extractor(dm, protocol_version=1)
+        rebuilt = json.loads(side.read_text())
+        assert rebuilt["written"].startswith("on load") and rebuilt["weights_sha256"] == first.sha256
+        assert rebuilt["test_accuracy"] == measured == again.record()["test_accuracy"]
+
+
+def test_the_shipped_classifier_records_its_accuracy_under_the_same_name():
+    dm = ImageDataModule(name="digits")
+    record = ex.load_extractor(dm, protocol_version=1).record()
+    meta = json.loads(ex.SHIPPED["digits"].with_suffix(".json").read_text())
+    assert record["test_accuracy"] == meta["test_accuracy"] and record["n_test_images"] == 450
+    assert record["classes"] == "10 dataset classes"

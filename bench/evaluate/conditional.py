@@ -31,6 +31,9 @@ from bench.models.base import labels_for
 def check_classes(ref, n: int, num_classes: int) -> None:
     """Raise one `BenchError` unless `n` samples give every class at least 2 (per-class KID), and every
     class has at least 2 reference images; `num_classes` is the model's, which must be the dataset's."""
+    if not ref.extractor.has_classes:  # its logits are over rotations: no accuracy to measure
+        raise BenchError(f"model.conditional: the dataset has {ref.num_classes} class(es); conditional runs "
+                         "expect a labelled dataset with at least 2 classes")
     if num_classes != ref.num_classes:
         raise BenchError(f"model.conditional: the model conditions on {num_classes} classes, the dataset has "
                          f"{ref.num_classes}; expected the same")

@@ -4,7 +4,10 @@ Digits' classifier ships in `bench/evaluate/assets/` with the hash of the split 
 on, so every machine measures with the same extractor. Other datasets train one on first use
 and cache it under a key of (dataset fingerprint, architecture, seed, protocol version) in
 `$BENCH_CACHE` (default `~/.cache/bench`); writes go through a temp file and a rename so two
-jobs racing to build it never leave half a file.
+jobs racing to build it never leave half a file. Beside the weights a JSON sidecar holds the
+network's test accuracy (`bench.evaluate.classifier_sidecar`), which every run record repeats.
+A dataset with fewer than 2 classes gets a network trained to predict rotations instead
+(`bench.evaluate.rotation_task`), under its own key and id, and no Inception Score.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from torch import nn
 
 from bench.data.spec import to_unit
 from bench.errors import BenchError
+from bench.evaluate import classifier_sidecar as sidecar
 from bench.evaluate.reference_classifier import ARCHITECTURE, NUM_FEATURES, ReferenceCNN, train_classifier
+from bench.evaluate.rotation_task import ROTATIONS, is_unlabelled, train_rotation_classifier
 from bench.checkpoint_files import save_atomic
 
 ASSETS = Path(__file__).parent / "assets"
@@ -71,6 +76,17 @@ class Extractor:
     id: str
     sha256: str
     info: dict = field(default_factory=dict)
+    #: "classes" (logits over the dataset's classes) or "rotation" (an unlabelled dataset: logits over
+    #: 4 rotations, which mean nothing about kinds of images, so there is no Inception Score)
+    task: str = "classes"
+
+    @property
+    def has_classes(self) -> bool:
+        return self.task == "classes"
+
+    def record(self) -> dict:
+        """Identity and quality, for the record's `protocol.extractor`."""
+        return {"id": self.id, "sha256": self.sha256, **{k: self.info.get(k) for k in sidecar.RECORD_KEYS}}
 
     def features(self, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> ClassifierFeatures:
         return ClassifierFeatures(self.net, self.levels, mean, std)
@@ -97,17 +113,27 @@ def load_extractor(datamodule, protocol_version: int) -> Extractor:
     spec = datamodule.spec
     if spec.name in SHIPPED:
         return _load_shipped(SHIPPED[spec.name], datamodule)
-    key = hashlib.sha256(json.dumps({
-        "dataset": dataset_fingerprint(datamodule), "architecture": ARCHITECTURE,
-        "seed": CLASSIFIER_SEED, "protocol_version": protocol_version,
-    }, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir() / "classifiers" / f"{spec.name}-{key}.pt"
+    rotation = is_unlabelled(spec)
+    fields = {"dataset": dataset_fingerprint(datamodule), "architecture": ARCHITECTURE,
+              "seed": CLASSIFIER_SEED, "protocol_version": protocol_version}
+    if rotation:  # only then, so labelled datasets keep the keys (and caches) they had
+        fields["task"] = "rotation"
+    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    name = f"{spec.name}:rotation" if rotation else spec.name
+    path = cache_dir() / "classifiers" / f"{name.replace(':', '-')}-{key}.pt"
     if not path.exists():
-        net = train_classifier(datamodule.train_images, datamodule.train_labels, spec, seed=CLASSIFIER_SEED)
+        if rotation:
+            net = train_rotation_classifier(datamodule.train_images, spec, seed=CLASSIFIER_SEED)
+        else:
+            net = train_classifier(datamodule.train_images, datamodule.train_labels, spec, seed=CLASSIFIER_SEED)
         save_atomic(net.state_dict(), path)
-    net = _load_weights(path, spec.channels, max(spec.num_classes, 2))
-    return Extractor(net, spec.levels, f"{spec.name}:{ARCHITECTURE}:seed{CLASSIFIER_SEED}:cache-{key}",
-                     file_sha256(path), {"source": "cache", "path": str(path)})
+        sidecar.write_sidecar(path, sidecar.measure(net, datamodule, rotation, CLASSIFIER_SEED,
+                                                    file_sha256(path), "after training"))
+    net = _load_weights(path, spec.channels, ROTATIONS if rotation else max(spec.num_classes, 2))
+    sha = file_sha256(path)
+    meta = sidecar.read_or_measure(path, sha, net, datamodule, rotation, CLASSIFIER_SEED)
+    return Extractor(net, spec.levels, f"{name}:{ARCHITECTURE}:seed{CLASSIFIER_SEED}:cache-{key}", sha,
+                     {"source": "cache", "path": str(path), **meta}, task="rotation" if rotation else "classes")
 
 
 def cache_dir() -> Path:
@@ -141,4 +167,7 @@ def _load_shipped(path: Path, datamodule) -> Extractor:
         raise BenchError(f"{path}: weights hash {sha[:12]} does not match {meta_path.name} "
                          f"({meta['weights_sha256'][:12]}); reinstall the package or retrain")
     net = _load_weights(path, datamodule.spec.channels, meta["num_classes"])
-    return Extractor(net, datamodule.spec.levels, meta["id"], sha, {"source": "shipped", **meta})
+    # the shipped metadata predates the sidecar's names for the split and the classes
+    described = {"accuracy_split": "test", "n_test_images": meta["test_size"],
+                 "classes": f"{meta['num_classes']} dataset classes"}
+    return Extractor(net, datamodule.spec.levels, meta["id"], sha, {"source": "shipped", **described, **meta})

@@ -28,6 +28,7 @@ from bench.record import write_json_atomic
 FLOOR_NOTE = ("real training images as the generator at the same N, mean over independent draws; the "
               "reference classifier was trained on these images, so the floor is not a held-out "
               "measurement (on digits, held-out images score a lower FID than training images at equal N)")
+IS_NA = "n/a: unlabelled dataset (the reference network predicts rotations, not classes)"
 FLOOR_BY_CLASS_NOTE = ("; accuracy and per-class KID come from separate draws of N training images spread "
                        "evenly over the classes, as the conditional samples are (the classifier was trained on "
                        "them, so the floor's accuracy is optimistic)")
@@ -60,8 +61,10 @@ class Reference:
         p = self.protocol
         return {
             "version": p.version,
-            "extractor": {"id": self.extractor.id, "sha256": self.extractor.sha256,
-                          "feature_rank": self.rank, "num_features": int(self.features.shape[1])},
+            "extractor": {**self.extractor.record(), "feature_rank": self.rank,
+                          "num_features": int(self.features.shape[1])},
+            "inception_score": (f"from the reference classifier's logits over {self.num_classes} classes"
+                                if self.extractor.has_classes else IS_NA),
             "n_reference": len(self.images), "reference_split": p.reference_split, "is_splits": p.is_splits,
             "pr_k": p.pr_k, "iwae_k": p.iwae_k, "kid_subsets": p.kid_subsets, "seed": p.seed,
             "memorization_threshold": self.memorization_threshold, "floor_draws": p.floor_draws,
@@ -115,6 +118,8 @@ def embed(ref: Reference, images: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 def feature_scores(ref: Reference, images: torch.Tensor, seed: int | None = None) -> dict[str, float]:
     """FID, KID (standardized features), IS and PRDC of uint8 `images` `[N, C, H, W]`.
 
+    IS is None where the reference network predicts rotations (an unlabelled dataset).
+
     The classifier sees each image set once per call (the reference set never: its features
     are cached). `seed` draws the KID subsets and IS permutation (default: the protocol seed).
     """
@@ -132,7 +137,8 @@ def scores_of_features(ref: Reference, feats: torch.Tensor, logits: torch.Tensor
     return {
         "fid": fm.frechet_distance(identity, ref.features, feats),
         "kid_mean": kid_mean, "kid_std": kid_std,
-        "inception_score": fm.inception_score(fm.Precomputed(logits.shape[1]), logits, seed, p.is_splits),
+        "inception_score": (fm.inception_score(fm.Precomputed(logits.shape[1]), logits, seed, p.is_splits)
+                            if ref.extractor.has_classes else None),
         **prdc(ref.features, feats, p.pr_k),
     }
 

@@ -13,6 +13,7 @@ from bench.data.spec import DatasetSpec, to_unit
 
 ARCHITECTURE = "cnn16-32-pool-fc64-silu"
 NUM_FEATURES = 64
+EPOCHS = 40  # recorded beside every cached classifier (its sidecar)
 
 
 class ReferenceCNN(nn.Module):
@@ -42,16 +43,18 @@ class ReferenceCNN(nn.Module):
 
 
 def train_classifier(train_images: torch.Tensor, train_labels: torch.Tensor, spec: DatasetSpec,
-                     seed: int = 0, epochs: int = 40, batch_size: int = 32, lr: float = 2e-3) -> ReferenceCNN:
+                     seed: int = 0, epochs: int = EPOCHS, batch_size: int = 32, lr: float = 2e-3,
+                     num_classes: int | None = None) -> ReferenceCNN:
     """Fit a `ReferenceCNN` on uint8 `[N, C, H, W]` images with int64 `[N]` labels.
 
-    Everything random (initialisation, batch order) draws from generators seeded by `seed`, so
+    `num_classes` (default: the dataset's, at least 2) sizes the head; the rotation task of
+    unlabelled datasets passes 4 (`bench.evaluate.rotation_task`). Everything random (initialisation, batch order) draws from generators seeded by `seed`, so
     the same data gives the same weights on a machine.
     """
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # nn.Module initialisation draws from the global RNG
-        net = ReferenceCNN(spec.channels, max(spec.num_classes, 2))
+        net = ReferenceCNN(spec.channels, max(spec.num_classes, 2) if num_classes is None else num_classes)
     x_all = to_unit(train_images, spec.levels)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
