@@ -29,8 +29,8 @@ from bench.errors import BenchError
 from bench.models.base import GenerativeModule
 from bench.models.kv_attention import CausalSelfAttention, KVCache
 from bench.models.pixel_tokens import (
-    bits_per_dim, check_net_classes, check_sampling_options, check_vocabulary, draw, from_tokens, guided_logits, shift_right,
-    to_tokens, with_null_stream,
+    bits_per_dim, check_net_classes, check_sampling_options, check_vocabulary, draw, from_tokens, guided_logits,
+    shift_right, to_tokens, with_null_stream,
 )
 
 
