@@ -103,7 +103,10 @@ def fit_briefly(model: GenerativeModule, batch: torch.Tensor, steps: int = 30, l
         labels = labels_for(len(batch), model.num_classes)
     style = training_style(model)
     if style == "closed_form":
-        model.fit_closed_form(batch) if labels is None else model.fit_closed_form(batch, labels=labels)
+        if labels is None:
+            model.fit_closed_form(batch)
+        else:
+            model.fit_closed_form(batch, labels=labels)
         return []
     if style == "manual":
         return []
