@@ -8,8 +8,13 @@ from free_logits import Logits, ToyPixels
 
 from bench.data import ImageDataModule
 from bench.models.build import build_model
+from bench.models import gpt
+from bench.models.gpt import PixelGPT, PixelGPTNet
 from bench.testing import (
     check_checkpoint_round_trip,
+    check_conditional_samples_follow_likelihood,
+    check_guidance_zero_is_plain_sampling,
+    check_labels_honoured,
     check_likelihood_normalized,
     check_memorizes_one_image,
     check_model,
@@ -36,6 +41,16 @@ EXPECTED = {  # the checks each model must get, by likelihood kind and training 
     "copier": EVERY_MODEL,
 }
 EXPECTED["gpt"] = EXPECTED["rnn"]
+CONDITIONAL = ["conditional: sample contract with labels", "conditional: samples follow their labels"]
+EXPECTED_CONDITIONAL = {  # the checks a family declaring supports_conditional gets in conditional mode
+    "rnn": CONDITIONAL + ["conditional: likelihood sums to 1 per label",
+                          "conditional: samples follow the likelihood per label",
+                          "conditional: guidance 0 equals plain sampling"],
+    "independent_pixels": CONDITIONAL + ["conditional: likelihood sums to 1 per label",
+                                         "conditional: samples follow the likelihood per label"],
+    "copier": CONDITIONAL,
+}
+EXPECTED_CONDITIONAL["gpt"] = EXPECTED_CONDITIONAL["rnn"]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +60,7 @@ def digits():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_model_config_passes_exactly_its_checks(name):
-    assert check_model_config(name) == EXPECTED[name]
+    assert check_model_config(name) == EXPECTED[name] + EXPECTED_CONDITIONAL.get(name, [])
 
 
 @pytest.mark.slow
@@ -130,3 +145,69 @@ def test_memorization_failure_says_what_was_reached():
     frozen = ToyPixels(Logits(spec), spec)
     with pytest.raises(AssertionError, match=r"after 50 steps the loss is .* bits/dim \(image probability 0\.\d+\)"):
         check_memorizes_one_image(frozen, torch.zeros(1, *spec.shape, dtype=torch.uint8), lr=1e-4, max_steps=50)
+
+
+# ---- conditional checks on models broken on purpose -----------------------------------------------
+class LabelBlindSampler(PixelGPT):
+    """Scores given the label but samples every image as class 0."""
+
+    def generate(self, n, generator=None, labels=None):
+        return super().generate(n, generator, labels=torch.zeros_like(labels))
+
+
+class LabelBlindScorer(PixelGPT):
+    """Ignores the label when scoring: p(x | y) = p(x | no label)."""
+
+    def nll_bits_per_dim(self, x, labels=None):
+        return super().nll_bits_per_dim(x, None if labels is None else torch.full_like(labels, self.null_label))
+
+
+class GuidanceFixedAtBuild(PixelGPT):
+    """Reads its guidance weight once, when built, so the scoring options cannot turn it off."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.built_guidance = 2.0
+
+    def generate(self, n, generator=None, labels=None):
+        saved, self.guidance = self.guidance, self.built_guidance
+        try:
+            return super().generate(n, generator, labels)
+        finally:
+            self.guidance = saved
+
+
+def _conditional_gpt(cls):
+    spec = tiny_spec(num_classes=2)
+    torch.manual_seed(0)
+    return cls(PixelGPTNet(spec, d_model=32, num_classes=2), spec, conditional=True)
+
+
+def test_a_conditional_model_passes_every_check_with_plain_check_model():
+    ran = check_model(lambda spec: PixelGPT(PixelGPTNet(spec, d_model=32, num_classes=spec.num_classes), spec,
+                                            conditional=True))
+    assert ran == EXPECTED["gpt"] + EXPECTED_CONDITIONAL["gpt"]
+
+
+def test_sampler_ignoring_labels_fails_with_the_counts():
+    with pytest.raises(AssertionError, match=r"do not follow their labels: of 64 samples per label, \[\d+, 0\]"):
+        check_labels_honoured(_conditional_gpt(LabelBlindSampler))
+
+
+def test_scorer_ignoring_labels_fails_with_the_probabilities_reached():
+    with pytest.raises(AssertionError, match=r"did not learn to tell the classes apart: after 200 steps p\(prototype"):
+        check_labels_honoured(_conditional_gpt(LabelBlindScorer), max_steps=200)
+
+
+def test_guidance_the_scoring_options_cannot_turn_off_fails():
+    with pytest.raises(AssertionError, match=r"samples of label 0 do not follow the conditional likelihood"):
+        check_conditional_samples_follow_likelihood(_conditional_gpt(GuidanceFixedAtBuild))
+    check_conditional_samples_follow_likelihood(_conditional_gpt(PixelGPT))  # the same model, guidance honoured
+
+
+def test_guidance_that_does_not_reduce_to_conditional_sampling_fails(monkeypatch):
+    # the streams swapped: the guided path draws from the null-label stream as w -> 0
+    swapped = lambda labels, null: torch.cat([torch.full_like(labels, null), labels])  # noqa: E731
+    monkeypatch.setattr(gpt, "with_null_stream", swapped)
+    with pytest.raises(AssertionError, match=r"guided samples at w = 1e-06 differ .* in \d+ of 32 images"):
+        check_guidance_zero_is_plain_sampling(_conditional_gpt(PixelGPT))

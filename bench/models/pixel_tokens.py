@@ -2,7 +2,8 @@
 
 An image `[C, H, W]` becomes `C*H*W` tokens in raster order with the channels of one pixel
 next to each other (R, G, B of pixel 0, then pixel 1, ...). Token values are the data's levels
-`0..levels-1`; the extra token `levels` is the start token that opens every sequence.
+`0..levels-1`; the extra token `levels` is the start token that opens every sequence (the GPT's
+conditional nets add class tokens after it, `bench.models.gpt`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.data.spec import DatasetSpec
-from bench.errors import ConfigError
+from bench.errors import BenchError, ConfigError
 
 
 def check_vocabulary(spec: DatasetSpec, levels: int | None, max_positions: int | None,
@@ -45,10 +46,14 @@ def from_tokens(tokens: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tens
     return tokens.reshape(len(tokens), h, w, c).permute(0, 3, 1, 2).contiguous()
 
 
-def shift_right(tokens: torch.Tensor, start_token: int) -> torch.Tensor:
-    """Inputs for teacher forcing: `[B, L]` -> `[B, L]` with the start token first and the last
-    token dropped, so position t sees tokens `< t` and predicts token t."""
-    start = torch.full_like(tokens[:, :1], start_token)
+def shift_right(tokens: torch.Tensor, start_token: int | torch.Tensor) -> torch.Tensor:
+    """Inputs for teacher forcing: `[B, L]` -> `[B, L]` with the start token first (one for all
+    rows, or one per row `[B]`) and the last token dropped, so position t sees tokens `< t` and
+    predicts token t."""
+    if isinstance(start_token, torch.Tensor):
+        start = start_token.to(tokens).view(-1, 1)
+    else:
+        start = torch.full_like(tokens[:, :1], start_token)
     return torch.cat([start, tokens[:, :-1]], dim=1)
 
 
@@ -56,6 +61,19 @@ def bits_per_dim(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean negative log2-likelihood per token: logits `[B, L, V]`, targets `[B, L]` -> `[B]`."""
     nats = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
     return nats.mean(dim=1) / math.log(2.0)
+
+
+def with_null_stream(labels: torch.Tensor, null_label: int) -> torch.Tensor:
+    """Labels `[n]` -> `[2n]`: the labels, then as many null labels — the conditional and the
+    unconditional stream of classifier-free guidance, sampled as one batch."""
+    return torch.cat([labels, torch.full_like(labels, null_label)])
+
+
+def guided_logits(logits: torch.Tensor, weight: float) -> torch.Tensor:
+    """Classifier-free guidance: logits `[2n, V]` of the stacked streams (`with_null_stream`)
+    -> `[n, V]` = `(1 + w) * conditional - w * unconditional`."""
+    conditional, unconditional = logits.chunk(2)
+    return (1 + weight) * conditional - weight * unconditional
 
 
 def draw(logits: torch.Tensor, generator: torch.Generator | None, temperature: float = 1.0,
@@ -79,3 +97,10 @@ def check_sampling_options(temperature: float, top_k: int | None, levels: int) -
         raise ConfigError("model.module.temperature", temperature, "a positive number")
     if top_k is not None and not 1 <= top_k:
         raise ConfigError("model.module.top_k", top_k, f"null or an integer in 1..{levels}")
+
+
+def check_net_classes(net: torch.nn.Module, num_classes: int) -> None:
+    """A conditional model needs a network built with its `num_classes` (`build_model` passes it)."""
+    if getattr(net, "num_classes", 0) != num_classes:
+        raise BenchError(f"model.net: the network embeds {getattr(net, 'num_classes', 0)} classes, the model "
+                         f"conditions on {num_classes}; build the net with num_classes={num_classes}")

@@ -1,8 +1,9 @@
 """The contract checks, one function each; `bench.testing.kit` says which apply to which model.
 
 Checks that need to enumerate images build the model on a tiny dataset spec (1x2x2 with 3 levels:
-81 possible images; 1x4x4 with 2 levels for models that need sides divisible by 4). Each raises
-`AssertionError` with a sentence saying what was reached.
+81 possible images; 1x4x4 with 2 levels for models that need sides divisible by 4); conditional
+models on the same shapes with `CONDITIONAL_CLASSES` classes. Each raises `AssertionError` with a
+sentence saying what was reached.
 """
 
 from __future__ import annotations
@@ -14,22 +15,32 @@ import torch
 from scipy import stats
 
 from bench.data.spec import DatasetSpec
-from bench.models.base import LIKELIHOOD_KINDS, GenerativeModule
+from bench.errors import BenchError
+from bench.evaluate.scored_sampling import with_guidance
+from bench.models.base import LIKELIHOOD_KINDS, GenerativeModule, labels_for
 
 TINY_SPECS = ((1, 2, 2, 3), (1, 4, 4, 2))  # channels, height, width, levels: tried in order
 MAX_ENUMERATED = 4096  # above this many possible images, probability mass is estimated by Monte Carlo
+CONDITIONAL_CLASSES = 2  # classes of the tiny specs that conditional models are checked on
 
 
-def tiny_spec(channels: int = 1, height: int = 2, width: int = 2, levels: int = 3) -> DatasetSpec:
-    """A `DatasetSpec` for unit tests (no data behind it): build a model with `cls(net, spec)`."""
-    return DatasetSpec("tiny", channels, height, width, levels, split_seed=0, train_size=8, val_size=0, test_size=0)
+def tiny_spec(channels: int = 1, height: int = 2, width: int = 2, levels: int = 3,
+              num_classes: int = 0) -> DatasetSpec:
+    """A `DatasetSpec` for unit tests (no data behind it): build a model with `cls(net, spec)`;
+    `num_classes >= 2` for conditional models."""
+    return DatasetSpec("tiny", channels, height, width, levels, split_seed=0, train_size=8, val_size=0, test_size=0,
+                       num_classes=num_classes)
+
+
+def images_at(index: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
+    """The images of `all_images` at int64 `index` `[N]`, uint8 `[N, C, H, W]`."""
+    digits = (index[:, None] // spec.levels ** torch.arange(spec.dims)) % spec.levels
+    return digits.to(torch.uint8).view(-1, *spec.shape)
 
 
 def all_images(spec: DatasetSpec) -> torch.Tensor:
     """Every image the spec allows, uint8 `[levels ** dims, C, H, W]` (index = base-`levels` digits)."""
-    index = torch.arange(spec.levels ** spec.dims)
-    digits = (index[:, None] // spec.levels ** torch.arange(spec.dims)) % spec.levels
-    return digits.to(torch.uint8).view(-1, *spec.shape)
+    return images_at(torch.arange(spec.levels ** spec.dims), spec)
 
 
 def image_index(images: torch.Tensor, levels: int) -> torch.Tensor:
@@ -45,6 +56,19 @@ def tiny_batch(spec: DatasetSpec, n: int = 8, seed: int = 0) -> torch.Tensor:
     return prototypes[torch.arange(n) % 3]
 
 
+def prototype_batch(spec: DatasetSpec, n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` labelled images, uint8 `[n, C, H, W]` and int64 `[n]`: every image of class c is
+    class c's prototype, and the prototypes differ (rows `0..num_classes-1` are the prototypes)."""
+    g = torch.Generator().manual_seed(seed)
+    count = spec.levels ** spec.dims
+    if count <= 2 ** 20:
+        prototypes = images_at(torch.randperm(count, generator=g)[:spec.num_classes], spec)
+    else:  # so many possible images that random ones differ
+        prototypes = torch.randint(0, spec.levels, (spec.num_classes, *spec.shape), generator=g, dtype=torch.uint8)
+    labels = labels_for(n, spec.num_classes)
+    return prototypes[labels], labels
+
+
 def training_style(model: GenerativeModule) -> str:
     """'closed_form' (fitted by counting), 'gradient' (minimises `training_loss`) or 'manual'
     (its own `training_step` with manual optimization, e.g. a GAN)."""
@@ -53,21 +77,36 @@ def training_style(model: GenerativeModule) -> str:
     return "gradient" if model.automatic_optimization else "manual"
 
 
-def log2_probabilities(model: GenerativeModule, images: torch.Tensor, repeats: int = 1) -> torch.Tensor:
-    """log2 of each uint8 image's probability `[N]` from `nll_bits_per_dim` (averaged over
-    `repeats` calls for stochastic bounds), float64, in eval mode (dropout would unnormalize it)."""
+def log2_probabilities(model: GenerativeModule, images: torch.Tensor, repeats: int = 1,
+                       label: int | None = None) -> torch.Tensor:
+    """log2 of each uint8 image's probability `[N]` from `nll_bits_per_dim` (given class `label`
+    on a conditional model, else the marginal; averaged over `repeats` calls for stochastic
+    bounds), float64, in eval mode (dropout would unnormalize it)."""
     model.eval()
+
+    def bpd(chunk: torch.Tensor) -> torch.Tensor:
+        if label is None:
+            return model.nll_bits_per_dim(chunk)
+        return model.nll_bits_per_dim(chunk, torch.full((len(chunk),), label, dtype=torch.int64, device=chunk.device))
+
     with torch.no_grad():
-        bpd = torch.stack([torch.cat([model.nll_bits_per_dim(chunk) for chunk in images.split(1024)])
+        bpd = torch.stack([torch.cat([bpd(chunk) for chunk in images.split(1024)])
                            for _ in range(repeats)]).to(torch.float64).mean(0)
     return -bpd * model.spec.dims
 
 
-def fit_briefly(model: GenerativeModule, batch: torch.Tensor, steps: int = 30, lr: float | None = None) -> list[float]:
-    """A few training steps on uint8 `batch` (closed-form models are fitted); returns the losses."""
+def fit_briefly(model: GenerativeModule, batch: torch.Tensor, steps: int = 30, lr: float | None = None,
+                labels: torch.Tensor | None = None) -> list[float]:
+    """A few training steps on uint8 `batch` (closed-form models are fitted); returns the losses.
+    A conditional model trains on `labels` `[N]` (default: the classes in turn, 0, 1, 0, ...)."""
+    if model.conditional and labels is None:
+        labels = labels_for(len(batch), model.num_classes)
     style = training_style(model)
     if style == "closed_form":
-        model.fit_closed_form(batch)
+        if labels is None:
+            model.fit_closed_form(batch)
+        else:
+            model.fit_closed_form(batch, labels=labels)
         return []
     if style == "manual":
         return []
@@ -75,7 +114,7 @@ def fit_briefly(model: GenerativeModule, batch: torch.Tensor, steps: int = 30, l
     losses = []
     model.train()
     for _ in range(steps):
-        loss = model.training_loss(batch)
+        loss = model.training_loss(batch) if labels is None else model.training_loss(batch, labels)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -113,19 +152,21 @@ def check_checkpoint_round_trip(model: GenerativeModule, fresh: GenerativeModule
                        fresh.sample(4, torch.Generator().manual_seed(3))), "reloaded weights sample differently"
 
 
-def check_likelihood_normalized(model: GenerativeModule, tolerance: float = 1e-4) -> None:
+def check_likelihood_normalized(model: GenerativeModule, tolerance: float = 1e-4, label: int | None = None) -> None:
     """`exact`: the probabilities of all images sum to 1 within `tolerance`; `bound`: to at most
-    1 (+ `tolerance` and Monte-Carlo error where the images are too many to enumerate)."""
+    1 (+ `tolerance` and Monte-Carlo error where the images are too many to enumerate). With
+    `label`, the probabilities given that class (a conditional model)."""
     spec, images = model.spec, all_images(model.spec)
     repeats = 1 if model.likelihood == "exact" else 8
     if len(images) <= MAX_ENUMERATED:
-        total, error = float(log2_probabilities(model, images, repeats).exp2().sum()), 0.0
+        total, error = float(log2_probabilities(model, images, repeats, label).exp2().sum()), 0.0
     else:
         g = torch.Generator().manual_seed(0)
         drawn = images[torch.randint(0, len(images), (MAX_ENUMERATED,), generator=g)]
-        p = log2_probabilities(model, drawn, repeats).exp2() * len(images)
+        p = log2_probabilities(model, drawn, repeats, label).exp2() * len(images)
         total, error = float(p.mean()), 3 * float(p.std()) / math.sqrt(len(p))
     where = f"over the {len(images)} images of a {'x'.join(map(str, spec.shape))} spec with {spec.levels} levels"
+    where += "" if label is None else f" given label {label}"
     if model.likelihood == "exact":
         assert abs(total - 1) <= tolerance + error, f"exp(-nll) sums to {total:.6f} {where}; an exact likelihood sums to 1"
     else:
@@ -147,16 +188,13 @@ def check_bpd_below_uniform(model: GenerativeModule, steps: int = 30) -> None:
                                          f"not below the uniform {uniform:.3f}")
 
 
-def check_samples_follow_likelihood(model: GenerativeModule, n: int = 4000, min_p_value: float = 1e-4) -> None:
-    """`exact`: at temperature 1, `sample()` draws from the distribution `nll_bits_per_dim` scores
-    (chi-square goodness of fit over all images of the tiny spec, after a brief fit)."""
-    fit_briefly(model, tiny_batch(model.spec))
-    model.eval()
-    images = all_images(model.spec)
-    expected = log2_probabilities(model, images).exp2()
+def _fit_to_likelihood(model: GenerativeModule, samples: torch.Tensor, label: int | None = None) -> tuple[float, float]:
+    """Chi-square p-value and total variation between uint8 `samples` and the probabilities
+    `nll_bits_per_dim` gives every image of the tiny spec (given `label`, else the marginal)."""
+    n, images = len(samples), all_images(model.spec)
+    expected = log2_probabilities(model, images, label=label).exp2()
     expected = expected / expected.sum()
-    counts = torch.bincount(image_index(model.sample(n, torch.Generator().manual_seed(0)), model.spec.levels),
-                            minlength=len(images)).to(torch.float64)
+    counts = torch.bincount(image_index(samples, model.spec.levels), minlength=len(images)).to(torch.float64)
     tv = 0.5 * float((counts / n - expected).abs().sum())
     big = expected * n >= 5  # chi-square needs expected counts of at least 5: pool the rest
     observed, pooled = counts[big], expected[big] * n
@@ -167,6 +205,15 @@ def check_samples_follow_likelihood(model: GenerativeModule, n: int = 4000, min_
         p_value = 0.0 if float(observed[-1]) > 0 else 1.0
     else:
         p_value = float(stats.chisquare(observed.numpy(), pooled.numpy()).pvalue) if len(observed) > 1 else 1.0
+    return p_value, tv
+
+
+def check_samples_follow_likelihood(model: GenerativeModule, n: int = 4000, min_p_value: float = 1e-4) -> None:
+    """`exact`: at temperature 1, `sample()` draws from the distribution `nll_bits_per_dim` scores
+    (chi-square goodness of fit over all images of the tiny spec, after a brief fit)."""
+    fit_briefly(model, tiny_batch(model.spec))
+    model.eval()
+    p_value, tv = _fit_to_likelihood(model, model.sample(n, torch.Generator().manual_seed(0)))
     assert p_value >= min_p_value, (f"samples do not follow the likelihood: chi-square p = {p_value:.2g} over {n} "
                                     f"samples, total variation {tv:.3f} between sample frequencies and exp(-nll)")
 
@@ -215,3 +262,136 @@ def check_memorizes_one_image(model: GenerativeModule, image: torch.Tensor, lr: 
     expected = int(stats.binom.ppf(1e-4, n_samples, probability))
     assert exact >= expected, (f"only {exact} of {n_samples} samples reproduce the memorized image, expected at "
                                f"least {expected} ({reached})")
+
+
+# ---- conditional models ------------------------------------------------------------------------
+def check_conditional_sample_contract(model: GenerativeModule, n: int = 6) -> None:
+    """Conditional models. `sample(n, generator, labels)` returns uint8 `[n, C, H, W]` within the
+    levels, reproducible under a seeded generator, leaving the global RNG alone; without labels
+    it still samples; labels of the wrong length are refused with a message naming `labels`."""
+    spec, labels = model.spec, labels_for(n, model.num_classes)
+    state = torch.get_rng_state()
+    a = model.sample(n, torch.Generator().manual_seed(1), labels)
+    b = model.sample(n, torch.Generator().manual_seed(1), labels)
+    unlabelled = model.sample(n, torch.Generator().manual_seed(1))
+    assert torch.equal(state, torch.get_rng_state()), (
+        "sample(labels=...) must draw from its generator, not the global RNG")
+    assert a.shape == (n, *spec.shape) and a.dtype == torch.uint8, (
+        f"sample(labels=...) must return uint8 {(n, *spec.shape)}, got {a.dtype} {tuple(a.shape)}")
+    assert int(a.max()) < spec.levels, f"sample values must be below levels={spec.levels}, got {int(a.max())}"
+    assert torch.equal(a, b), "the same seeded generator and labels must give the same samples"
+    assert unlabelled.shape == a.shape, "sample(n) on a conditional model must draw n images (labels drawn uniformly)"
+    try:
+        model.sample(n, torch.Generator().manual_seed(1), labels[:-1])
+    except BenchError as err:
+        assert "labels" in str(err), f"the message for labels of the wrong length must name `labels`: {err}"
+    else:
+        raise AssertionError(f"sample({n}, labels=<{n - 1} labels>) must refuse the labels with a BenchError")
+
+
+def check_labels_honoured(model: GenerativeModule, probability: float = 0.75, lr: float = 3e-2,
+                          max_steps: int = 2000, n_samples: int = 64) -> None:
+    """Conditional models fitted by gradient or in closed form. Fitted to a set where every image
+    of class c is c's prototype (`prototype_batch`), the model gives each prototype `probability`
+    given its class (likelihood models; gradient fitting stops once it does) and samples of
+    label c are c's prototype as often as that says (binomial 1e-4 quantile of `n_samples`)."""
+    spec, k = model.spec, model.num_classes
+    images, labels = prototype_batch(spec)
+    prototypes, classes = images[:k], labels[:k]
+    style = training_style(model)
+
+    def own_probability() -> torch.Tensor:  # p(prototype c | c), [K]
+        model.eval()
+        with torch.no_grad():
+            return (-model.nll_bits_per_dim(prototypes, classes).to(torch.float64) * spec.dims).exp2()
+
+    steps, reached = 0, ""
+    if style == "closed_form":
+        model.fit_closed_form(images, labels=labels)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        while steps < max_steps and bool((own_probability() < probability).any()):
+            model.train()
+            for _ in range(25):
+                loss = model.training_loss(images, labels)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            steps += 25
+        reached = f"after {steps} steps "
+    if model.likelihood != "none":
+        p = own_probability()
+        reached += f"p(prototype c | c) = {[round(float(v), 3) for v in p]}"
+        assert bool((p >= probability).all()), (
+            f"did not learn to tell the classes apart: {reached}; expected at least {probability} for each class")
+    asked = torch.arange(k).repeat_interleave(n_samples)
+    samples = model.sample(len(asked), torch.Generator().manual_seed(0), asked)
+    own = (samples == prototypes[asked]).flatten(1).all(1)
+    counts = [int(own[asked == c].sum()) for c in range(k)]
+    expected = int(stats.binom.ppf(1e-4, n_samples, probability))
+    assert min(counts) >= expected, (
+        f"samples do not follow their labels: of {n_samples} samples per label, {counts} are that class's "
+        f"prototype, expected at least {expected} each ({reached})")
+
+
+def check_conditional_likelihood_normalized(model: GenerativeModule, tolerance: float = 1e-4) -> None:
+    """Conditional `exact` / `bound` models: for every label, the probabilities of all images
+    given it sum to 1 (at most 1 for a bound), and so does the marginal (no labels)."""
+    for label in [*range(model.num_classes), None]:
+        check_likelihood_normalized(model, tolerance, label)
+
+
+def check_conditional_samples_follow_likelihood(model: GenerativeModule, n: int = 2000, min_p_value: float = 1e-4,
+                                                weight: float = 2.0) -> None:
+    """Conditional `exact` models: after a brief fit, the samples of each label follow p(x | label)
+    (chi-square over all images of the tiny spec). A model with guidance is set to guidance
+    `weight` and sampled under the scoring options (`with_guidance(model, 0)`): scored samples
+    are plain conditional samples."""
+    fit_briefly(model, tiny_batch(model.spec))
+    model.eval()
+    saved = model.guidance
+    for label in range(model.num_classes):
+        asked = torch.full((n,), label, dtype=torch.int64)
+        try:
+            model.guidance = weight if model.supports_guidance else 0.0
+            with with_guidance(model, 0.0):
+                samples = model.sample(n, torch.Generator().manual_seed(label), asked)
+        finally:
+            model.guidance = saved
+        p_value, tv = _fit_to_likelihood(model, samples, label)
+        assert p_value >= min_p_value, (
+            f"samples of label {label} do not follow the conditional likelihood: chi-square p = {p_value:.2g} over "
+            f"{n} samples, total variation {tv:.3f} between sample frequencies and exp(-nll given the label)")
+
+
+def check_guidance_zero_is_plain_sampling(model: GenerativeModule, weight: float = 2.0, n: int = 32,
+                                          vanishing: float = 1e-6) -> None:
+    """Conditional models with guidance. Under the same seed: a model set to guidance `weight`
+    draws, with the scoring options at w = 0 (`with_guidance(model, 0)`), exactly the plain
+    conditional samples; the guided path reduces to them as w -> 0 (at w = `vanishing` it draws
+    the same images: its conditional stream is the plain one and it uses the generator alike);
+    guided samples are reproducible and within the levels."""
+    labels, saved = labels_for(n, model.num_classes), model.guidance
+
+    def draw() -> torch.Tensor:
+        return model.sample(n, torch.Generator().manual_seed(5), labels)
+
+    try:
+        model.guidance = 0.0
+        plain = draw()
+        model.guidance = vanishing
+        nearly_plain = draw()
+        model.guidance = weight
+        guided, again = draw(), draw()
+        with with_guidance(model, 0.0):
+            unguided = draw()
+    finally:
+        model.guidance = saved
+    assert torch.equal(unguided, plain), (f"samples of a model set to guidance {weight} differ, under "
+                                          "with_guidance(model, 0), from plain conditional samples (same seed)")
+    changed = int((nearly_plain != plain).flatten(1).any(1).sum())
+    assert changed == 0, (f"guided samples at w = {vanishing} differ from plain conditional samples in {changed} of "
+                          f"{n} images (same seed): guidance must reduce to conditional sampling as w -> 0")
+    assert torch.equal(guided, again), f"guided samples (w = {weight}) differ under the same seed"
+    assert guided.shape == plain.shape and int(guided.max()) < model.spec.levels, (
+        f"guided samples must be uint8 {tuple(plain.shape)} below levels={model.spec.levels}")

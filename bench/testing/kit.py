@@ -1,9 +1,11 @@
 """Which contract checks apply to which model, and one call that runs exactly those.
 
-A check applies by likelihood kind (`exact`, `bound`, `none`) and training style (`gradient`,
-`closed_form`, `manual`); `check_model` builds a fresh model for each applicable check on the
-first tiny spec it builds on, and `check_model_config` does the same from a model config name
-(built-in or plugin) and adds a short `bench-train` run that must write a completed record.
+A check applies by likelihood kind (`exact`, `bound`, `none`), training style (`gradient`,
+`closed_form`, `manual`) and, for the conditional checks, by the model being conditional (and
+supporting guidance); `check_model` builds a fresh model for each applicable check on the first
+tiny spec it builds on, and `check_model_config` does the same from a model config name
+(built-in or plugin) — and again in conditional mode, conditional checks only, for families that
+declare `supports_conditional` — and adds a short `bench-train` run that must write a completed record.
 """
 
 from __future__ import annotations
@@ -48,6 +50,29 @@ def _likelihood(*kinds: str) -> Callable[[GenerativeModule], bool]:
     return lambda model: model.likelihood in kinds
 
 
+def _conditional(*kinds: str) -> Callable[[GenerativeModule], bool]:
+    return lambda model: model.conditional and model.likelihood in kinds
+
+
+CONDITIONAL_CHECKS: tuple[Check, ...] = (
+    Check("conditional: sample contract with labels", "conditional models", lambda m: m.conditional,
+          lambda b, s: checks.check_conditional_sample_contract(_fitted(b, s))),
+    Check("conditional: samples follow their labels",
+          "conditional models, training style 'closed_form' or 'gradient' (likelihood 'exact' or 'bound')",
+          lambda m: m.conditional and (checks.training_style(m) == "closed_form" or (
+              checks.training_style(m) == "gradient" and m.likelihood != "none")),
+          lambda b, s: checks.check_labels_honoured(_seeded(b, s))),
+    Check("conditional: likelihood sums to 1 per label", "conditional models, likelihood 'exact'",
+          _conditional("exact"), lambda b, s: checks.check_conditional_likelihood_normalized(_seeded(b, s))),
+    Check("conditional: likelihood sums to at most 1 per label", "conditional models, likelihood 'bound'",
+          _conditional("bound"), lambda b, s: checks.check_conditional_likelihood_normalized(_seeded(b, s))),
+    Check("conditional: samples follow the likelihood per label", "conditional models, likelihood 'exact'",
+          _conditional("exact"), lambda b, s: checks.check_conditional_samples_follow_likelihood(_seeded(b, s))),
+    Check("conditional: guidance 0 equals plain sampling", "conditional models with supports_guidance",
+          lambda m: m.conditional and m.supports_guidance,
+          lambda b, s: checks.check_guidance_zero_is_plain_sampling(_fitted(b, s))),
+)
+
 CHECKS: tuple[Check, ...] = (
     Check("sample contract", "every model", lambda m: True, _sample_contract),
     Check("checkpoint round trip", "every model", lambda m: True, _round_trip),
@@ -63,6 +88,7 @@ CHECKS: tuple[Check, ...] = (
           lambda m: checks.training_style(m) == "gradient", lambda b, s: checks.check_loss_falls(_seeded(b, s))),
     Check("memorizes one image", "likelihood 'exact', training style 'gradient'",
           lambda m: m.likelihood == "exact" and checks.training_style(m) == "gradient", _memorizes),
+    *CONDITIONAL_CHECKS,
 )
 
 
@@ -80,31 +106,35 @@ def _fitted(build: Build, spec: DatasetSpec) -> GenerativeModule:
 
 
 def tiny_spec_for(build: Build) -> DatasetSpec:
-    """The first of the kit's tiny specs the model builds on."""
+    """The first of the kit's tiny specs the model builds on: unlabelled ones first, then the
+    same shapes with `CONDITIONAL_CLASSES` classes (a conditional model needs two or more)."""
     problems = []
-    for shape in checks.TINY_SPECS:
-        spec = checks.tiny_spec(*shape)
-        try:
-            build(spec)
-            return spec
-        except BenchError as err:  # e.g. sides must be divisible by 4
-            problems.append(str(err))
-    raise AssertionError(f"the model builds on none of the tiny specs {checks.TINY_SPECS}: {'; '.join(problems)}")
+    for classes in (0, checks.CONDITIONAL_CLASSES):
+        for shape in checks.TINY_SPECS:
+            spec = checks.tiny_spec(*shape, num_classes=classes)
+            try:
+                build(spec)
+                return spec
+            except BenchError as err:  # e.g. sides must be divisible by 4
+                problems.append(str(err))
+    raise AssertionError(f"the model builds on none of the tiny specs {checks.TINY_SPECS} (with 0 or "
+                         f"{checks.CONDITIONAL_CLASSES} classes): {'; '.join(problems)}")
 
 
-def applicable_checks(model: GenerativeModule) -> list[Check]:
-    return [check for check in CHECKS if check.applies(model)]
+def applicable_checks(model: GenerativeModule, among: Sequence[Check] = CHECKS) -> list[Check]:
+    return [check for check in among if check.applies(model)]
 
 
-def check_model(build: Build, spec: DatasetSpec | None = None) -> list[str]:
-    """Run every check that applies to the model `build(spec)` returns; returns their names.
+def check_model(build: Build, spec: DatasetSpec | None = None, among: Sequence[Check] = CHECKS) -> list[str]:
+    """Run every check (of `among`) that applies to the model `build(spec)` returns; returns their names.
 
     `build` makes a fresh model for a `DatasetSpec`; `spec` defaults to the first tiny spec it
-    builds on. A failure names the check and says what was reached.
+    builds on. A conditional model gets the conditional checks too. A failure names the check
+    and says what was reached.
     """
     spec = spec or tiny_spec_for(build)
     ran = []
-    for check in applicable_checks(build(spec)):
+    for check in applicable_checks(build(spec), among):
         try:
             check.run(build, spec)
         except AssertionError as err:
@@ -137,12 +167,18 @@ def check_bench_train(name: str, results_dir: Path, overrides: Sequence[str] = (
 
 
 def check_model_config(name: str, results_dir: Path | None = None) -> list[str]:
-    """The one line for a plugin's tests: every applicable check on model config `name`, plus a
-    smoke `bench-train` run into `results_dir` when one is given. Returns the checks run."""
+    """The one line for a plugin's tests: every applicable check on model config `name`, then the
+    conditional checks on it built with `model.conditional=true` when its family declares
+    `supports_conditional`, plus a smoke `bench-train` run into `results_dir` when one is given.
+    Returns the checks run."""
     from bench.models.build import build_model
+    from bench.registry import get_family
 
     model_cfg = compose_model(name).model
     ran = check_model(lambda spec: build_model(model_cfg, spec))
+    if get_family(model_cfg.family).supports_conditional and not model_cfg.conditional:
+        conditional_cfg = compose_model(name, ["model.conditional=true"]).model
+        ran += check_model(lambda spec: build_model(conditional_cfg, spec), among=CONDITIONAL_CHECKS)
     if results_dir is not None:
         check_bench_train(name, Path(results_dir))
         ran.append("bench-train smoke run")
