@@ -3,6 +3,7 @@ conditional evaluation asks for."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from bench.data.spec import DatasetSpec
@@ -34,3 +35,14 @@ def test_evaluation_labels_spread_evenly_over_the_classes():
     labels = labels_for(1000, 3)
     assert labels.dtype == torch.int64 and labels.shape == (1000,)
     assert torch.bincount(labels).tolist() == [334, 333, 333]
+
+
+def test_a_conditional_models_training_flops_count_one_labelled_pass_not_one_per_class():
+    from bench.evaluate.timing import flops
+
+    images = torch.randint(0, 4, (8, 1, 8, 8), dtype=torch.uint8)
+    cfg = {"family": "gpt", "net": {"_target_": "bench.models.gpt.PixelGPTNet", "d_model": 16, "layers": 1,
+                                    "heads": 2}}
+    plain, _ = flops(build_model(cfg, BARS), "train", images)
+    conditional, _ = flops(build_model({**cfg, "conditional": True}, BARS), "train", images)
+    assert conditional == pytest.approx(plain, rel=0.05)  # the class token changes little; 3 passes would be 3x

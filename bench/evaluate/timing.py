@@ -22,6 +22,7 @@ from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.evaluate.scored_sampling import at_temperature_one
+from bench.models.base import labels_for
 
 _PROBE = 4  # images per FLOP probe
 REPEATS = 3  # timed draws per measurement (the median is recorded) ...
@@ -163,9 +164,12 @@ def flops(module, kind: str, train_images: torch.Tensor | None = None) -> tuple[
                 if train_images is None or len(train_images) == 0:
                     return None, "no training images to probe"
                 x = train_images[:_PROBE].to(device)
+                # a conditional model trains on labelled batches (without labels its loss would
+                # score the marginal: one pass per class)
+                labels = labels_for(len(x), module.num_classes).to(device) if module.conditional else None
 
                 def step():
-                    loss = module.training_loss(x)
+                    loss = module.training_loss(x) if labels is None else module.training_loss(x, labels)
                     if loss.requires_grad:  # closed-form models have nothing to backpropagate
                         loss.backward()
 
