@@ -63,6 +63,22 @@ def bits_per_dim(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return nats.mean(dim=1) / math.log(2.0)
 
 
+def forced_log_prob(tokens: torch.Tensor, dtype: torch.dtype, decode) -> torch.Tensor:
+    """Log-likelihood (nats) `[B]` of `tokens` `[B, T]` scored one token at a time: `decode(score)`
+    runs a sampling loop that calls `score(logits)` at each position and feeds back the token it
+    returns (the data's own), so the scores come from the very code path that samples."""
+    total = torch.zeros(len(tokens), device=tokens.device, dtype=dtype)
+    step = iter(range(tokens.shape[1]))
+
+    def score(logits: torch.Tensor) -> torch.Tensor:
+        t = next(step)
+        total.add_(torch.log_softmax(logits, dim=-1).gather(1, tokens[:, t, None]).squeeze(1))
+        return tokens[:, t]
+
+    decode(score)
+    return total
+
+
 def with_null_stream(labels: torch.Tensor, null_label: int) -> torch.Tensor:
     """Labels `[n]` -> `[2n]`: the labels, then as many null labels — the conditional and the
     unconditional stream of classifier-free guidance, sampled as one batch."""

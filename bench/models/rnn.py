@@ -27,8 +27,8 @@ from bench.data.spec import DatasetSpec
 from bench.errors import BenchError, ConfigError
 from bench.models.base import GenerativeModule
 from bench.models.pixel_tokens import (
-    bits_per_dim, check_net_classes, check_sampling_options, check_vocabulary, draw, from_tokens, guided_logits,
-    shift_right, to_tokens, with_null_stream,
+    bits_per_dim, check_net_classes, check_sampling_options, check_vocabulary, draw, forced_log_prob, from_tokens,
+    guided_logits, shift_right, to_tokens, with_null_stream,
 )
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -144,16 +144,8 @@ class PixelRNN(GenerativeModule):
         if labels is None and self.conditional:
             raise BenchError("labels: stepwise scoring of a conditional model needs one label per image")
         tokens = to_tokens(x)
-        total = torch.zeros(len(tokens), device=tokens.device, dtype=self.net.head.weight.dtype)
-        step = iter(range(tokens.shape[1]))
-
-        def score(logits: torch.Tensor) -> torch.Tensor:
-            t = next(step)
-            total.add_(torch.log_softmax(logits, dim=-1).gather(1, tokens[:, t, None]).squeeze(1))
-            return tokens[:, t]
-
-        self.decode(len(tokens), labels, score)
-        return total
+        return forced_log_prob(tokens, self.net.head.weight.dtype,
+                               lambda score: self.decode(len(tokens), labels, score))
 
     def generate(self, n: int, generator: torch.Generator | None = None,
                  labels: torch.Tensor | None = None) -> torch.Tensor:
