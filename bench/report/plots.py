@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from bench.metrics_schema import label  # noqa: E402
 from bench.report.aggregate import CONFIDENCE, GuidanceSweep, ModelRow, Summary  # noqa: E402
 
 GRID_POINTS = 50
@@ -77,7 +78,7 @@ def quality_vs_time(rows: Sequence[ModelRow]) -> bytes | None:
         plt.close(fig)
         return None
     ax.set_xlabel("training seconds")
-    ax.set_ylabel("FID (classifier features, validation)")
+    ax.set_ylabel(f"{label('fid')}, validation")
     ax.set_yscale("log")
     ax.set_title("Quality over training time (mean, 95% band over seeds)")
     ax.legend(fontsize=8)
@@ -101,7 +102,7 @@ def quality_vs_speed(rows: Sequence[ModelRow], floor_fid: float | None = None) -
     if all(fid.mean > 0 for _, _, fid in points):
         ax.set_yscale("log")  # FIDs of weak and strong models differ by orders of magnitude
     ax.set_xlabel("sampling images per second (log)")
-    ax.set_ylabel("FID (classifier features)")
+    ax.set_ylabel(label("fid"))
     ax.set_title("Quality vs sampling speed (mean, 95% CI)")
     ax.grid(alpha=0.3)
     return _png(fig)
@@ -129,8 +130,8 @@ def guidance_tradeoff(sweeps: Sequence[tuple[ModelRow, GuidanceSweep]]) -> bytes
             ax.errorbar(fid.mean, acc.mean, xerr=_err(fid), yerr=_err(acc), fmt="none", ecolor=line.get_color(),
                         capsize=2, linewidth=1)
             ax.annotate(f"w={w:g}", (fid.mean, acc.mean), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xlabel("FID (classifier features)")
-    ax.set_ylabel("accuracy of conditional samples")
+    ax.set_xlabel(label("fid"))
+    ax.set_ylabel(label("accuracy"))
     ax.set_title("Classifier-free guidance: accuracy vs FID (mean, 95% CI)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
