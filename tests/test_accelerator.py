@@ -39,11 +39,15 @@ def test_cpu_trainer_settings_are_the_config_unchanged():
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA: the no-CUDA message cannot be shown here")
-def test_gpu_trainer_without_cuda_is_one_line_naming_the_key(tmp_path):
-    with pytest.raises(BenchError, match=r"^trainer\.accelerator=gpu: no CUDA device .*; use trainer=cpu$"):
-        check_accelerator(compose_config(["trainer=gpu"]).trainer)
+@pytest.mark.parametrize("trainer, ending", [
+    ("gpu", r"; use trainer=cpu$"),
+    ("ddp", r"; use trainer=cpu \(or trainer\.accelerator=cpu for DDP across CPU processes, with gloo\)$"),
+])
+def test_a_gpu_trainer_without_cuda_is_one_line_naming_the_key(trainer, ending, tmp_path):
+    with pytest.raises(BenchError, match=r"^trainer\.accelerator=gpu: no CUDA device .*" + ending):
+        check_accelerator(compose_config([f"trainer={trainer}"]).trainer)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-m", "bench.train", "trainer=gpu", *tiny_overrides(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "bench.train", f"trainer={trainer}", *tiny_overrides(tmp_path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
