@@ -37,8 +37,8 @@ class BudgetConfig:
 class DatasetConfig:
     name: str = "digits"
     split_seed: int = 0
-    val_size: int = 150
-    test_size: int = 450
+    val_size: float = 150  # a count (an integer >= 1) or a fraction in (0, 1) of the images
+    test_size: float = 450
     source_args: dict = field(default_factory=dict)
     # options of the file-backed sources (bench/data/sources.py); None = not set, the source's default
     root: Optional[str] = None
@@ -52,8 +52,10 @@ class DatasetConfig:
 
     def __post_init__(self) -> None:
         for key in ("val_size", "test_size"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"dataset.{key}", getattr(self, key), "a positive integer")
+            value = getattr(self, key)
+            if not (0 < value < 1 or (value >= 1 and float(value).is_integer())):
+                raise ConfigError(f"dataset.{key}", value,
+                                  "a count (an integer >= 1) or a fraction in (0, 1) of the images")
         levels = self.source_args.get("levels")
         if levels is not None and levels < 2:
             raise ConfigError("dataset.source_args.levels", levels, "an integer >= 2")

@@ -10,9 +10,13 @@ import pytest
 import torch
 
 import bench.data.image_folder as image_folder
-from bench.data import ImageDataModule
-from bench.errors import BenchError, ConfigError
+from conftest import compose_config
 from fake_data_roots import random_image, write_image, write_tree
+
+from bench.config import validate
+from bench.data import ImageDataModule
+from bench.data.split import split_count
+from bench.errors import BenchError, ConfigError
 
 SIZE = 10
 
@@ -90,9 +94,63 @@ def test_no_readable_images_or_too_few_for_the_split_say_so(tmp_path):
     (tmp_path / "few").mkdir()
     for i in range(3):
         write_image(random_image(3, 8, 8, seed=i), tmp_path / "few" / f"{i}.png")
-    with pytest.raises(ConfigError, match=f"the set has 3 at {tmp_path / 'few'}"):
+    with pytest.raises(ConfigError, match=f"the set has 3 image.s. at {tmp_path / 'few'}"):
         _load(tmp_path / "few", tmp_path / "cache")
     with pytest.raises(BenchError, match="dataset.root=.*not a folder"):
         _load(tmp_path / "missing", tmp_path / "cache")
     with pytest.raises(ConfigError, match="dataset.channels=2: expected 1 .grey. or 3 .RGB."):
         _load(tmp_path / "few", tmp_path / "cache", channels=2)
+
+
+def _flat_folder(root: Path, n: int) -> Path:
+    root.mkdir()
+    for i in range(n):
+        write_image(random_image(1, 6, 6, seed=i), root / f"{i:03d}.png")
+    return root
+
+
+def _folder_defaults(root: Path, cache: Path, *extra: str) -> ImageDataModule:
+    """`dataset=folder` as bench-train composes and validates it, with only the root and size set."""
+    cfg = compose_config(["dataset=folder", f"dataset.root={root}", "dataset.size=6", "dataset.channels=1",
+                          f"dataset.cache_dir={cache}", *extra])
+    validate(cfg)
+    return ImageDataModule(batch_size=8, **cfg.dataset)
+
+
+def test_folder_defaults_split_a_small_folder_by_fraction(tmp_path):
+    dm = _folder_defaults(_flat_folder(tmp_path / "imgs", 40), tmp_path / "cache")
+    spec = dm.spec
+    assert (spec.train_size, spec.val_size, spec.test_size) == (28, 4, 8)  # 10% val, 20% test
+    assert torch.equal(torch.cat([dm.split.train, dm.split.val, dm.split.test]).sort().values, torch.arange(40))
+    x, _ = next(iter(dm.train_dataloader()))
+    assert x.shape == (8, 1, 6, 6)
+    counted = _folder_defaults(tmp_path / "imgs", tmp_path / "cache", "dataset.val_size=3", "dataset.test_size=5")
+    assert (counted.spec.val_size, counted.spec.test_size) == (3, 5)  # a count stays a count
+
+
+def test_folder_too_small_to_split_gets_one_line(tmp_path):
+    root = _flat_folder(tmp_path / "two", 2)
+    with pytest.raises(ConfigError) as err:
+        _folder_defaults(root, tmp_path / "cache")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("dataset.val_size/test_size=(0.1, 0.2): expected sizes")
+    assert f"the set has 2 image(s) at {root}, which gives 1 val + 1 test" in message
+    assert "at least 3 images" in message
+    root = _flat_folder(tmp_path / "three", 3)
+    assert _folder_defaults(root, tmp_path / "cache").spec.train_size == 1
+
+
+@pytest.mark.parametrize("value", [0, -0.5, 1.5, 2.25])
+def test_sizes_that_are_neither_counts_nor_fractions_name_the_key(value, tmp_path):
+    with pytest.raises(ConfigError, match=rf"^dataset.test_size={value}: expected a count \(an integer >= 1\) "
+                                          r"or a fraction in \(0, 1\) of the images$"):
+        split_count(value, 100, "dataset.test_size")
+    cfg = compose_config(["dataset=folder", f"dataset.val_size={value}"])
+    with pytest.raises(BenchError, match=r"^dataset.val_size=.*: expected a count .* or a fraction in \(0, 1\)"):
+        validate(cfg)
+
+
+def test_fractions_round_half_up_and_never_reach_zero():
+    assert [split_count(v, 884, "k") for v in (0.1, 0.2, 0.0001, 150, 150.0)] == [88, 177, 1, 150, 150]
+    with pytest.raises(ConfigError, match="dataset.val_size=True"):
+        split_count(True, 10, "dataset.val_size")

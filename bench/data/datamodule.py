@@ -73,10 +73,11 @@ class ImageDataModule(pl.LightningDataModule):
     """Train/val/test splits of one image set, all in memory.
 
     Attributes after construction: `spec`, `split`, and `train_images` / `val_images` /
-    `test_images` (uint8 `[N, C, H, W]`) with matching `*_labels` (int64 `[N]`).
+    `test_images` (uint8 `[N, C, H, W]`) with matching `*_labels` (int64 `[N]`). `val_size` and
+    `test_size` are counts or fractions in (0, 1) (`bench.data.split.split_count`); `spec` holds the counts.
     """
 
-    def __init__(self, name: str, split_seed: int = 0, val_size: int = 150, test_size: int = 450,
+    def __init__(self, name: str, split_seed: int = 0, val_size: float = 150, test_size: float = 450,
                  batch_size: int = 64, source_args: dict[str, Any] | None = None, root: str | None = None,
                  download: bool | None = None, levels: int | None = None, size: int | None = None,
                  channels: int | None = None, cache_dir: str | None = None, shuffle_seed: int = 0, **_: Any):

@@ -167,7 +167,8 @@ def data_floor(ref: Reference, n: int, by_class: bool = False) -> dict:
         class_balanced_draw(ref, n, 0)  # fails early if a class has too few training images
     if n > len(ref.train):
         raise BenchError(f"protocol.n_generated={n}: the data floor draws that many training images "
-                         f"without replacement, but the train split holds {len(ref.train)}")
+                         f"without replacement, but the train split holds {len(ref.train)}; expected "
+                         f"protocol.n_generated <= {len(ref.train)} (or dataset.protocol_n_generated)")
     weights = ref.protocol.inception_weights or default_weights_path()
     reference = hashlib.sha256(ref.images.contiguous().numpy().tobytes()).hexdigest()
     key = hashlib.sha256(json.dumps({"dataset": ref.fingerprint, "reference": reference,
