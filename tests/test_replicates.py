@@ -98,11 +98,12 @@ def test_scored_samples_ignore_display_temperature_and_top_k(bars, family):
     assert not torch.equal(greedy, ours)  # the display settings do change what `sample` draws
 
 
-def test_timing_is_a_median_of_repeats_under_the_sweep_lock(bars, pixels, tmp_path):
+def test_timing_of_a_real_sampler_repeats_under_the_sweep_lock(bars, pixels, tmp_path):
+    """The statistic, warm-up and image counts are checked against scripted costs (test_timing.py)."""
     lock = tmp_path / ".timing.lock"
     _, speed = timed_sample(pixels, 50, seed=1, repeats=3, lock_path=lock)
     # a fast sampler is timed more than 3 times, until half a second is timed
-    assert 3 < speed["measurement"]["repeats"] <= 25 and speed["measurement"]["statistic"] == "median"
+    assert 3 < speed["measurement"]["repeats"] <= 25
     assert speed["measurement"]["exclusive_lock"] == str(lock) and lock.exists()
     assert min(speed["sample_images_per_s"], speed["sample_images_per_cpu_s"], speed["latency_ms_per_image"]) > 0
 

@@ -25,8 +25,11 @@ from bench.evaluate.scored_sampling import at_temperature_one
 from bench.models.base import labels_for
 
 _PROBE = 4  # images per FLOP probe
-REPEATS = 3  # timed draws per measurement (the median is recorded) ...
-MIN_TIMED_S, MAX_REPEATS = 0.5, 25  # ... or more, up to MAX_REPEATS, until MIN_TIMED_S seconds are timed
+REPEATS = 3  # timed draws per measurement at least (the STATISTIC of their times is recorded) ...
+MIN_TIMED_S, MAX_REPEATS = 0.5, 25  # ... or more, up to MAX_REPEATS, until MIN_TIMED_S seconds are timed ...
+MAX_TIMED_S = 10.0  # ... but no repeat starts once this many seconds are timed (a slow sampler gets fewer)
+TIMED_BATCHES = 2  # sampling batches (`module.sample_batch_size`) per timed draw, at most n images
+STATISTIC, STATISTIC_NAME = statistics.median, "median"  # of the repeats' times: robust to one slow draw
 #: The file in a sweep folder that serialises the timing passes of that sweep's jobs.
 TIMING_LOCK = ".timing.lock"
 
@@ -45,21 +48,30 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
 DEFERRED = "deferred"
 
 
+def images_per_repeat(module, n: int) -> int:
+    """Images in one timed draw: `TIMED_BATCHES` of the module's sampling batches, at most `n`, so
+    a timed draw is made of chunks of the shapes the scored draw has drawn already."""
+    batch = int(getattr(module, "sample_batch_size", 0) or n)
+    return max(1, min(n, TIMED_BATCHES * batch))
+
+
 def timed_sample(module, n: int, seed: int, repeats: int = REPEATS,
                  lock_path: Path | None = None, labels: torch.Tensor | None = None,
                  defer: bool = False) -> tuple[torch.Tensor, dict]:
     """Draw the `n` scored samples with `seed` (temperature 1, no top-k) and time sampling.
 
     Returns uint8 `[n, C, H, W]` and `{sample_images_per_s, latency_ms_per_image, measurement}`.
-    After one warm-up draw, speed is `n` over the median time of at least `repeats` draws of `n`
-    images (more for fast samplers, until `MIN_TIMED_S` is timed; the scored draw is the first,
-    the others use other seeds, so the scored samples do not depend on timing settings), and
-    latency the median of `repeats` single-image draws. With `lock_path`, the whole timing pass
-    holds an exclusive lock on that file, so no two jobs of a sweep (which share the folder) time
-    at once. A conditional model is given `labels` (int64 `[n]`) for every draw of `n` (the first
-    ones for the warm-up and latency draws); an unconditional one is called without them. With
-    `defer` (a parallel sweep, whose other jobs would still be training), only the scored draw is
-    made here; the speed fields stay null until the sweep's timing pass.
+    The scored draw is made once and not timed: it is the warm-up (kernels, caches, allocations;
+    at least one full sampling batch). Speed is `images_per_repeat(module, n)` over the median time
+    of timed draws of that many images with other seeds (`_repeats`: at least `repeats`, more for
+    a fast sampler, fewer once `MAX_TIMED_S` is timed), so the scored samples do not depend on
+    timing settings and timing costs a few sampling batches, not N images; latency is the median
+    of `repeats` single-image draws. With `lock_path`, the whole timing pass holds an exclusive
+    lock on that file, so no two jobs of a sweep (which share the folder) time at once. A
+    conditional model is given `labels` (int64 `[n]`) for every draw (the first ones for the
+    smaller draws); an unconditional one is called without them. With `defer` (a parallel sweep,
+    whose other jobs would still be training), only the scored draw is made here; the speed
+    fields stay null until the sweep's timing pass.
     """
     device = module.device
 
@@ -72,27 +84,45 @@ def timed_sample(module, n: int, seed: int, repeats: int = REPEATS,
     if defer:
         with at_temperature_one(module):
             samples = draw(n, seed)
+        # `images_per_repeat` stands for N until the timing pass replaces the measurement
         return samples, {"sample_images_per_s": None, "sample_images_per_cpu_s": None,
-                         "latency_ms_per_image": None, "measurement": {"pass": DEFERRED, "images_per_repeat": n}}
+                         "latency_ms_per_image": None,
+                         "measurement": {"pass": DEFERRED, "scored_images": n, "images_per_repeat": n}}
+    per_repeat = images_per_repeat(module, n)
     with _exclusive(lock_path) as waited, at_temperature_one(module):
-        draw(min(n, _PROBE), seed + 1)  # warm-up: kernels, caches
-        cpu_start = time.process_time()
-        samples, elapsed = _timed(lambda: draw(n, seed), device)
-        times, cpu_times = [elapsed], [time.process_time() - cpu_start]
-        # fast samplers repeat until MIN_TIMED_S is timed: a draw of a few ms is mostly scheduler noise
-        while len(times) < repeats or (sum(times) < MIN_TIMED_S and len(times) < MAX_REPEATS):
-            cpu_start = time.process_time()
-            times.append(_timed(lambda: draw(n, seed + 1 + len(times)), device)[1])
-            cpu_times.append(time.process_time() - cpu_start)
+        samples, scored_s = _timed(lambda: draw(n, seed), device)
+        times, cpu_times = _repeats(lambda i: draw(per_repeat, seed + 1 + i), repeats, device)
         latencies = [_timed(lambda i=i: draw(1, seed + MAX_REPEATS + 1 + i), device)[1] for i in range(repeats)]
-    measurement = {"pass": "in the job", "warmup_draws": 1, "repeats": len(times), "statistic": "median",
-                   "images_per_repeat": n, "exclusive_lock": str(lock_path) if lock_path else None,
+    measurement = {"pass": "in the job", "warmup": "the scored draw", "warmup_draws": 1, "warmup_images": n,
+                   "scored_images": n, "scored_draw_s": scored_s, "repeats": len(times),
+                   "statistic": STATISTIC_NAME, "images_per_repeat": per_repeat, "timed_s": sum(times),
+                   "max_timed_s": MAX_TIMED_S, "exclusive_lock": str(lock_path) if lock_path else None,
                    "lock_wait_s": waited}
     # CPU seconds of this process: on a shared CPU, unlike wall time, not stretched by other jobs
-    return samples, {"sample_images_per_s": n / max(statistics.median(times), 1e-9),
-                     "sample_images_per_cpu_s": n / max(statistics.median(cpu_times), 1e-9),
-                     "latency_ms_per_image": 1000.0 * statistics.median(latencies),
+    return samples, {"sample_images_per_s": per_repeat / max(STATISTIC(times), 1e-9),
+                     "sample_images_per_cpu_s": per_repeat / max(STATISTIC(cpu_times), 1e-9),
+                     "latency_ms_per_image": 1000.0 * STATISTIC(latencies),
                      "measurement": measurement}
+
+
+def _repeats(draw: Callable[[int], torch.Tensor], repeats: int, device: torch.device) -> tuple[list, list]:
+    """Wall and CPU seconds of timed draws `draw(0)`, `draw(1)`, ...: at least `repeats`, or more
+    until `MIN_TIMED_S` is timed (a draw of a few ms is mostly scheduler noise), at most
+    `MAX_REPEATS`; none starts once `MAX_TIMED_S` is timed."""
+    times: list[float] = []
+    cpu_times: list[float] = []
+    while not _timed_enough(times, repeats):
+        cpu_start = time.process_time()
+        times.append(_timed(lambda: draw(len(times)), device)[1])
+        cpu_times.append(time.process_time() - cpu_start)
+    return times, cpu_times
+
+
+def _timed_enough(times: list[float], repeats: int) -> bool:
+    timed = sum(times)
+    if len(times) >= MAX_REPEATS or (times and timed >= MAX_TIMED_S):
+        return True
+    return len(times) >= repeats and timed >= MIN_TIMED_S
 
 
 def _timed(fn: Callable[[], torch.Tensor], device: torch.device) -> tuple[torch.Tensor, float]:
