@@ -6,18 +6,22 @@ images used as the "generator" at the same N).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import sys
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from bench.data.spec import to_unit
 from bench.errors import BenchError
 from bench.evaluate import feature_metrics as fm
-from bench.evaluate.extractor import Extractor, cache_dir, dataset_fingerprint, load_extractor
+from bench.evaluate.extractor import SHIPPED, Extractor, cache_dir, dataset_fingerprint, load_extractor
 from bench.evaluate.inception import default_weights_path, inception_fid
 from bench.evaluate.memorization import memorization_threshold, nearest_distances
 from bench.evaluate.prdc import prdc
@@ -85,7 +89,8 @@ def reference_for(datamodule, protocol: Protocol) -> Reference:
         if len(images) <= protocol.pr_k:
             raise BenchError(f"protocol.reference_split={protocol.reference_split!r}: the split holds "
                              f"{len(images)} images; expected more than pr_k={protocol.pr_k}")
-        extractor = load_extractor(datamodule, protocol.version)
+        with first_use_lock(datamodule.spec.name, fingerprint):
+            extractor = load_extractor(datamodule, protocol.version)  # finds the weights another job cached
         feats = extractor.features()(images)
         rank = int(torch.linalg.matrix_rank(feats - feats.mean(0)))
         distinct = len(torch.unique(images.flatten(1), dim=0))
@@ -102,6 +107,43 @@ def reference_for(datamodule, protocol: Protocol) -> Reference:
                                                           datamodule.spec.levels),
         )
     return _CACHE[key]
+
+
+def lock_path(dataset: str, fingerprint: str) -> Path:
+    """The lock beside the cached reference networks of one dataset (whatever the protocol version)."""
+    return cache_dir() / "classifiers" / f"{dataset}-{fingerprint[:16]}.lock"
+
+
+@contextmanager
+def first_use_lock(dataset: str, fingerprint: str) -> Iterator[None]:
+    """Hold an exclusive `flock` while a dataset's reference network is loaded or trained and cached.
+
+    Jobs of a sweep start together: without it each would train the same network. The first holds
+    the lock while it trains; the others wait, then find its weights in the cache. Shipped networks
+    need no lock; a cache folder that cannot hold a lock file (read-only) is used without one, as
+    before, since nothing can be trained into it anyway.
+    """
+    if dataset in SHIPPED:
+        yield
+        return
+    path = lock_path(dataset, fingerprint)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")
+    except OSError:
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another job to build the {dataset} reference network (lock {path})",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or when the process dies
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @torch.no_grad()
