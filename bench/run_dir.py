@@ -1,8 +1,9 @@
 """Where a run lands: a folder derived from its config (never the clock), and its lock.
 
-The config hash covers what changes results (model, data, budget, seed, threads, trainer
-numerics, protocol) and leaves out paths, loggers and progress settings, so the same experiment
-always lands in the same folder and a re-run finds its record.
+Every key of the composed config is hashed unless `UNHASHED_KEYS` names it with the reason it
+cannot change a result, so the same experiment always lands in the same folder, a re-run finds
+its record, and a new key changes the hash until someone decides otherwise. `hydra.*` is
+Hydra's own node, never part of the config a run receives.
 """
 
 from __future__ import annotations
@@ -16,22 +17,31 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-HASHED_KEYS = ("model", "dataset", "budget", "seed", "threads", "trainer", "protocol")
-#: Trainer keys that change how often things are logged, not what is learned.
-_UNHASHED_TRAINER_KEYS = ("log_every_n_steps",)
-#: Dataset keys that say where files are fetched from or cached, not which images are used.
-_UNHASHED_DATASET_KEYS = ("download", "cache_dir")
+#: Keys that cannot change a result, each with the reason. An entry names a key or a whole
+#: section; every other key is hashed. `dataset.root` is hashed: for `dataset=folder` it says which
+#: images are used (for the torchvision sources, moving the files gives a new folder).
+UNHASHED_KEYS: dict[str, str] = {
+    "results_dir": "where run folders are created, not what runs in them",
+    "sweep": "the folder under results_dir that groups runs",
+    "progress": "how training progress is shown on the terminal",
+    "logger": "where training curves are logged (csv, wandb, none); the record is the same",
+    "trainer.log_every_n_steps": "how often training curves are logged, not what is learned",
+    "dataset.download": "whether missing files may be fetched; the images used are the same",
+    "dataset.cache_dir": "where decoded images are cached, keyed by the files' fingerprint",
+}
 
 
 def hashed_config(cfg: DictConfig) -> dict:
-    """The part of the config that the hash covers."""
+    """The part of the config that the hash covers: all of it but `UNHASHED_KEYS`."""
     data = OmegaConf.to_container(cfg, resolve=True)
-    picked = {k: data[k] for k in HASHED_KEYS if k in data}
-    if isinstance(picked.get("trainer"), dict):
-        picked["trainer"] = {k: v for k, v in picked["trainer"].items() if k not in _UNHASHED_TRAINER_KEYS}
-    if isinstance(picked.get("dataset"), dict):
-        picked["dataset"] = {k: v for k, v in picked["dataset"].items() if k not in _UNHASHED_DATASET_KEYS}
-    return picked
+    for key in UNHASHED_KEYS:
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return data
 
 
 def config_hash(cfg: DictConfig) -> str:
