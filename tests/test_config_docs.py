@@ -2,9 +2,10 @@
 
 An entry is a row of a table whose header starts `| key |`, its first cell holding the dotted key
 in backticks as `bench-train` takes it on the command line (`dataset.val_size`, `model.net.d_model`,
-`hydra.launcher.n_jobs`); one cell may hold several keys separated by commas. Keys of `experiment/*.yaml` (`# @package _global_`) and
-of `config.yaml` are global; a group file's keys are under its group (`hydra/launcher` files under
-`hydra.launcher`). A list is one key (its items are values).
+`hydra.launcher.n_jobs`); one cell may hold several keys separated by commas. Keys of
+`experiment/*.yaml` (`# @package _global_`) and of `config.yaml` are global; a group file's keys
+are under its group (`hydra/launcher` files under `hydra.launcher`). A list is one key (its items
+are values).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The protocol's settings (`conf/protocol/*.yaml`), validated where they enter, and its seeds.
+"""The protocol's settings (`bench/conf/protocol/*.yaml`), validated where they enter, and its seeds.
 
 Version 3 (this one) adds the metrics of conditional runs: scored samples of a conditional model
 ask for labels spread evenly over the classes (`bench.models.base.labels_for`), and such runs
@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from bench.errors import ConfigError
 
 SPLITS = ("train", "val", "test")
-#: keys of `conf/protocol` read elsewhere (the training code builds the `QualityCurve` from them)
+#: keys of `bench/conf/protocol` read elsewhere (the training code builds the `QualityCurve` from them)
 PASSTHROUGH = ("quality_curve",)
 
 
