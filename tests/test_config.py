@@ -57,6 +57,20 @@ def test_every_experiment_composes(experiment):
     validate(compose_config([f"experiment={experiment}"]))
 
 
+#: Each experiment's training budget when the command line names none (seconds of training).
+EXPERIMENT_SECONDS = {"compare": 180, "compare_conditional": 180, "compare_smoke": 10, "compare_mnist": 1200,
+                      "compare_fashion_mnist": 1200, "compare_cifar10": 2400}
+
+
+@pytest.mark.parametrize("experiment", _options("experiment"))
+def test_a_budget_on_the_command_line_wins_over_the_experiments(experiment):
+    assert dict(compose_config([f"experiment={experiment}"]).budget) == {
+        "kind": "time", "value": EXPERIMENT_SECONDS[experiment]}
+    assert dict(compose_config([f"experiment={experiment}", "budget=smoke"]).budget) == {"kind": "time", "value": 10}
+    assert dict(compose_config([f"experiment={experiment}", "budget=samples"]).budget) == {
+        "kind": "samples", "value": 200000}
+
+
 def test_run_folder_derives_from_the_config_not_the_clock():
     a, b = compose_config(), compose_config()
     assert run_directory(a) == run_directory(b)
