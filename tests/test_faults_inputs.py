@@ -71,12 +71,12 @@ def test_eval_run_more_bad_input(damage, dm, tmp_path, capsys):
         ckpt.unlink()
     elif damage == "no_record":
         (run_dir / RECORD_NAME).unlink()
-        needle = f"--run {run_dir}"
+        needle = f"{run_dir}: expected a run folder holding a readable {RECORD_NAME}"
     else:
         record = read_record(run_dir)
         record["config"]["model"]["net"] = {"_target_": "os.system", "command": f"touch {marker}"}
         write_record(run_dir, record)
-        needle = "model.net"
+        needle = "config.model.net._target_='os.system': not a network the 'independent_pixels' family declares"
     code, out, err = run_cli(eval_main, ["--run", str(run_dir)], capsys)
     assert not marker.exists()
     _one_line(code, out, err, needle)

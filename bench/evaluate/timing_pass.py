@@ -11,14 +11,18 @@ times completed runs again.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import Callable
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 
 from bench.errors import BenchError, exit_on_user_error
+from bench.evaluate.saved_run import SavedRun, add_received_run_options, names_one_run, read_saved_run, run_dirs
 from bench.record import read_record, write_record
+from bench.run_dir import run_directory
 
 PASS = "sequential pass after the sweep"
 
@@ -30,28 +34,25 @@ def is_pending(record: dict | None) -> bool:
     return (record or {}).get("status") == "completed" and (timing.get("measurement") or {}).get("pass") == DEFERRED
 
 
-def time_run(run_dir: Path, record: dict) -> dict:
-    """Time the sampling of the run in `run_dir` and return its record with the speed filled in."""
-    from bench.data import ImageDataModule
-    from bench.evaluate.cli import load_checkpoint_module, run_config
+def time_run(run: SavedRun) -> dict:
+    """Time the sampling of a checked run (`bench.evaluate.saved_run`) and return its record with the speed filled in."""
     from bench.evaluate.timing import timed_sample
+    from bench.models.base import labels_for
 
-    config = run_config(run_dir, record)
-    datamodule = ImageDataModule(**config["dataset"])
+    record = run.record
+    datamodule = run.datamodule()
     if (record.get("budget") or {}).get("stopped_by") == "closed_form":
-        module = _refit(config["model"], datamodule)
+        module = _refit(run.model, datamodule)
     else:
-        module = load_checkpoint_module(run_dir, record, config["model"], datamodule.spec)
+        module = run.module(datamodule.spec)
     if (record.get("environment") or {}).get("device", "cpu").startswith("cuda") and torch.cuda.is_available():
         module = module.to("cuda")
     protocol = record.get("protocol") or {}
     n = int(protocol.get("n_generated") or (record["timing"].get("measurement") or {}).get("images_per_repeat"))
-    from bench.models.base import labels_for
-
     labels = labels_for(n, module.num_classes) if getattr(module, "conditional", False) else None
     samples, speed = timed_sample(module, n, int(protocol.get("scoring_seed") or 0), labels=labels)
     speed["measurement"].update({"pass": PASS, "threads": torch.get_num_threads(),
-                                 "reproduces_scored_samples": _same_as_saved(run_dir, samples, datamodule.spec)})
+                                 "reproduces_scored_samples": _same_as_saved(run.folder, samples, datamodule.spec)})
     record["timing"] = {**record["timing"], **speed}
     return record
 
@@ -61,7 +62,7 @@ def _refit(model_cfg: dict, datamodule):
     from bench.models.baselines import fit_on
     from bench.models.build import build_model
 
-    module = build_model(model_cfg, datamodule.spec)
+    module = build_model(model_cfg, datamodule.spec, recursive=False)
     fit_on(module, datamodule)
     return module
 
@@ -75,18 +76,20 @@ def _same_as_saved(run_dir: Path, samples: torch.Tensor, spec) -> bool | None:
 
 
 def time_runs(run_dirs: list[Path], threads: int = 1, everything: bool = False,
-              say: Callable[[str], None] = print) -> int:
-    """Time each pending (with `everything`: each completed) run in turn; returns how many failed."""
+              say: Callable[[str], None] = print, root: str | None = None,
+              trusted_networks: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """Time each pending (with `everything`: each completed) run in turn; returns the names of those
+    that failed or were refused (each with an `error:` line; the others are still timed)."""
     torch.set_num_threads(threads)
-    failed = 0
+    failed = []
     for run_dir in run_dirs:
         record = read_record(run_dir)
         if not (is_pending(record) or (everything and (record or {}).get("status") == "completed")):
             continue
         try:
-            record = time_run(run_dir, record)
+            record = time_run(read_saved_run(run_dir, root=root, trusted_networks=trusted_networks))
         except BenchError as err:
-            failed += 1
+            failed.append(run_dir.name)
             say(f"error: timing {run_dir.name}: {err}")
             continue
         write_record(run_dir, record)
@@ -94,22 +97,40 @@ def time_runs(run_dirs: list[Path], threads: int = 1, everything: bool = False,
     return failed
 
 
-def sweep_folder_runs(sweep_dir: Path) -> list[Path]:
-    return sorted(p.parent for p in Path(sweep_dir).glob("*/result.json"))
+def time_sweep_jobs(job_configs: list[DictConfig], threads: int) -> list[str]:
+    """The sweep's timing pass: time the deferred runs of the sweep's own jobs, each found in the
+    folder its config names. A folder no job of this sweep names is never read (it may have been
+    planted); the networks the jobs' configs name are trusted, as the user composed them."""
+    folders: dict[Path, None] = {}
+    networks: set[str] = set()
+    for cfg in job_configs:
+        folders[run_directory(cfg)] = None
+        target = OmegaConf.select(cfg, "model.net._target_", default=None)
+        if target is not None:
+            networks.add(str(target))
+    pending = [folder for folder in folders if is_pending(read_record(folder))]
+    if not pending:
+        return []
+    say = functools.partial(print, flush=True)
+    say(f"timing pass: sampling speed of {len(pending)} run(s), one at a time")
+    return time_runs(pending, threads=threads, say=say, trusted_networks=networks)
 
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
-    from bench.evaluate.cli import run_dirs
-
     parser = argparse.ArgumentParser(prog="bench-time", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run folders, or folders holding them")
     parser.add_argument("--threads", type=int, default=1, help="torch threads while timing (default 1)")
     parser.add_argument("--all", action="store_true", help="time completed runs again, not only deferred ones")
+    add_received_run_options(parser)
     args = parser.parse_args(argv)
     if args.threads < 1:
         raise BenchError(f"--threads {args.threads}: expected a positive integer")
-    return 1 if time_runs(run_dirs(args.runs), args.threads, args.all) else 0
+    dirs = run_dirs(args.runs)
+    if names_one_run(args.runs, dirs):  # a refusal of the one run named is the command's own: exit 2
+        read_saved_run(dirs[0], root=args.root, trusted_networks=set(args.allow_network))
+    failed = time_runs(dirs, args.threads, args.all, root=args.root, trusted_networks=set(args.allow_network))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

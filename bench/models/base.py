@@ -40,6 +40,10 @@ class GenerativeModule(pl.LightningModule):
     #: Under DDP: some parameters get no gradient in some backward pass (a GAN's alternating players),
     #: so DDP must look for unused parameters at every step (slower; `bench.fitting.ddp_strategy`).
     has_unused_parameters: ClassVar[bool] = False
+    #: The network classes (`model.net._target_`, dotted paths) this family is built with. A run
+    #: folder someone sent names its network in `result.json`: re-evaluating it builds only a
+    #: class listed here (`bench.evaluate.saved_run`), never whatever the record names.
+    networks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, net: nn.Module, spec: DatasetSpec, lr: float = 1e-3,
                  weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),

@@ -14,9 +14,13 @@ from bench.models.base import GenerativeModule
 from bench.registry import get_family
 
 
-def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec) -> GenerativeModule:
+def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec,
+                recursive: bool = True) -> GenerativeModule:
     """`model_cfg` holds `family` (registry name), optional `net` (a Hydra `_target_` node whose
-    class takes `spec=` plus its own keys) and `module` (keyword arguments of the family class)."""
+    class takes `spec=` plus its own keys) and `module` (keyword arguments of the family class).
+
+    `recursive=False` builds the network alone, its keys passed as plain values: the way a config
+    read from a run folder is built (`bench.evaluate.saved_run`), so no nested node can run."""
     cfg = model_cfg if isinstance(model_cfg, DictConfig) else OmegaConf.create(dict(model_cfg))
     cls = get_family(cfg.family)
     conditional = cfg.get("conditional", False)
@@ -28,7 +32,7 @@ def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec) ->
         target = cfg.net.get("_target_")
         try:
             # a partial, so `spec` reaches the network as the DatasetSpec object itself
-            net = instantiate(cfg.net, _partial_=True)(spec=spec, **net_args)
+            net = instantiate(cfg.net, _partial_=True, _recursive_=recursive)(spec=spec, **net_args)
         except InstantiationException as err:
             reason = " ".join(str(err.__cause__ or err).split())  # Hydra's messages span lines
             raise BenchError(f"model.net: could not build {target}: {reason}") from None

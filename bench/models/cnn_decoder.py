@@ -106,6 +106,7 @@ class VAE(GenerativeModule):
     """
 
     family = "cnn_decoder"
+    networks = ("bench.models.cnn_decoder.ConvVAENet",)
     likelihood = "bound"
     supports_conditional = True
 

@@ -166,6 +166,7 @@ class GAN(GenerativeModule):
     """
 
     family = "gan"
+    networks = ("bench.models.gan.GANNet",)
     likelihood = "none"
     selection_metric = None
     supports_conditional = True

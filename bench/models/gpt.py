@@ -108,6 +108,7 @@ class PixelGPT(GenerativeModule):
     """
 
     family = "gpt"
+    networks = ("bench.models.gpt.PixelGPTNet",)
     likelihood = "exact"
     supports_conditional = True
     supports_guidance = True

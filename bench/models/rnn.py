@@ -94,6 +94,7 @@ class PixelRNN(GenerativeModule):
     """Pixel-autoregressive recurrent model with an exact likelihood."""
 
     family = "rnn"
+    networks = ("bench.models.rnn.PixelRNNNet",)
     likelihood = "exact"
     supports_conditional = True
     supports_guidance = True

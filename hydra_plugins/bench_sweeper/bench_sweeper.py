@@ -6,9 +6,9 @@ would cancel the jobs after it. This one drops such a job with one `error:` line
 for it, lists it among the jobs `bench-train -m` reports as not completed, and runs the rest.
 Everything else (parameters, batching, launchers) is the basic sweeper's.
 
-After the last batch, it times the sampling of every run whose job deferred it (a parallel
-sweep: `bench.evaluate.timing_pass`), one run at a time, so no timing shares the machine with
-another job of the sweep.
+After the last batch, it times the sampling of every run of this sweep's jobs that deferred it
+(a parallel sweep: `bench.evaluate.timing_pass`), one run at a time, so no timing shares the
+machine with another job of the sweep; a run it cannot time makes `bench-train -m` exit non-zero.
 
 No `from __future__ import annotations`: Hydra executes plugin modules outside `sys.modules`,
 where a dataclass cannot resolve string annotations.
@@ -35,21 +35,18 @@ ConfigStore.instance().store(group="hydra/sweeper", name="bench", node=BenchSwee
 class BenchSweeper(BasicSweeper):
     def sweep(self, arguments):
         returns = super().sweep(arguments)
-        self._timing_pass()
+        self._timing_pass(returns)
         return returns
 
-    def _timing_pass(self) -> None:
-        from pathlib import Path
-
-        from bench.evaluate.timing_pass import is_pending, sweep_folder_runs, time_runs
-        from bench.record import read_record
+    def _timing_pass(self, returns) -> None:
+        from bench.evaluate.timing_pass import time_sweep_jobs
+        from bench.train import note_incomplete_job
 
         assert self.config is not None
-        folder = Path(str(self.config.results_dir)) / str(self.config.sweep)
-        pending = [run for run in sweep_folder_runs(folder) if is_pending(read_record(run))]
-        if pending:
-            print(f"timing pass: sampling speed of {len(pending)} run(s), one at a time", flush=True)
-            time_runs(pending, threads=int(self.config.threads))
+        # the configs the jobs ran with: only their folders are timed (a resumed sweep's too)
+        configs = [job.cfg for batch in returns for job in batch if job.cfg is not None]
+        for name in time_sweep_jobs(configs, threads=int(self.config.threads)):
+            note_incomplete_job(f"{name} (timing pass)")
 
     def get_job_batch(self) -> Sequence[Sequence[str]]:
         return [job for job in super().get_job_batch() if self._composes(job)]

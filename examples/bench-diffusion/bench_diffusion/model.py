@@ -31,6 +31,7 @@ def linear_alpha_bar(timesteps: int) -> torch.Tensor:
 
 class Diffusion(GenerativeModule):
     family: ClassVar[str] = "diffusion"
+    networks: ClassVar[tuple[str, ...]] = ("bench_diffusion.net.DiffusionUNet",)
     likelihood: ClassVar[str] = "none"
     selection_metric: ClassVar[str | None] = None
 
