@@ -42,9 +42,14 @@ def test_two_jobs_train_an_uncached_reference_network_once(tmp_path, capfd):
     jobs = [ctx.Process(target=_job, args=(dm, marker, barrier, results)) for _ in range(2)]
     for job in jobs:
         job.start()
-    for job in jobs:
-        job.join(timeout=120)
-    assert [job.exitcode for job in jobs] == [0, 0]
+    try:
+        for job in jobs:
+            job.join(timeout=120)
+        assert [job.exitcode for job in jobs] == [0, 0]
+    finally:
+        for job in jobs:
+            if job.is_alive():  # a job stuck waiting: leave no process behind
+                job.kill()
     (sha_a, path_a), (sha_b, path_b) = results.get(timeout=5), results.get(timeout=5)
     assert marker.read_text() == "trained\n"  # trained by one job only
     assert sha_a == sha_b == ex.file_sha256(path_a) and path_a == path_b  # both measure with the cached weights
