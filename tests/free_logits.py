@@ -23,6 +23,7 @@ class Logits(nn.Module):
 
 class ToyPixels(GenerativeModule):
     family = "toy"
+    networks = (f"{__name__}.Logits",)  # the module is installed under the test plugin's own name
     likelihood = "exact"
 
     def log_probs(self) -> torch.Tensor:

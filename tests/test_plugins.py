@@ -126,6 +126,9 @@ def _assert_built_ins_work():
      "plugin broken-plug 1.0 (family 'broken'): no_such_module_xyz:Model failed to import: ModuleNotFoundError"),
     ({"bench.models": {"notgm": "collections:OrderedDict"}},
      "plugin broken-plug 1.0 (family 'notgm'): collections:OrderedDict is not a GenerativeModule subclass"),
+    ({"bench.models": {"renamed": "bench.models.rnn:PixelRNN"}},
+     "plugin broken-plug 1.0 (family 'renamed'): bench.models.rnn:PixelRNN sets family = 'rnn'; expected 'renamed', "
+     "the name it is registered under"),
     ({"bench.models": {"rnn": "collections:OrderedDict"}},
      "plugin broken-plug 1.0: family 'rnn' clashes with a built-in family; the built-in is used"),
     ({"bench.configs": {"broken-plug": "no_such_package_xyz.conf"}},
