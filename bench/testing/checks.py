@@ -141,6 +141,33 @@ def check_sample_contract(model: GenerativeModule, n: int = 5, expect_variety: b
     assert model.likelihood in LIKELIHOOD_KINDS, f"likelihood must be one of {LIKELIHOOD_KINDS}"
 
 
+def varied_batch(spec: DatasetSpec, n: int = 64, seed: int = 0) -> torch.Tensor:
+    """`n` uniformly random uint8 images `[n, C, H, W]` (all different on a spec with many levels):
+    a training set that leaves a closed-form model room to vary."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, spec.levels, (n, *spec.shape), generator=g, dtype=torch.uint8)
+
+
+def check_sample_variety(model: GenerativeModule, n: int = 64, min_distinct: float = 0.25,
+                         labels: torch.Tensor | None = None) -> None:
+    """All models (on a spec with many levels, where even an untrained model's small differences
+    survive quantization). Samples depend on the generator and only on it: one seed gives the
+    same `n` samples twice, another seed changes most of them, and at least `min_distinct * n`
+    of the `n` are different images (not collapsed onto a few). A conditional model is given
+    the same `labels` (int64 `[n]`) for every draw."""
+    def draw(seed: int) -> torch.Tensor:
+        return model.sample(n, torch.Generator().manual_seed(seed), labels)
+
+    a, again, other = draw(1), draw(1), draw(2)
+    assert torch.equal(a, again), "the same seeded generator must give the same samples"
+    same_rows = int((a == other).flatten(1).all(1).sum())
+    assert same_rows < n / 2, (f"{same_rows} of {n} samples are the same under generator seeds 1 and 2: "
+                               "sample() must draw its randomness from the generator it is given")
+    distinct = len(torch.unique(a.flatten(1), dim=0))
+    assert distinct >= min_distinct * n, (f"only {distinct} different images among {n} samples (expected at least "
+                                          f"{math.ceil(min_distinct * n)}): the sampler collapses onto a few images")
+
+
 def check_checkpoint_round_trip(model: GenerativeModule, fresh: GenerativeModule) -> None:
     """All models. Weights saved from `model` and loaded (`weights_only=True`) into `fresh` (same
     config, other init) sample identically."""

@@ -18,7 +18,7 @@ import torch
 
 from bench.data.spec import DatasetSpec
 from bench.errors import BenchError
-from bench.models.base import GenerativeModule
+from bench.models.base import GenerativeModule, labels_for
 from bench.testing import checks
 
 Build = Callable[[DatasetSpec], GenerativeModule]
@@ -32,6 +32,25 @@ def _sample_contract(build: Build, spec: DatasetSpec) -> None:
 
 def _round_trip(build: Build, spec: DatasetSpec) -> None:
     checks.check_checkpoint_round_trip(_fitted(build, spec), _seeded(build, spec, seed=1))
+
+
+#: The spec of the variety check, when the model builds on it: 256 levels keep an untrained
+#: model's small differences between samples (on 2 or 3 levels they may all round to one image).
+VARIETY_SHAPE = (1, 4, 4, 256)
+
+
+def _variety(build: Build, spec: DatasetSpec, conditional: bool = False) -> None:
+    try:
+        varied = checks.tiny_spec(*VARIETY_SHAPE, num_classes=spec.num_classes)
+        model = _seeded(build, varied)
+        spec = varied
+    except BenchError:  # a model that cannot take 256 levels is checked on the kit's own tiny spec
+        model = _seeded(build, spec)
+    batch = checks.varied_batch(spec)
+    if checks.training_style(model) == "closed_form":  # a copier of three prototypes could draw only three
+        checks.fit_briefly(model, batch)
+    labels = labels_for(len(batch), model.num_classes) if conditional else None
+    checks.check_sample_variety(model, len(batch), labels=labels)
 
 
 def _memorizes(build: Build, spec: DatasetSpec) -> None:
@@ -57,6 +76,8 @@ def _conditional(*kinds: str) -> Callable[[GenerativeModule], bool]:
 CONDITIONAL_CHECKS: tuple[Check, ...] = (
     Check("conditional: sample contract with labels", "conditional models", lambda m: m.conditional,
           lambda b, s: checks.check_conditional_sample_contract(_fitted(b, s))),
+    Check("conditional: samples vary with the generator", "conditional models", lambda m: m.conditional,
+          lambda b, s: _variety(b, s, conditional=True)),
     Check("conditional: samples follow their labels",
           "conditional models, training style 'closed_form' or 'gradient' (likelihood 'exact' or 'bound')",
           lambda m: m.conditional and (checks.training_style(m) == "closed_form" or (
@@ -76,6 +97,7 @@ CONDITIONAL_CHECKS: tuple[Check, ...] = (
 CHECKS: tuple[Check, ...] = (
     Check("sample contract", "every model", lambda m: True, _sample_contract),
     Check("checkpoint round trip", "every model", lambda m: True, _round_trip),
+    Check("samples vary with the generator", "every model", lambda m: True, _variety),
     Check("likelihood sums to 1", "likelihood 'exact'", _likelihood("exact"),
           lambda b, s: checks.check_likelihood_normalized(_seeded(b, s))),
     Check("likelihood sums to at most 1", "likelihood 'bound'", _likelihood("bound"),
