@@ -3,8 +3,10 @@
 Digits' classifier ships in `bench/evaluate/assets/` with the hash of the split it was trained
 on, so every machine measures with the same extractor. Other datasets train one on first use
 and cache it under a key of (dataset fingerprint, architecture, seed, protocol version) in
-`$BENCH_CACHE` (default `~/.cache/bench`); writes go through a temp file and a rename so two
-jobs racing to build it never leave half a file. Beside the weights a JSON sidecar holds the
+`$BENCH_CACHE` (default `~/.cache/bench`). The first job to need it takes a lock beside the cache
+(`bench.evaluate.reference.first_use_lock`), so jobs of a sweep started together train it once and
+the others wait and load it; writes go through a temp file and a rename, so no reader ever sees
+half a file. Beside the weights a JSON sidecar holds the
 network's test accuracy (`bench.evaluate.classifier_sidecar`), which every run record repeats.
 A dataset with fewer than 2 classes gets a network trained to predict rotations instead
 (`bench.evaluate.rotation_task`), under its own key and id, and no Inception Score.

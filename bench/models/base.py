@@ -52,7 +52,7 @@ class GenerativeModule(pl.LightningModule):
                  guidance: float = 0.0):
         super().__init__()
         if lr_schedule not in LR_SCHEDULES:
-            raise ConfigError("model.lr_schedule", lr_schedule, f"one of {', '.join(LR_SCHEDULES)}")
+            raise ConfigError("model.module.lr_schedule", lr_schedule, f"one of {', '.join(LR_SCHEDULES)}")
         self._check_conditioning(spec, conditional, label_dropout, guidance)
         #: Conditional models take class labels `0..num_classes-1`; `null_label` (= num_classes)
         #: stands for "no label" (dropped labels in training, the unconditional branch of guidance).
