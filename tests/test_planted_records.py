@@ -156,3 +156,18 @@ def test_a_network_the_user_names_is_built_when_the_user_trusts_it(run_dir, tmp_
     with pytest.raises(BenchError, match="declared: bench.models.cnn_decoder.ConvVAENet"):
         read_saved_run(folder)
     assert read_saved_run(folder, trusted_networks={"my_nets.VAENet"}).model["net"]["_target_"] == "my_nets.VAENet"
+
+
+def test_every_shipped_model_config_builds_a_network_its_family_declares():
+    """Else `bench-eval --run` would refuse the runs of bench's own presets."""
+    from omegaconf import OmegaConf
+
+    from bench.config_choices import CONF_DIR
+    from bench.registry import get_family
+
+    configs = sorted((Path(CONF_DIR) / "model").glob("*.yaml"))
+    assert len(configs) >= 6
+    for path in configs:
+        model = OmegaConf.load(path)
+        if model.get("net") is not None:
+            assert model.net._target_ in get_family(model.family).networks, path
