@@ -76,9 +76,11 @@ def test_every_family_trains_a_few_steps_and_samples(family, spec):
         assert sum(moved) >= len(moved) // 2, f"{family}: training left most parameters unchanged"
     check_sample_contract(model, n=2)
     if model.likelihood != "none":
-        bpd = model.eval().nll_bits_per_dim(x[:2])
-        # on 256 levels, an untrained model is near uniform: close to 8 bits/dim, never far above
-        assert bpd.shape == (2,) and torch.isfinite(bpd).all() and (bpd > 0).all() and (bpd < 12).all()
+        bpd = model.eval().nll_bits_per_dim(random_images(spec, 2, seed=1))
+        # unseen uniform images cost a normalized model at least log2(256) = 8 bits/dim in expectation,
+        # and a model two steps from its near-uniform start not much more: measured 8.00 to 8.06
+        # (a bound 8.00, the fitted per-pixel counts 8.05); nats would give 5.5, a sum over dims 6,000
+        assert bpd.shape == (2,) and bool(((bpd > 7.9) & (bpd < 8.25)).all()), f"{family}: {bpd.tolist()} bits/dim"
 
 
 @pytest.mark.parametrize("family", ["rnn", "gpt"])
