@@ -1,28 +1,31 @@
-"""Which one-line changes to published numbers does the test suite catch? (a manual tool, not CI)
+"""Which small changes to published numbers does the test named for each one catch? (a manual tool, not CI)
 
-Each mutant below is a one-line change that alters a number the suite publishes. For each, the
-tool copies the repository's files (tracked and untracked-but-not-ignored) to a temporary folder,
-applies the change there, and runs the fast suite in the copy (`python -m pytest -q -x -p
-no:cacheprovider`, with PYTHONPATH pointing at the copy). A mutant is *caught* when the suite
-fails (or times out), *missed* when it passes, and *stale* when its original line is no longer
-in the code (update the list). The unmutated copy runs first: a failing baseline stops the tool.
+Each mutant below is a change of a line or two that alters a number the suite publishes, and names
+the test that must catch it (a pytest node id; a parametrized test without its parameters runs
+every case). For each, the tool copies the repository's files (tracked and untracked-but-not-ignored)
+to a temporary folder, applies the change there and runs only that test in the copy (PYTHONPATH
+pointing at the copy and at the copy's diffusion example). A mutant is
 
-The suite runs once per mutant, sequentially; with `-x` a caught mutant stops at its first
-failure, a missed one costs a whole suite run (about 3 minutes on 2 cores).
+- *caught* when the named test fails in its own body with an `AssertionError` (or `pytest.fail`,
+  e.g. `DID NOT RAISE`), as reported by a pytest plugin that records each failure's exception type;
+- *error* when it fails otherwise (another exception, a failing fixture, a collection error): the
+  change broke something, but not the assertion meant to see the number;
+- *missed* when the named test passes; *timeout* when it runs past `--timeout`;
+- *stale* when its original text is no longer in the code exactly once (update the list);
+- *baseline fails* when the named test does not pass on the unmutated copy (run first, all named
+  tests in one pytest call; skipped with `--skip-baseline`).
 
-Writes the table and the score to benchmarks/results/mutants.txt.
+Writes the table and the totals to benchmarks/mutants.md.
 
-    python benchmarks/mutants.py [--only NAME[,NAME...]] [--pytest-args "tests/test_x.py -k y"]
-                                 [--timeout 1200] [--list] [--skip-baseline]
+    python benchmarks/mutants.py [--only NAME[,NAME...]] [--timeout 600] [--list] [--skip-baseline]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
-import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -33,7 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-OUTPUT = REPO / "benchmarks" / "results" / "mutants.txt"
+OUTPUT = REPO / "benchmarks" / "mutants.md"
+DIFFUSION = "examples/bench-diffusion"  # its package folder goes on PYTHONPATH, so its mutants apply
 
 
 @dataclass(frozen=True)
@@ -43,104 +47,195 @@ class Mutant:
     original: str  # must occur exactly once in the file
     replacement: str
     description: str
-    from_issue: bool = False  # one of the four changes issue 9 found passing the whole suite
+    test: str  # the pytest node id that must fail with an assertion
+    from_issue: int | None = None  # the issue that found the change passing the suite, where one did
 
+
+TRAINING = "tests/test_numbers_training.py::"
+LIKELIHOOD = "tests/test_numbers_likelihood.py::"
+METRICS = "tests/test_numbers_metrics.py::"
+TIMING = "tests/test_timing.py::"
+DIFFUSION_TESTS = f"{DIFFUSION}/tests/test_diffusion.py::"
+KIT = "tests/test_contract.py::test_every_model_config_passes_exactly_its_checks"
+LARGE = "tests/test_large_images.py::test_every_family_trains_a_few_steps_and_samples"
 
 MUTANTS = [
     Mutant("validation_cadence_on_train_size", "bench/fitting.py",
            "images = float(every) * len(datamodule.val_images)", "images = float(every) * len(datamodule.train_images)",
-           "validation cadence from the training split's size (far fewer best-checkpoint candidates)"),
+           "validation cadence from the training split's size (far fewer best-checkpoint candidates)",
+           TRAINING + "test_validation_comes_after_every_validation_every_times_the_validation_set_in_training_images"),
     Mutant("deferred_timing_draws_other_samples", "bench/evaluate/timing.py",
            "            samples = draw(n, seed)", "            samples = draw(n, seed + 1)",
-           "a parallel sweep's job scores samples of another seed than the one its record names"),
+           "a parallel sweep's job scores samples of another seed than the one its record names",
+           "tests/test_evaluate.py::test_a_deferred_timing_draws_the_same_scored_samples_and_leaves_the_speed_to_the"
+           "_timing_pass"),
     Mutant("marginal_without_class_prior", "bench/models/base.py",
            "log_marginal = torch.logsumexp(log_p, 0) - math.log(self.num_classes)",
            "log_marginal = torch.logsumexp(log_p, 0)",
-           "a conditional model's unconditional bits/dim without the class prior (too low by log2(K)/dims)"),
+           "a conditional model's unconditional bits/dim without the class prior (too low by log2(K)/dims)",
+           "tests/test_conditional_models.py::test_conditional_likelihoods_sum_to_one_per_label_and_the_marginal_is"
+           "_their_mean"),
     Mutant("conditional_labels_all_class_0", "bench/models/base.py",
            "return torch.arange(n, dtype=torch.int64) % num_classes", "return torch.zeros(n, dtype=torch.int64)",
-           "conditional samples all asked for class 0 instead of spread over the classes"),
+           "conditional samples all asked for class 0 instead of spread over the classes",
+           "tests/test_conditional_interface.py::test_evaluation_labels_spread_evenly_over_the_classes"),
     Mutant("label_dropout_inverted", "bench/models/base.py",
            "drop = torch.rand(labels.shape, device=labels.device) < self.label_dropout",
            "drop = torch.rand(labels.shape, device=labels.device) > self.label_dropout",
-           "training labels dropped with probability 1 - label_dropout"),
+           "training labels dropped with probability 1 - label_dropout",
+           "tests/test_conditional_interface.py::test_label_dropout_replaces_that_share_of_labels_by_the_null_label"
+           "_and_keeps_the_rest"),
     Mutant("class_accuracy_ignores_labels", "bench/evaluate/conditional.py",
            "return (logits.argmax(1) == labels.to(logits.device)).double().mean().item()",
            "return (logits.argmax(1) == logits.argmax(1)).double().mean().item()",
-           "accuracy of conditional samples always 1"),
+           "accuracy of conditional samples always 1",
+           "tests/test_conditional_metrics.py::test_accuracy_is_one_for_a_class_copier_and_chance_for_a_label"
+           "_ignoring_model"),
     Mutant("memorization_percentile_10", "bench/evaluate/memorization.py",
            "QUANTILE = 0.05", "QUANTILE = 0.10",
-           "memorization threshold at the 10th percentile of validation->train distances", True),
+           "memorization threshold at the 10th percentile of validation->train distances",
+           "tests/test_evaluate.py::test_memorization_of_a_copier_and_of_held_out_images", 9),
     Mutant("iwae_without_log_k", "bench/models/cnn_decoder.py",
            "log_p = torch.logsumexp(log_w, dim=0) - math.log(k)", "log_p = torch.logsumexp(log_w, dim=0)",
-           "IWAE bound without its - log k (VAE bits/dim too low)", True),
+           "IWAE bound without its - log k (VAE bits/dim too low)",
+           LIKELIHOOD + "test_iwae_bound_gives_every_image_together_at_most_probability_one", 9),
     Mutant("fid_on_standardized_features", "bench/evaluate/reference.py",
            '"fid": fm.frechet_distance(identity, ref.features, feats),',
            '"fid": fm.frechet_distance(identity, ref.standardized(ref.features), ref.standardized(feats)),',
-           "headline FID on the standardized features meant for KID", True),
+           "headline FID on the standardized features meant for KID",
+           METRICS + "test_published_fid_equals_scipy_fid_on_the_classifier_features", 9),
     Mutant("checkpoint_by_highest_val_bpd", "bench/fitting.py",
            'monitor=module.selection_metric, mode="min"', 'monitor=module.selection_metric, mode="max"',
-           "evaluated checkpoint chosen by the highest validation bits/dim", True),
+           "evaluated checkpoint chosen by the highest validation bits/dim",
+           TRAINING + "test_the_scored_checkpoint_is_the_one_with_the_lowest_validation_bits_per_dim", 9),
     Mutant("kid_on_raw_features", "bench/evaluate/reference.py",
            "fm.kernel_distance(identity, ref.standardized(ref.features), ref.standardized(feats),",
            "fm.kernel_distance(identity, ref.features, feats,",
-           "KID on raw instead of standardized features"),
+           "KID on raw instead of standardized features",
+           METRICS + "test_published_kid_is_the_mmd_of_features_standardized_by_the_reference"),
     Mutant("kid_half_subsets", "bench/evaluate/feature_metrics.py",
            "size = min(subset_size, len(real), len(fake))", "size = min(subset_size, len(real), len(fake)) // 2",
-           "KID subsets half the size the protocol records"),
+           "KID subsets half the size the protocol records",
+           METRICS + "test_published_kid_is_the_mmd_of_features_standardized_by_the_reference"),
     Mutant("inception_score_10_splits", "bench/evaluate/reference.py",
            "fm.inception_score(fm.Precomputed(logits.shape[1]), logits, seed, p.is_splits)",
            "fm.inception_score(fm.Precomputed(logits.shape[1]), logits, seed, 10)",
-           "Inception Score over 10 splits instead of the protocol's"),
+           "Inception Score over 10 splits instead of the protocol's",
+           METRICS + "test_published_inception_score_is_one_split_of_the_classifier_softmax"),
     Mutant("prdc_k_3", "bench/evaluate/reference.py",
            "**prdc(ref.features, feats, p.pr_k),", "**prdc(ref.features, feats, 3),",
-           "precision/recall/density/coverage with k=3 instead of the protocol's k"),
+           "precision/recall/density/coverage with k=3 instead of the protocol's k",
+           METRICS + "test_published_precision_recall_density_coverage_use_k_5_neighbourhoods"),
     Mutant("floor_from_test_split", "bench/evaluate/reference.py",
            "images = ref.train[order[:n]]", "images = ref.images[order[:n]]",
-           "data floor drawn from the reference (test) split instead of train"),
+           "data floor drawn from the reference (test) split instead of train",
+           "tests/test_evaluate.py::test_data_floor_is_seeded_cached_and_bounded_by_the_train_split"),
+    Mutant("floor_of_half_the_images", "bench/evaluate/reference.py",
+           "images = ref.train[order[:n]]", "images = ref.train[order[:n // 2]]",
+           "data floor scored on n / 2 training images while the record says n (FID biased up)",
+           "tests/test_evaluate.py::test_data_floor_is_seeded_cached_and_bounded_by_the_train_split", 16),
     Mutant("vae_bits_in_nats", "bench/models/cnn_decoder.py",
            "LOG2 = math.log(2.0)", "LOG2 = 1.0",
-           "VAE bits/dim in nats (log base e)"),
+           "VAE bits/dim in nats (log base e)", LARGE + "[cnn_decoder-28x28x1]"),
+    Mutant("token_bits_in_nats", "bench/models/pixel_tokens.py",
+           "return nats.mean(dim=1) / math.log(2.0)", "return nats.mean(dim=1)",
+           "RNN/GPT bits/dim in nats (5.5 on uniform 256 levels, inside the old bound of 12)",
+           LARGE + "[gpt-28x28x1]", 16),
     Mutant("token_bits_per_image", "bench/models/pixel_tokens.py",
            "return nats.mean(dim=1) / math.log(2.0)", "return nats.sum(dim=1) / math.log(2.0)",
-           "RNN/GPT bits/dim summed over pixels instead of divided by dims"),
+           "RNN/GPT bits/dim summed over pixels instead of divided by dims",
+           LIKELIHOOD + "test_exact_likelihoods_give_every_image_together_probability_one"),
     Mutant("elbo_kl_doubled", "bench/models/cnn_decoder.py",
            "kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)",
            "kl = (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)",
-           "VAE ELBO with the KL term doubled"),
+           "VAE ELBO with the KL term doubled", LIKELIHOOD + "test_iwae_at_k_1_equals_the_elbo_in_expectation"),
     Mutant("headline_bpd_is_elbo", "bench/evaluate/likelihood.py",
            '"bits_per_dim": iwae if iwae is not None else nll,', '"bits_per_dim": nll,',
-           "VAE headline bits/dim is the ELBO, not the IWAE bound"),
+           "VAE headline bits/dim is the ELBO, not the IWAE bound",
+           LIKELIHOOD + "test_published_vae_bits_per_dim_is_the_iwae_bound_with_the_elbo_beside_it"),
     Mutant("quantize_floor", "bench/data/spec.py",
            "x = torch.round(x.clamp(0.0, 1.0) * (levels - 1))", "x = torch.floor(x.clamp(0.0, 1.0) * (levels - 1))",
-           "continuous samples quantized by flooring instead of rounding"),
+           "continuous samples quantized by flooring instead of rounding",
+           "tests/test_data.py::test_quantize_clamps_and_rounds"),
     Mutant("to_unit_by_levels", "bench/data/spec.py",
            "return x.to(torch.float32) / (levels - 1)", "return x.to(torch.float32) / levels",
-           "pixel intensities divided by levels instead of levels - 1"),
+           "pixel intensities divided by levels instead of levels - 1", "tests/test_data.py::test_quantize_round_trip"),
     Mutant("samples_seen_doubled", "bench/budget.py",
            "self.samples_seen += len(batch[0])", "self.samples_seen += 2 * len(batch[0])",
-           "samples-seen budget counts every image twice"),
+           "samples-seen budget counts every image twice",
+           "tests/test_gan.py::test_runs_through_the_training_entry_point"),
     Mutant("lr_cosine_to_zero", "bench/models/base.py",
            "return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress))",
            "return 0.5 * (1.0 + math.cos(math.pi * progress))",
-           "cosine learning rate ends at 0 instead of 2% of the base"),
+           "cosine learning rate ends at 0 instead of 2% of the base",
+           TRAINING + "test_learning_rate_warms_up_linearly_then_decays_by_cosine_to_two_percent"),
     Mutant("lr_schedule_not_applied", "bench/budget.py",
            'group["lr"] = group["initial_lr"] * factor', 'group["lr"] = group["initial_lr"]',
-           "the optimizer never follows the learning-rate schedule"),
+           "the optimizer never follows the learning-rate schedule",
+           TRAINING + "test_training_follows_the_learning_rate_and_kl_warm_up_schedules"),
     Mutant("kl_warmup_ignores_its_length", "bench/models/cnn_decoder.py",
            "beta = min(1.0, budget.fraction / self.kl_warmup_fraction)", "beta = min(1.0, budget.fraction)",
-           "KL warm-up over the whole budget instead of its configured fraction"),
+           "KL warm-up over the whole budget instead of its configured fraction",
+           TRAINING + "test_training_follows_the_learning_rate_and_kl_warm_up_schedules"),
     Mutant("eval_time_in_budget", "bench/fitting.py",
            "callbacks: list[pl.Callback] = [budget, *extra_callbacks, FlushLogsOnCheckpoint()]",
            "callbacks: list[pl.Callback] = [*extra_callbacks, budget, FlushLogsOnCheckpoint()]",
-           "the quality curve's evaluation time counted as training time"),
+           "the quality curve's evaluation time counted as training time",
+           TRAINING + "test_evaluation_during_training_is_kept_out_of_the_training_time"),
     Mutant("best_checkpoint_not_loaded", "bench/fitting.py",
            'module.load_state_dict(state["state_dict"])', 'state.get("state_dict")',
-           "the last weights are scored while the record names the best checkpoint"),
+           "the last weights are scored while the record names the best checkpoint",
+           TRAINING + "test_fit_leaves_the_selected_weights_in_the_module_not_the_last_ones"),
     Mutant("nan_loss_never_checked", "bench/budget.py",
            "finite = not checks or bool(torch.stack([c.cpu() for c in checks]).all())",
            "finite = True",
-           "non-finite losses or weights never mark the run as diverged"),
+           "non-finite losses or weights never mark the run as diverged",
+           TRAINING + "test_a_run_whose_loss_turns_nan_is_recorded_as_diverged"),
+    # ---- issue 16: the numbers its tests now pin ---------------------------------------------
+    Mutant("timing_min_not_median", "bench/evaluate/timing.py",
+           'STATISTIC, STATISTIC_NAME = statistics.median, "median"', 'STATISTIC, STATISTIC_NAME = min, "median"',
+           "sampling speed from the fastest repeat while the record says median",
+           TIMING + "test_speed_is_images_per_repeat_over_the_median_repeat", 16),
+    Mutant("timing_without_warm_up", "bench/evaluate/timing.py",
+           "        samples, scored_s = _timed(lambda: draw(n, seed), device)\n"
+           "        times, cpu_times = _repeats(lambda i: draw(per_repeat, seed + 1 + i), repeats, device)\n",
+           "        times, cpu_times = _repeats(lambda i: draw(per_repeat, seed + 1 + i), repeats, device)\n"
+           "        samples, scored_s = _timed(lambda: draw(n, seed), device)\n",
+           "timed draws before the scored draw that warms up (the first timed draw cold)",
+           TIMING + "test_timed_draws_are_warm_after_the_scored_draw_of_a_full_batch", 16),
+    Mutant("timing_repeats_draw_all_n", "bench/evaluate/timing.py",
+           "return max(1, min(n, TIMED_BATCHES * batch))", "return n",
+           "every timed repeat draws all N images again",
+           TIMING + "test_timing_draws_n_images_once_and_a_few_batches_besides", 16),
+    Mutant("diffusion_variance_beta_not_posterior", f"{DIFFUSION}/bench_diffusion/model.py",
+           "sigma = self.eta * ((1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev)) ** 0.5",
+           "sigma = self.eta * (1.0 - ab / ab_prev) ** 0.5",
+           "ancestral steps with variance beta_t instead of the posterior's",
+           DIFFUSION_TESTS + "test_each_ancestral_step_draws_from_the_closed_form_posterior", 16),
+    Mutant("diffusion_direction_ignores_sigma", f"{DIFFUSION}/bench_diffusion/model.py",
+           "max(1.0 - ab_prev - sigma ** 2, 0.0) ** 0.5 * eps", "max(1.0 - ab_prev, 0.0) ** 0.5 * eps",
+           "ancestral steps whose noise direction keeps the variance the added noise already brings",
+           DIFFUSION_TESTS + "test_each_ancestral_step_draws_from_the_closed_form_posterior", 16),
+    Mutant("diffusion_x0_at_this_step", f"{DIFFUSION}/bench_diffusion/model.py",
+           "x = ab_prev ** 0.5 * x0 +", "x = ab ** 0.5 * x0 +",
+           "each step scales the predicted x_0 by the current instead of the next signal level",
+           DIFFUSION_TESTS + "test_each_ddim_step_is_the_deterministic_update", 16),
+    Mutant("diffusion_one_starting_noise", f"{DIFFUSION}/bench_diffusion/model.py",
+           "x = torch.randn((n, *self.spec.shape), generator=generator, device=self.device)",
+           "x = torch.randn((1, *self.spec.shape), generator=generator, device=self.device).expand(n, -1, -1, -1)",
+           "one starting noise for the whole draw: deterministic DDIM collapses onto one image",
+           DIFFUSION_TESTS + "test_passes_the_contract_kit_and_a_smoke_bench_train_run", 16),
+    Mutant("gan_ignores_its_generator", "bench/models/gan.py",
+           "z = torch.randn(n, self.net.latent_dim, generator=generator, device=self.device)",
+           "z = torch.randn(n, self.net.latent_dim, generator=torch.Generator(self.device).manual_seed(0), "
+           "device=self.device)",
+           "GAN latents from a fixed seed of its own: the same samples under every generator",
+           KIT + "[gan]", 16),
+    Mutant("gan_one_latent", "bench/models/gan.py",
+           "z = torch.randn(n, self.net.latent_dim, generator=generator, device=self.device)",
+           "z = torch.randn(1, self.net.latent_dim, generator=generator, device=self.device).expand(n, -1)",
+           "one GAN latent for the whole draw: every sample the same image",
+           KIT + "[gan]", 16),
 ]
 
 
@@ -165,78 +260,156 @@ def resolve(mutant: Mutant, files: list[str]) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def run_suite(copy: Path, pytest_args: list[str], timeout: float) -> tuple[str, float, str]:
-    """('passed' | 'failed' | 'timeout', seconds, the first failing test or the last output line)."""
-    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}  # no stale .pyc
-    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *pytest_args]
+#: A pytest plugin, written next to the copy, that records every failure with its exception type.
+PLUGIN = """
+import json, os
+import pytest
+
+_rows = []
+
+
+def _row(nodeid, when, outcome, excinfo, message=None):
+    assertion = bool(excinfo) and (excinfo.errisinstance(AssertionError) or excinfo.errisinstance(pytest.fail.Exception))
+    text = message if message is not None else (str(excinfo.value) if excinfo else "")
+    _rows.append({"nodeid": nodeid, "when": when, "outcome": outcome, "assertion": assertion,
+                  "exception": excinfo.typename if excinfo else None, "message": (text.strip().splitlines() or [""])[0][:160]})
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if report.when == "call" or not report.passed:
+        _row(report.nodeid, report.when, report.outcome, call.excinfo)
+
+
+def pytest_collectreport(report):
+    if report.failed:
+        _row(report.nodeid, "collect", "failed", None, str(report.longrepr).strip().splitlines()[-1])
+
+
+def pytest_sessionfinish(session):
+    with open(os.environ["MUTANT_OUTCOMES"], "w") as fh:
+        json.dump(_rows, fh)
+"""
+
+
+def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[list[dict] | None, float]:
+    """Run `tests` in `copy`; returns the plugin's rows (None on a timeout) and the seconds taken."""
+    outcomes = copy.parent / "outcomes.json"
+    outcomes.unlink(missing_ok=True)
+    path = os.pathsep.join([str(copy.parent / "plugin"), str(copy), str(copy / DIFFUSION)])
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1", "MUTANT_OUTCOMES": str(outcomes)}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "mutant_outcomes", *tests]
     started = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+        subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return "timeout", time.perf_counter() - started, f"no result after {timeout:.0f} s"
+        return None, time.perf_counter() - started
     seconds = time.perf_counter() - started
-    output = done.stdout + done.stderr
-    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", output, flags=re.MULTILINE)
-    lines = [line for line in output.splitlines() if line.strip()]
-    detail = failed[0] if failed else (lines[-1] if lines else "")
-    return ("passed" if done.returncode == 0 else "failed"), seconds, detail
+    if not outcomes.exists():
+        return [{"nodeid": "", "when": "session", "outcome": "failed", "assertion": False,
+                 "exception": "no report", "message": "pytest ended without writing its outcomes"}], seconds
+    return json.loads(outcomes.read_text()), seconds
 
 
-def evaluate(mutant: Mutant, copy: Path, files: list[str], pytest_args: list[str], timeout: float) -> dict:
+def _named(test: str, nodeid: str) -> bool:
+    return nodeid == test or ("[" not in test and nodeid.startswith(test + "["))
+
+
+def verdict(test: str, rows: list[dict]) -> tuple[str, str]:
+    """('caught' | 'error' | 'missed' | 'skipped', detail) of the named test from the plugin's rows."""
+    mine = [r for r in rows if _named(test, r["nodeid"])]
+    failed = [r for r in mine if r["outcome"] == "failed"]
+    caught = [r for r in failed if r["when"] == "call" and r["assertion"]]
+    if caught:
+        return "caught", f"{caught[0]['nodeid'].split('::')[-1]}: {caught[0]['message']}"
+    if failed:
+        r = failed[0]
+        return "error", f"{r['exception']} at {r['when']}: {r['message']}"
+    if not mine:
+        broken = [r for r in rows if r["outcome"] == "failed"]
+        return "error", (f"{broken[0]['exception'] or 'error'}: {broken[0]['message']}" if broken
+                         else "the named test was not collected")
+    if all(r["outcome"] == "skipped" for r in mine):
+        return "skipped", mine[0]["message"]
+    return "missed", f"{len(mine)} case(s) passed"
+
+
+def evaluate(mutant: Mutant, copy: Path, files: list[str], timeout: float) -> dict:
     target = resolve(mutant, files)
-    row = {"mutant": mutant, "file": target or mutant.path}
+    row = {"mutant": mutant, "file": target or mutant.path, "seconds": 0.0}
     if target is None:
-        return {**row, "status": "stale", "seconds": 0.0, "detail": "file not found"}
+        return {**row, "status": "stale", "detail": "file not found"}
     path = copy / target
     source = path.read_text()
-    if source.count(mutant.original) != 1:
-        return {**row, "status": "stale", "seconds": 0.0,
-                "detail": f"original line found {source.count(mutant.original)} times, expected once"}
+    found = source.count(mutant.original)
+    if found != 1:
+        return {**row, "status": "stale", "detail": f"original text found {found} times, expected once"}
     try:
         path.write_text(source.replace(mutant.original, mutant.replacement))
-        outcome, seconds, detail = run_suite(copy, pytest_args, timeout)
+        rows, seconds = run_tests(copy, [mutant.test], timeout)
     finally:
         path.write_text(source)
-    status = {"passed": "missed", "failed": "caught", "timeout": "caught (timeout)"}[outcome]
+    if rows is None:
+        return {**row, "status": "timeout", "seconds": seconds, "detail": f"no result after {timeout:.0f} s"}
+    status, detail = verdict(mutant.test, rows)
     return {**row, "status": status, "seconds": seconds, "detail": detail}
 
 
-def report(rows: list[dict], pytest_args: list[str], baseline_seconds: float | None) -> str:
-    applied = [r for r in rows if r["status"] != "stale"]
-    caught = [r for r in applied if r["status"].startswith("caught")]
-    width = max(len(r["mutant"].name) for r in rows)
+def baseline(copy: Path, mutants: list[Mutant], timeout: float) -> tuple[dict[str, str], float]:
+    """Each named test's verdict on the unmutated copy ('missed' there means it passes)."""
+    tests = sorted({m.test for m in mutants})
+    rows, seconds = run_tests(copy, tests, timeout)
+    if rows is None:
+        return {t: f"baseline timed out after {timeout:.0f} s" for t in tests}, seconds
+    return {t: verdict(t, rows)[1] for t in tests if verdict(t, rows)[0] != "missed"}, seconds
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def report(rows: list[dict], baseline_note: str) -> str:
+    applied = [r for r in rows if r["status"] not in ("stale", "baseline fails")]
+    count = {s: sum(r["status"] == s for r in rows) for s in
+             ("caught", "missed", "error", "timeout", "skipped", "stale", "baseline fails")}
     lines = [
-        f"# mutants.py — {datetime.now(timezone.utc).isoformat(timespec='seconds')} on {platform.node()}",
-        f"# suite: python -m pytest -q -x -p no:cacheprovider {shlex.join(pytest_args)}".rstrip(),
-        f"# baseline (no mutant): {'skipped' if baseline_seconds is None else f'passed in {baseline_seconds:.0f} s'}",
+        "# Mutants: does the test named for each change catch it?",
         "",
+        f"`python benchmarks/mutants.py` on {datetime.now(timezone.utc).isoformat(timespec='seconds')}, "
+        f"{platform.node()}, Python {platform.python_version()}; {baseline_note}. A mutant is caught only when "
+        "its named test fails in its body with an assertion (see the script's docstring for the other results).",
+        "",
+        f"**Caught at the named test: {count['caught']} / {len(applied)}** (missed {count['missed']}, "
+        f"error {count['error']}, timeout {count['timeout']}, skipped {count['skipped']}; not counted: "
+        f"stale {count['stale']}, baseline fails {count['baseline fails']}).",
+        "",
+        "| mutant | file | named test | result | s | detail |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         m = r["mutant"]
-        tag = " [issue 9]" if m.from_issue else ""
-        lines.append(f"{m.name:<{width}}  {r['status']:<16} {r['seconds']:6.0f} s  {r['file']}: {m.description}{tag}")
-        lines.append(f"{'':<{width}}  -> {r['detail']}")
-    stale = len(rows) - len(applied)
-    lines += ["", f"score: {len(caught)}/{len(applied)} caught" + (f" ({stale} stale, not counted)" if stale else "")]
+        name = m.name + (f" (issue {m.from_issue})" if m.from_issue else "")
+        lines.append(f"| {_cell(name)} — {_cell(m.description)} | {_cell(r['file'])} | `{_cell(m.test)}` | "
+                     f"{r['status']} | {r['seconds']:.0f} | {_cell(r['detail'])} |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", default=[], help="mutant name(s), comma-separated or repeated")
-    parser.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. a test selection")
-    parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per suite run (a timeout is caught)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per test run (reported as timeout)")
     parser.add_argument("--list", action="store_true", help="list the mutants (and whether each applies)")
-    parser.add_argument("--skip-baseline", action="store_true", help="do not run the unmutated suite first")
+    parser.add_argument("--skip-baseline", action="store_true", help="do not run the named tests unmutated first")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
 
+    files = tracked_files(REPO)
     if args.list:
-        files = tracked_files(REPO)
         for m in MUTANTS:
             target = resolve(m, files)
             found = target is not None and (REPO / target).read_text().count(m.original) == 1
-            print(f"{m.name:<32} {'applies' if found else 'STALE  '} {target or m.path}: {m.description}")
+            print(f"{m.name:<38} {'applies' if found else 'STALE  '} {target or m.path} -> {m.test}")
         return 0
     wanted = {name for item in args.only for name in item.split(",") if name}
     unknown = wanted - {m.name for m in MUTANTS}
@@ -244,29 +417,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --only {', '.join(sorted(unknown))}: expected names from --list", file=sys.stderr)
         return 2
     mutants = [m for m in MUTANTS if not wanted or m.name in wanted]
-    pytest_args = shlex.split(args.pytest_args)
 
-    files = tracked_files(REPO)
     with tempfile.TemporaryDirectory(prefix="bench-mutants-") as tmp:
         copy = Path(tmp) / "repo"
         copy_tree(REPO, files, copy)
-        baseline_seconds = None
+        (Path(tmp) / "plugin").mkdir()
+        (Path(tmp) / "plugin" / "mutant_outcomes.py").write_text(PLUGIN)
+        failing, note = {}, "baseline skipped"
         if not args.skip_baseline:
-            outcome, baseline_seconds, detail = run_suite(copy, pytest_args, args.timeout)
-            print(f"baseline: {outcome} in {baseline_seconds:.0f} s", flush=True)
-            if outcome != "passed":
-                print(f"error: the unmutated suite does not pass ({detail}); fix it before scoring mutants",
-                      file=sys.stderr)
-                return 1
+            failing, seconds = baseline(copy, mutants, args.timeout * 2)
+            note = f"baseline: the named tests ran unmutated in {seconds:.0f} s, {len(failing)} failing"
+            print(note + "".join(f"\n  {t}: {d}" for t, d in failing.items()), flush=True)
         rows = []
         for mutant in mutants:
-            row = evaluate(mutant, copy, files, pytest_args, args.timeout)
+            if mutant.test in failing:
+                row = {"mutant": mutant, "file": mutant.path, "seconds": 0.0, "status": "baseline fails",
+                       "detail": failing[mutant.test]}
+            else:
+                row = evaluate(mutant, copy, files, args.timeout)
             print(f"{mutant.name}: {row['status']} ({row['seconds']:.0f} s) {row['detail']}", flush=True)
             rows.append(row)
-    text = report(rows, pytest_args, baseline_seconds)
+    text = report(rows, note)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
-    print(text, end="")
     print(f"written to {args.output}")
     return 0
 
