@@ -4,6 +4,8 @@ The sweep is `bench-train -m experiment=compare ...` in a subprocess (Hydra's jo
 2 jobs x 1 thread by default). Completed runs are skipped by the training code, so re-running
 the command resumes a sweep. `budget=smoke` selects `experiment=compare_smoke` (one seed).
 The exit status is 0 only when every job of the sweep has a completed record.
+Hydra's `--cfg`, `--package`, `--resolve`, `--info`, `--help`, `--hydra-help` and
+`--shell-completion` show what a job of the sweep would compose, and run nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.utils import get_args_parser  # Hydra's own command-line parser (no public name)
 from omegaconf import DictConfig, OmegaConf
 
 from bench.config_choices import CONF_DIR, check_group_choices, parse_overrides
 from bench.errors import BenchError, exit_on_user_error
 from bench.record import read_record
+from bench.run_dir import create_output_folder, run_directory
 
 # Every job's config is composed before the sweep starts (a bad choice stops it with one line),
 # and the sweep calls Hydra's entry point directly.
@@ -44,6 +48,12 @@ def with_defaults(overrides: list[str]) -> list[str]:
 
 def _parsed(overrides: list[str]):
     return parse_overrides(overrides)
+
+
+def compose_with_hydra(overrides: list[str]) -> DictConfig:
+    """One run's config with Hydra's node (`hydra.run.dir`, ...), composed as `bench-train` would."""
+    (cfg,) = _compose_all([overrides], hydra_node=True)
+    return cfg
 
 
 def _compose_all(jobs: list[list[str]], hydra_node: bool = False) -> list[DictConfig]:
@@ -82,19 +92,54 @@ def concurrency(base: DictConfig, overrides: list[str]) -> list[str]:
 
 def run_folders(jobs: list[list[str]]) -> list[Path]:
     """The run folder of every job (derived from its config, as the training code does)."""
-    from bench.run_dir import run_directory
-
     return [run_directory(cfg) for cfg in _compose_all(jobs)]
+
+
+#: Hydra's flags that show something and run nothing, with how `bench-train` spells them.
+SHOW_FLAGS = {"help": "--help", "hydra_help": "--hydra-help", "cfg": "--cfg", "package": "--package",
+              "resolve": "--resolve", "info": "--info", "shell_completion": "--shell-completion"}
+#: Hydra's flags that choose another config or run mode than the comparison's.
+OTHER_FLAGS = {"run": "--run", "config_path": "--config-path", "config_name": "--config-name",
+               "config_dir": "--config-dir", "experimental_rerun": "--experimental-rerun"}
+
+
+def command_line(argv: list[str]):
+    """`argv` read by Hydra's own parser (flags and their values, then the overrides)."""
+    args = get_args_parser().parse_args(argv)
+    for dest, flag in OTHER_FLAGS.items():
+        if getattr(args, dest):
+            raise BenchError(f"{flag}: not supported by bench-compare, which runs the comparison of bench/conf; "
+                             "use bench-train -m for other configs or run modes")
+    return args
+
+
+def show(args, overrides: list[str]) -> int:
+    """What Hydra's show flags print for a job of the sweep: `bench-train FLAGS OVERRIDES`, run nothing."""
+    from bench.train import hydra_main
+
+    flags = []
+    for dest, flag in SHOW_FLAGS.items():
+        value = getattr(args, dest)
+        flags += [] if value in (None, False) else [flag] if value is True else [flag, str(value)]
+    if args.help:
+        print(__doc__.strip().splitlines()[0] + "\nEach job is a bench-train run; its help follows.\n", flush=True)
+    sys.argv = ["bench-train", *flags, *overrides]
+    hydra_main()
+    return 0
 
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
-    overrides = with_defaults(list(sys.argv[1:] if argv is None else argv))
+    args = command_line(list(sys.argv[1:] if argv is None else argv))
+    overrides = with_defaults(args.overrides)
     check_group_choices(overrides)  # the same names, and the same message, as bench-train
+    if any(getattr(args, dest) not in (None, False) for dest in SHOW_FLAGS):
+        return show(args, overrides)
     base, _ = job_overrides(overrides)
     overrides += concurrency(base, overrides)
     base, jobs = job_overrides(overrides)
     folders = run_folders(jobs)
+    create_output_folder(base, multirun=True)
     sweep_dir = Path(base.results_dir) / str(base.sweep)
     print(f"bench-compare: {len(jobs)} job(s) -> {sweep_dir}", flush=True)
     sweep = subprocess.Popen([sys.executable, "-c", TRAIN_CODE, "-m", *overrides])

@@ -66,13 +66,29 @@ def parse_overrides(args: list[str]) -> list:
                          "with comma-separated values to sweep") from None
 
 
+#: Keys Hydra itself reads (`hydra.run.dir` and `hydra.sweep.dir` are `${results_dir}/${sweep}`):
+#: deleting one ends in Hydra's traceback before bench's validation runs.
+HYDRA_NEEDS = {"results_dir": ("PATH", "where runs land"),
+               "sweep": ("NAME", "the folder under results_dir that runs land in")}
+
+
+def check_deletions(overrides: list) -> None:
+    """One `BenchError` line for `~key` of a key Hydra needs to name its output folder."""
+    for override in overrides:
+        if override.is_delete() and override.key_or_group in HYDRA_NEEDS:
+            key = override.key_or_group
+            value, meaning = HYDRA_NEEDS[key]
+            raise BenchError(f"{key}: this key is required ({meaning}); set it with {key}={value} instead of "
+                             "deleting it")
+
+
 def check_group_choices(args: list[str], conf_dir: str = CONF_DIR) -> None:
     """Raise one `BenchError` line for `group=choice` arguments naming no config in any config
     folder (bench's, plugins', the user's), and for a model config whose family is not registered.
 
     Hydra's own message spans many lines and lists its search path; this one names the choices.
     """
-    parse_overrides(args)
+    check_deletions(parse_overrides(args))
     roots = config_roots(args, conf_dir)
     for arg in args:
         group, sep, value = arg.partition("=")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from bench.errors import BenchError
+
 #: Keys that cannot change a result, each with the reason. An entry names a key or a whole
 #: section; every other key is hashed. `dataset.root` is hashed: for `dataset=folder` it says which
 #: images are used (for the torchvision sources, moving the files gives a new folder).
@@ -56,6 +58,23 @@ def run_name(cfg: DictConfig) -> str:
 
 def run_directory(cfg: DictConfig) -> Path:
     return Path(cfg.results_dir) / str(cfg.sweep) / run_name(cfg)
+
+
+def create_output_folder(base: DictConfig, multirun: bool) -> None:
+    """Create the folder Hydra is about to write to (`hydra.sweep.dir` or `hydra.run.dir` of `base`,
+    a config composed with Hydra's node), so that a results_dir that cannot hold runs (a regular
+    file in its path, a read-only disk) is one line naming it instead of Hydra's traceback."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        folder = Path(str(OmegaConf.select(base, key, throw_on_missing=True)))
+    except Exception:  # e.g. `${hydra:job.name}`, which only Hydra's own run resolves: Hydra reports it
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        results_dir = Path(str(base.get("results_dir")))
+        named = f"results_dir={results_dir}" if results_dir in (folder, *folder.parents) else f"{key}={folder}"
+        raise BenchError(f"{named}: cannot create {folder} ({err.strerror or err})") from None
 
 
 class RunLock:

@@ -1,7 +1,8 @@
 """The Hydra task: build -> fit -> evaluate -> write the record.
 
 `train(cfg)` is the plain function tests call; `main` (console script `bench-train`) is the
-thin `@hydra.main` wrapper around it.
+thin `@hydra.main` wrapper around it. torch and Lightning are imported where a run needs them,
+so that `--help`, `--cfg` and a mistake on the command line are answered in about a second.
 """
 
 from __future__ import annotations
@@ -15,20 +16,24 @@ import warnings
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import pytorch_lightning as pl
-import torch
+from hydra._internal.utils import get_args_parser  # Hydra's own command-line parser (no public name)
 from omegaconf import DictConfig, OmegaConf
 
-from bench.accelerator import check_accelerator, effective_precision
+from bench.compare import compose_with_hydra, job_overrides
 from bench.config import validate
 from bench.config_choices import CONF_DIR, check_group_choices
 from bench.distributed import plan_launch, set_rank_environment, spawn_ranks
 from bench.errors import BenchError, os_error_line
 from bench.record import RECORD_NAME, SCHEMA_VERSION, read_record, write_bytes_atomic, write_record
-from bench.run_dir import RunLock, config_hash, run_directory
+from bench.run_dir import RunLock, config_hash, create_output_folder, run_directory
 
+if TYPE_CHECKING:
+    import argparse
+
+    import pytorch_lightning as pl
 
 
 def _quiet_lightning() -> None:
@@ -50,6 +55,8 @@ def train(cfg: DictConfig) -> dict | None:
     User mistakes in the config (values, and networks that cannot be built from it) and a
     results folder that cannot be created raise `BenchError` before anything is written.
     """
+    from bench.accelerator import check_accelerator
+
     validate(cfg)
     check_accelerator(cfg.trainer)  # one line, before a run folder exists, instead of Lightning's traceback
     launch = plan_launch(cfg.trainer)
@@ -88,6 +95,8 @@ def train(cfg: DictConfig) -> dict | None:
 
 def _prepare_process(cfg: DictConfig) -> None:
     """Settings every process of a run applies before building anything."""
+    import torch
+
     _quiet_lightning()
     torch.set_num_threads(int(cfg.threads))  # before anything is built
     # deterministic mode would fill every new tensor with NaN; no kernel of ours reads unwritten memory
@@ -154,6 +163,8 @@ def _train_as_other_rank(cfg: DictConfig, run_dir: Path, built: tuple | Exceptio
 
 def _build(cfg: DictConfig) -> tuple:
     """The seeded data module and model of `cfg`; a network the config cannot build is a `BenchError`."""
+    import pytorch_lightning as pl
+
     from bench.data import ImageDataModule
     from bench.models.build import build_model
 
@@ -175,6 +186,9 @@ def _base_record(cfg: DictConfig, run_dir: Path) -> dict:
 
 
 def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
+    import torch
+
+    from bench.accelerator import effective_precision
     from bench.environment import environment
     from bench.evaluate.protocol import evaluate_module
     from bench.evaluate.timing import TIMING_LOCK
@@ -379,14 +393,25 @@ def _single_run() -> bool:
     return HydraConfig.get().mode == RunMode.RUN
 
 
-def main() -> None:
-    try:
-        args = [a for a in sys.argv[1:] if not a.startswith("-")]
-        check_group_choices(args)
-        if any(a in ("-m", "--multirun") for a in sys.argv[1:]):
-            from bench.compare import job_overrides
+def check_command_line(args: argparse.Namespace) -> None:
+    """One `BenchError` line for what Hydra would answer with a traceback: a name no config has,
+    a key Hydra needs deleted, overrides that do not compose, a results_dir that cannot hold runs."""
+    if args.experimental_rerun or args.config_path or args.config_name or args.config_dir:
+        return  # not bench/conf's config (or a pickled one): Hydra checks it
+    check_group_choices(args.overrides)
+    if args.multirun:
+        base, _ = job_overrides(args.overrides)  # the overrides every job shares must compose: else no job could run
+    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
+        return  # Hydra shows something and runs nothing
+    if not args.multirun:
+        base = compose_with_hydra(args.overrides)
+    create_output_folder(base, multirun=args.multirun)
 
-            job_overrides(args)  # the overrides every job shares must compose: else no job could run
+
+def main() -> None:
+    args = get_args_parser().parse_args()  # Hydra's own parser: flags and their values as Hydra reads them
+    try:
+        check_command_line(args)
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

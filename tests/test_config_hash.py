@@ -83,7 +83,8 @@ def test_changing_any_key_changes_the_hash_unless_it_is_listed(presets):
                 continue
             checked.add(key)
             changed = config_hash(_with(cfg, key, _changed(value))) != before
-            assert changed != _listed(key), f"{name}: {key}={_changed(value)!r} {'changes' if changed else 'keeps'} the hash"
+            verb = "changes" if changed else "keeps"
+            assert changed != _listed(key), f"{name}: {key}={_changed(value)!r} {verb} the hash"
 
 
 @pytest.mark.parametrize("override", ["validation_every=5", "validation_every=null", "concurrent_jobs=2"])

@@ -61,6 +61,16 @@ def test_unknown_group_choices_are_one_line(arg, message):
         check_group_choices([arg])
 
 
+@pytest.mark.parametrize("key", ["results_dir", "sweep"])
+def test_deleting_a_key_hydra_needs_is_one_line(key, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bench.train", f"~{key}"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {key}: this key is required (") and f"set it with {key}=" in line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_results_dir_under_a_regular_file_is_one_line(tmp_path):
     blocker = tmp_path / "results"
     blocker.write_text("not a folder")
@@ -89,7 +99,8 @@ def test_a_sweep_job_that_fails_validation_is_recorded_and_listed(override, writ
         assert records == [] and listed.read_text() == "a job (no record written)\n"
 
 
-def test_bench_train_m_exits_non_zero_when_a_job_did_not_complete(monkeypatch, capsys):
+def test_bench_train_m_exits_non_zero_when_a_job_did_not_complete(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the sweep's folder is created before the (stand-in) sweep runs
     monkeypatch.setattr(sys, "argv", ["bench-train", "-m", "seed=0,1"])
     monkeypatch.setattr(train_module, "hydra_main", lambda: train_module.note_incomplete_job("gan-digits-seed1__x"))
     with pytest.raises(SystemExit) as exit_:
