@@ -1,6 +1,6 @@
 """Structured configs: the values a run accepts, validated where they enter.
 
-Hydra composes YAML from conf/; `validate(cfg)` merges each group into its dataclass (types
+Hydra composes YAML from bench/conf/; `validate(cfg)` merges each group into its dataclass (types
 checked by OmegaConf, ranges by `__post_init__`) and turns any problem into one `BenchError`
 sentence naming the key, the value and what is expected.
 """
@@ -177,7 +177,7 @@ def validate(cfg: DictConfig) -> None:
     """
     for group, schema in _GROUPS.items():
         if group not in cfg:
-            raise BenchError(f"config group '{group}' is missing: expected conf/{group}/*.yaml to be selected")
+            raise BenchError(f"config group '{group}' is missing: expected bench/conf/{group}/*.yaml to be selected")
         if group == "dataset" and "n_generated" in cfg.dataset:
             raise ConfigError("dataset.n_generated", cfg.dataset.n_generated,
                               "protocol.n_generated instead (an evaluation setting since protocol version 2)")
@@ -187,7 +187,7 @@ def validate(cfg: DictConfig) -> None:
             raise BenchError(f"{key}: missing from the config (removed with ~{key}?); expected a value")
     for group, check in (("protocol", _check_protocol), ("trainer", _check_trainer)):
         if group not in cfg:
-            raise BenchError(f"config group '{group}' is missing: expected conf/{group}/*.yaml to be selected")
+            raise BenchError(f"config group '{group}' is missing: expected bench/conf/{group}/*.yaml to be selected")
         check(cfg[group])
     run_keys = {k: cfg.get(k) for k in RunConfig.__dataclass_fields__ if k in cfg}
     _checked(RunConfig, run_keys, "")

@@ -208,6 +208,7 @@ def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
                                             int(cfg.concurrent_jobs), family=cfg.model.family)
         record["dataset_spec"] = {**datamodule.spec.to_dict(), "split_sha256": datamodule.split.sha256()}
         record["environment"]["precision"] = effective_precision(cfg.trainer)  # may differ from the config's
+        n_generated = _scored_n(cfg, datamodule, run_dir.name)
         if getattr(module, "fits_in_closed_form", False):
             started = time.perf_counter()
             fit_on(module, datamodule)
@@ -231,7 +232,7 @@ def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
         seconds = record["training"]["train_seconds"]
         record["training"]["train_images_per_s"] = record["training"]["samples_seen"] / seconds if seconds > 0 else None
         evaluation_started = time.perf_counter()
-        record.update(evaluate_module(module, datamodule, cfg.protocol, n_generated=int(cfg.protocol.n_generated),
+        record.update(evaluate_module(module, datamodule, cfg.protocol, n_generated=n_generated,
                                       run_dir=run_dir, seed=int(cfg.seed), timing_lock=run_dir.parent / TIMING_LOCK,
                                       # other jobs of a parallel sweep may still be training: time after the sweep
                                       defer_timing=int(cfg.concurrent_jobs) > 1))
@@ -265,6 +266,19 @@ def _run(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict:
         if cfg.progress != "none":
             print(_headline(record), flush=True)
     return record
+
+
+def _scored_n(cfg: DictConfig, datamodule, run_name: str) -> int:
+    """N, the images scored on each side: `protocol.n_generated`, capped at the training split's
+    size where a small dataset (a folder of a few hundred images) cannot supply the data floor's N
+    real images. Said before training; the record's `protocol.n_generated` holds the N used, and
+    reports group by it, so a capped run is never averaged with uncapped ones."""
+    n, available = int(cfg.protocol.n_generated), len(datamodule.train_images)
+    if n <= available:
+        return n
+    print(f"note: {run_name}: protocol.n_generated={n} capped at {available}, the training split's size "
+          "(the data floor scores that many real training images)", flush=True)
+    return available
 
 
 def _now() -> str:

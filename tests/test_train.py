@@ -128,3 +128,20 @@ def test_a_finished_jobs_line_names_each_headline_metric_by_its_schema_label():
     for key in HEADLINE_KEYS:
         assert label(key) in line
     assert "23.46" in line and "1.823 (bound)" in line
+
+
+def test_a_folder_smaller_than_n_is_scored_at_its_training_split_size(tmp_path, capsys):
+    """`dataset=folder` with its defaults on 40 images: N (1,000) is capped at the 28 training
+    images the data floor can draw, said before training and recorded."""
+    from fake_data_roots import random_image, write_image
+
+    (tmp_path / "imgs").mkdir()
+    for i in range(40):
+        write_image(random_image(1, 6, 6, seed=i), tmp_path / "imgs" / f"{i:03d}.png")
+    cfg = compose_config([f"results_dir={tmp_path / 'results'}", "dataset=folder", f"dataset.root={tmp_path / 'imgs'}",
+                          "dataset.size=6", "dataset.channels=1", "model=independent_pixels", "logger=none",
+                          "progress=none", "protocol.kid_subsets=10"])
+    record = train(cfg)
+    assert record["status"] == "completed", record["message"]
+    assert record["protocol"]["n_generated"] == 28 and record["data_floor"]["n_generated"] == 28
+    assert "protocol.n_generated=1000 capped at 28" in capsys.readouterr().out
