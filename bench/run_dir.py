@@ -64,6 +64,9 @@ def create_output_folder(base: DictConfig, multirun: bool) -> None:
     """Create the folder Hydra is about to write to (`hydra.sweep.dir` or `hydra.run.dir` of `base`,
     a config composed with Hydra's node), so that a results_dir that cannot hold runs (a regular
     file in its path, a read-only disk) is one line naming it instead of Hydra's traceback."""
+    for name, expected in (("results_dir", "a folder path"), ("sweep", "a folder name")):
+        if OmegaConf.select(base, name, default=None) in (None, ""):  # else Hydra would create a folder `None`
+            raise BenchError(f"{name}={OmegaConf.select(base, name, default=None)!r}: expected {expected}")
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     try:
         folder = Path(str(OmegaConf.select(base, key, throw_on_missing=True)))

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 from conftest import REPO_ROOT, compose_config, tiny_overrides
 
@@ -68,6 +70,19 @@ def test_deleting_a_key_hydra_needs_is_one_line(key, tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"error: {key}: this key is required (") and f"set it with {key}=" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("override, expected", [("results_dir=null", "error: results_dir=None: expected a folder path"),
+                                               ("sweep=", "error: sweep='': expected a folder name")])
+def test_an_empty_output_folder_key_is_one_line_and_creates_nothing(override, expected, tmp_path, monkeypatch):
+    from bench.train import check_command_line
+    from hydra._internal.utils import get_args_parser
+
+    monkeypatch.chdir(tmp_path)  # where Hydra would have created a folder named `None`
+    with pytest.raises(BenchError) as raised:
+        check_command_line(get_args_parser().parse_args([override]))
+    assert f"error: {raised.value}" == expected
     assert list(tmp_path.iterdir()) == []
 
 
