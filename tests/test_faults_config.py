@@ -8,8 +8,6 @@ import os
 import subprocess
 import sys
 
-from pathlib import Path
-
 import pytest
 from conftest import REPO_ROOT, compose_config, tiny_overrides
 
