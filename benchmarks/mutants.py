@@ -269,10 +269,12 @@ _rows = []
 
 
 def _row(nodeid, when, outcome, excinfo, message=None):
-    assertion = bool(excinfo) and (excinfo.errisinstance(AssertionError) or excinfo.errisinstance(pytest.fail.Exception))
+    kinds = (AssertionError, pytest.fail.Exception)
+    assertion = bool(excinfo) and excinfo.errisinstance(kinds)
     text = message if message is not None else (str(excinfo.value) if excinfo else "")
+    first = (text.strip().splitlines() or [""])[0][:160]
     _rows.append({"nodeid": nodeid, "when": when, "outcome": outcome, "assertion": assertion,
-                  "exception": excinfo.typename if excinfo else None, "message": (text.strip().splitlines() or [""])[0][:160]})
+                  "exception": excinfo.typename if excinfo else None, "message": first})
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -313,7 +315,12 @@ def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[list[dict] 
 
 
 def _named(test: str, nodeid: str) -> bool:
-    return nodeid == test or ("[" not in test and nodeid.startswith(test + "["))
+    """Whether `nodeid` is the named test or one of its cases; pytest names a test relative to its
+    rootdir, which is the example's own folder for the diffusion example's tests."""
+    base, _, case = nodeid.partition("[")
+    wanted, _, wanted_case = test.partition("[")
+    same = base == wanted or wanted.endswith("/" + base)
+    return same and (not wanted_case or case == wanted_case)
 
 
 def verdict(test: str, rows: list[dict]) -> tuple[str, str]:
