@@ -26,8 +26,9 @@ from bench.run_dir import run_directory
 from bench.train import train
 
 CURVE_OFF = "protocol.quality_curve.every_seconds=null"
-#: validation bits/dim fall for five epochs, then rise at the sixth (seed 0)
-OVERFITS = ("budget.value=2304", "model.module.lr=0.02")
+#: validation bits/dim are lowest at the fourth of six epochs, and higher at the last (seed 0):
+#: 161, 15.5, 8.62, 3.34, 11.7, 5.24 (at lr 0.02 the last epoch is now the best: the tests would mean nothing)
+OVERFITS = ("budget.value=2304", "model.module.lr=0.03")
 
 
 def _logged(run_dir, column: str) -> list[float]:
