@@ -33,8 +33,9 @@ be absent on failed runs::
                       scoring_seed, floor_draws, kid_subset_size, ...}
     data_floor*      the floor's feature metrics (means over its draws), {draws: [...], n_draws,
                       n_generated, source, note}; protocol v1: one draw, no `draws`
-    timing*          {sample_images_per_s, sample_images_per_cpu_s, latency_ms_per_image, measurement: {warmup_draws,
-                      repeats, statistic, images_per_repeat, exclusive_lock, lock_wait_s},
+    timing*          {sample_images_per_s, sample_images_per_cpu_s, latency_ms_per_image, measurement: {pass,
+                      warmup, warmup_draws, warmup_images, scored_images, scored_draw_s, repeats, statistic,
+                      images_per_repeat, timed_s, max_timed_s, exclusive_lock, lock_wait_s},
                       phases: {startup, training, validation, checkpointing, evaluation},
                       parameters_sampling, parameters_training, flops_per_sample(_source),
                       flops_per_train_sample(_source), peak_memory_mb, peak_memory_kind}

@@ -72,3 +72,15 @@ def test_collapsed_or_generator_blind_samplers_fail_the_kit(cls, message):
     check_sample_contract(cls(spec), expect_variety=False)  # what the kit checked of a sampler without a likelihood
     with pytest.raises(AssertionError, match="contract check 'samples vary with the generator' .*failed: " + message):
         check_model(_build(cls))
+
+
+def test_a_model_config_whose_network_its_family_does_not_declare_fails_the_kit():
+    from omegaconf import OmegaConf
+
+    from bench.testing.kit import check_network_declared
+
+    declared = OmegaConf.create({"family": "gpt", "net": {"_target_": "bench.models.gpt.PixelGPTNet"}})
+    check_network_declared(declared)
+    check_network_declared(OmegaConf.create({"family": "copier", "net": None}))
+    with pytest.raises(AssertionError, match="network declared: model.net._target_='my_plugin.Net' is not among"):
+        check_network_declared(OmegaConf.create({"family": "gpt", "net": {"_target_": "my_plugin.Net"}}))

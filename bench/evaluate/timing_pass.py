@@ -48,7 +48,7 @@ def time_run(run: SavedRun) -> dict:
     if (record.get("environment") or {}).get("device", "cpu").startswith("cuda") and torch.cuda.is_available():
         module = module.to("cuda")
     protocol = record.get("protocol") or {}
-    n = int(protocol.get("n_generated") or (record["timing"].get("measurement") or {}).get("images_per_repeat"))
+    n = int(protocol.get("n_generated") or (record["timing"].get("measurement") or {}).get("scored_images"))
     labels = labels_for(n, module.num_classes) if getattr(module, "conditional", False) else None
     samples, speed = timed_sample(module, n, int(protocol.get("scoring_seed") or 0), labels=labels)
     speed["measurement"].update({"pass": PASS, "threads": torch.get_num_threads(),

@@ -16,11 +16,13 @@ from bench.testing.checks import (
     check_loss_falls,
     check_memorizes_one_image,
     check_sample_contract,
+    check_sample_variety,
     check_samples_follow_likelihood,
     prototype_batch,
     tiny_batch,
     tiny_spec,
     training_style,
+    varied_batch,
 )
 from bench.testing.kit import (
     CHECKS, CONDITIONAL_CHECKS, applicable_checks, check_bench_train, check_model, check_model_config,
@@ -31,6 +33,6 @@ __all__ = [
     "check_checkpoint_round_trip", "check_conditional_likelihood_normalized", "check_conditional_sample_contract",
     "check_conditional_samples_follow_likelihood", "check_guidance_zero_is_plain_sampling", "check_labels_honoured",
     "check_likelihood_normalized", "check_loss_falls", "check_memorizes_one_image", "check_model",
-    "check_model_config", "check_sample_contract", "check_samples_follow_likelihood", "prototype_batch",
-    "tiny_batch", "tiny_spec", "training_style",
+    "check_model_config", "check_sample_contract", "check_sample_variety", "check_samples_follow_likelihood",
+    "prototype_batch", "tiny_batch", "tiny_spec", "training_style", "varied_batch",
 ]

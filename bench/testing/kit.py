@@ -188,6 +188,19 @@ def check_bench_train(name: str, results_dir: Path, overrides: Sequence[str] = (
     return record
 
 
+def check_network_declared(model_cfg) -> None:
+    """The config's network is one its family declares (`GenerativeModule.networks`): else every
+    re-evaluation of its runs (`bench-eval --run`, `bench-time`, the sweep's timing pass) refuses them."""
+    from bench.registry import get_family
+
+    target = (model_cfg.get("net") or {}).get("_target_")
+    declared = get_family(model_cfg.family).networks
+    if target is not None and target not in declared:
+        raise AssertionError(f"network declared: model.net._target_={target!r} is not among the {model_cfg.family!r} "
+                             f"family's networks {tuple(declared)}; add it to the class attribute `networks`, or "
+                             "re-evaluating this model's runs is refused")
+
+
 def check_model_config(name: str, results_dir: Path | None = None) -> list[str]:
     """The one line for a plugin's tests: every applicable check on model config `name`, then the
     conditional checks on it built with `model.conditional=true` when its family declares
@@ -197,7 +210,8 @@ def check_model_config(name: str, results_dir: Path | None = None) -> list[str]:
     from bench.registry import get_family
 
     model_cfg = compose_model(name).model
-    ran = check_model(lambda spec: build_model(model_cfg, spec))
+    check_network_declared(model_cfg)
+    ran = ["network declared", *check_model(lambda spec: build_model(model_cfg, spec))]
     if get_family(model_cfg.family).supports_conditional and not model_cfg.conditional:
         conditional_cfg = compose_model(name, ["model.conditional=true"]).model
         ran += check_model(lambda spec: build_model(conditional_cfg, spec), among=CONDITIONAL_CHECKS)

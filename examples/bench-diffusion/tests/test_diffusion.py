@@ -15,7 +15,7 @@ from bench_diffusion.net import DiffusionUNet
 
 def test_passes_the_contract_kit_and_a_smoke_bench_train_run(tmp_path):
     ran = check_model_config("diffusion", results_dir=tmp_path)
-    assert ran == ["sample contract", "checkpoint round trip", "samples vary with the generator", "training loss falls",
+    assert ran == ["network declared", "sample contract", "checkpoint round trip", "samples vary with the generator", "training loss falls",
                    "bench-train smoke run"]
 
 
