@@ -75,12 +75,12 @@ def test_conditional_vae_draws_the_asked_orientation(tmp_path):
 
 
 def test_conditional_gan_draws_the_asked_orientation(tmp_path):
-    """16,000 training images seen (500 batches of 32)."""
+    """24,000 training images seen (750 batches of 32): 0.98 of 200 draws (16,000 reached 0.94)."""
     record, gan = trained_conditional(
-        tmp_path, "model=gan", "budget.value=16000", "model.batch_size=32", "model.net.latent_dim=16",
+        tmp_path, "model=gan", "budget.value=24000", "model.batch_size=32", "model.net.latent_dim=16",
         "model.net.g_hidden=16", "model.net.d_hidden=16", "model.module.lr=2e-3", "model.module.d_lr=2e-3",
         "model.module.ema_decay=0.9")
-    assert record["training"]["samples_seen"] == 16000
+    assert record["training"]["samples_seen"] == 24000
     assert orientation_accuracy(gan) >= 0.95
 
 
