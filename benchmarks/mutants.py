@@ -58,6 +58,8 @@ TIMING = "tests/test_timing.py::"
 DIFFUSION_TESTS = f"{DIFFUSION}/tests/test_diffusion.py::"
 KIT = "tests/test_contract.py::test_every_model_config_passes_exactly_its_checks"
 LARGE = "tests/test_large_images.py::test_every_family_trains_a_few_steps_and_samples"
+PLANTED = "tests/test_planted_records.py::"
+HASH = "tests/test_config_hash.py::"
 
 MUTANTS = [
     Mutant("validation_cadence_on_train_size", "bench/fitting.py",
@@ -236,6 +238,33 @@ MUTANTS = [
            "z = torch.randn(1, self.net.latent_dim, generator=generator, device=self.device).expand(n, -1)",
            "one GAN latent for the whole draw: every sample the same image",
            KIT + "[gan]", 16),
+    Mutant("record_interpolations_resolved", "bench/evaluate/saved_run.py",
+           'if isinstance(value, str) and "${" in value:', 'if False:',
+           "a received record's ${oc.env:...} values reach the rebuilt run (resolved, never refused)",
+           PLANTED + "test_bench_eval_refuses_a_planted_record_in_one_line_and_writes_nothing[env_interpolation]", 16),
+    Mutant("record_nested_targets_allowed", "bench/evaluate/saved_run.py",
+           'if key.rsplit(".", 1)[-1] in HYDRA_NODE_KEYS and key != "config.model.net._target_":',
+           'if key.rsplit(".", 1)[-1] in HYDRA_NODE_KEYS and key.startswith("config.model.module"):',
+           "a received record's nested _target_ under model.net is let through to the network build",
+           PLANTED + "test_bench_eval_refuses_a_planted_record_in_one_line_and_writes_nothing[nested_target]", 16),
+    Mutant("record_any_network_allowed", "bench/evaluate/saved_run.py",
+           "    if target not in allowed:", "    if target is None:",
+           "a received record may name any class as its network",
+           PLANTED + "test_bench_eval_refuses_a_planted_record_in_one_line_and_writes_nothing[undeclared_network]", 16),
+    Mutant("timing_pass_scans_the_sweep_folder", "bench/evaluate/timing_pass.py",
+           "pending = [folder for folder in folders if is_pending(read_record(folder))]",
+           "pending = [p.parent for f in folders for p in f.parent.glob('*/result.json') "
+           "if is_pending(read_record(p.parent))]",
+           "the sweep's timing pass times every deferred record in the sweep folder, planted ones included",
+           PLANTED + "test_the_sweeps_timing_pass_never_reads_a_folder_no_job_names", 16),
+    Mutant("hash_skips_validation_every", "bench/run_dir.py",
+           "    for key in UNHASHED_KEYS:", "    for key in (*UNHASHED_KEYS, 'validation_every'):",
+           "validation_every (which checkpoint is evaluated) left out of the config hash: a changed cadence skips",
+           HASH + "test_validation_cadence_and_concurrency_change_the_hash", 16),
+    Mutant("n_not_capped_at_a_small_split", "bench/train.py",
+           "    if n <= available:", "    if True:",
+           "a folder smaller than N trains fully, then fails at the data floor",
+           "tests/test_train.py::test_a_folder_smaller_than_n_is_scored_at_its_training_split_size", 16),
 ]
 
 
