@@ -1,5 +1,6 @@
 """Which config names exist: bench's own config folder, each installed plugin's config package,
-and the user's `hydra.searchpath` folders, in Hydra's order; one-line errors for names that do not.
+the user's `conf/` folders and `hydra.searchpath` folders, in Hydra's order; one-line errors for
+names that do not.
 
 `bench-train` and `bench-compare` check their arguments here before Hydra composes anything, so
 both accept the same names and say the same thing about the others.
@@ -14,14 +15,32 @@ from omegaconf import OmegaConf
 from bench.errors import BenchError
 
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
+#: The folder of a user's own config groups (`conf/model/*.yaml`, `conf/experiment/*.yaml`, ...).
+USER_CONF = "conf"
+
+
+def user_config_folders() -> list[Path]:
+    """The user's own config folders, found without `hydra.searchpath`: `conf/` in the working
+    directory, then `conf/` at the root of the repository bench runs from (a source checkout:
+    the folder above the package, holding pyproject.toml), each once."""
+    repository = Path(__file__).resolve().parents[1]
+    candidates = [Path.cwd() / USER_CONF]
+    if (repository / "pyproject.toml").is_file():
+        candidates.append(repository / USER_CONF)
+    folders: list[Path] = []
+    for folder in candidates:
+        if folder.is_dir() and folder.resolve() not in folders:
+            folders.append(folder.resolve())
+    return folders
 
 
 def config_roots(args: list[str], conf_dir: str = CONF_DIR) -> list[Path]:
-    """Config folders in Hydra's order: bench's own, each installed plugin's, then the user's
-    `hydra.searchpath=[file://...]` folders named in `args`."""
+    """Config folders in Hydra's order: bench's own, each installed plugin's, the user's `conf/`
+    folders (`user_config_folders`), then the `hydra.searchpath=[file://...]` folders named in `args`."""
     from bench.registry import config_packages, package_folder
 
     roots = [Path(conf_dir)] + [folder for _package, folder, _source in config_packages().values()]
+    roots += user_config_folders()
     for arg in args:
         if arg.lstrip("+").startswith("hydra.searchpath="):
             for entry in (e.strip() for e in arg.split("=", 1)[1].strip("[]'\"").split(",")):
@@ -41,11 +60,31 @@ def group_choices(group: str, roots: list[Path]) -> dict[str, Path]:
     return files
 
 
-def check_model_family(path: Path) -> None:
+def model_family(path: Path, choices: dict[str, Path]) -> object:
+    """The `family` a model config sets, itself or through the configs its defaults list extends
+    (`defaults: [gpt, _self_]`, as the dataset-sized presets do); None where none sets one."""
+    seen: set[Path] = set()
+    pending = [path]
+    while pending:
+        current = pending.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        config = OmegaConf.load(current)
+        if config.get("family") is not None:
+            return config.get("family")
+        for entry in config.get("defaults") or []:
+            name = entry if isinstance(entry, str) else None
+            if name and name != "_self_" and name in choices:
+                pending.append(choices[name])
+    return None
+
+
+def check_model_family(path: Path, choices: dict[str, Path] | None = None) -> None:
     """One `BenchError` line when the model config at `path` names a family nobody registered."""
     from bench.registry import available
 
-    family = OmegaConf.load(path).get("family")
+    family = model_family(path, choices or {})
     families = available()
     if family not in families:
         raise BenchError(f"{path}: family {family!r} is not registered; registered families: "
@@ -104,4 +143,4 @@ def check_group_choices(args: list[str], conf_dir: str = CONF_DIR) -> None:
             if choice not in choices:
                 raise BenchError(f"{group}={choice!r}: expected one of {', '.join(sorted(choices))}")
             if group == "model":
-                check_model_family(choices[choice])
+                check_model_family(choices[choice], choices)

@@ -1,8 +1,10 @@
-"""Adds every installed bench plugin's config package to Hydra's search path.
+"""Adds every installed bench plugin's config package, then the user's own `conf/` folders (the
+working directory's, then the repository's: `bench.config_choices.user_config_folders`), to
+Hydra's search path.
 
 Acts only when the primary config is bench's own (`bench/conf`), so other Hydra applications in
-the same environment are untouched. Plugin folders come after bench's own, so a built-in config of
-the same name wins.
+the same environment are untouched. These folders come after bench's own, in that order, so a
+built-in config of the same name wins, and a plugin's wins over a user's.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ class BenchPluginSearchPath(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
         if not any(e.provider == "main" and _is_bench_primary(e.path) for e in search_path.get_path()):
             return
+        from bench.config_choices import user_config_folders
         from bench.registry import config_packages
 
         for name, (package, _folder, _source) in config_packages().items():
             search_path.append(f"bench-plugin:{name}", f"pkg://{package}")
+        for folder in user_config_folders():
+            search_path.append("bench-user", f"file://{folder}")
