@@ -169,3 +169,15 @@ def test_every_shipped_model_config_builds_a_network_its_family_declares():
         model = compose_config([f"model={name}"]).model
         if model.get("net") is not None:
             assert model.net._target_ in get_family(model.family).networks, name
+
+
+def test_a_record_with_a_key_its_family_does_not_take_is_one_line(run_dir, tmp_path, capsys):
+    folder = tmp_path / "received"
+    shutil.copytree(run_dir, folder)
+    record = json.loads((folder / "result.json").read_text())
+    record["config"]["model"]["module"]["bogus"] = 1
+    (folder / "result.json").write_text(json.dumps(record))
+    assert call(eval_main, ["--run", str(folder)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {folder / 'result.json'}: config.model.module: the cnn_decoder family cannot "
+                           "take these keys") and "'bogus'" in line

@@ -54,12 +54,19 @@ class SavedRun:
     def datamodule(self) -> ImageDataModule:
         return ImageDataModule(**self.dataset)
 
+    def build(self, spec: DatasetSpec) -> GenerativeModule:
+        """The run's model, untrained, its network built without recursion."""
+        try:
+            return build_model(self.model, spec, recursive=False)
+        except BenchError as err:
+            raise BenchError(f"{self.record_file}: config.{err}") from None
+
     def module(self, spec: DatasetSpec) -> GenerativeModule:
         """The run's model with the weights of the checkpoint its record selected."""
         from bench.checkpoint_files import load_checkpoint
 
         path = self.checkpoint_path()
-        module = build_model(self.model, spec, recursive=False)
+        module = self.build(spec)
         ckpt = load_checkpoint(path)
         state = ckpt["state_dict"] if "state_dict" in ckpt else ckpt
         meta = ckpt.get("bench")

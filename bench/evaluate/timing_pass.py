@@ -42,7 +42,7 @@ def time_run(run: SavedRun) -> dict:
     record = run.record
     datamodule = run.datamodule()
     if (record.get("budget") or {}).get("stopped_by") == "closed_form":
-        module = _refit(run.model, datamodule)
+        module = _refit(run, datamodule)
     else:
         module = run.module(datamodule.spec)
     if (record.get("environment") or {}).get("device", "cpu").startswith("cuda") and torch.cuda.is_available():
@@ -57,12 +57,11 @@ def time_run(run: SavedRun) -> dict:
     return record
 
 
-def _refit(model_cfg: dict, datamodule):
+def _refit(run: SavedRun, datamodule):
     """A closed-form baseline keeps no checkpoint: fitting it again gives the same model."""
     from bench.models.baselines import fit_on
-    from bench.models.build import build_model
 
-    module = build_model(model_cfg, datamodule.spec, recursive=False)
+    module = run.build(datamodule.spec)
     fit_on(module, datamodule)
     return module
 

@@ -42,4 +42,9 @@ def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec,
     kwargs = OmegaConf.to_container(module_cfg, resolve=True) if module_cfg is not None else {}
     if "conditional" in cfg:
         kwargs["conditional"] = conditional
-    return cls(net=net, spec=spec, **kwargs)
+    try:
+        return cls(net=net, spec=spec, **kwargs)
+    except TypeError as err:  # a key of `module` the family does not take: a typo, or a record's planted key
+        if "keyword argument" not in str(err):
+            raise
+        raise BenchError(f"model.module: the {cfg.family} family cannot take these keys ({err})") from None
