@@ -1,4 +1,4 @@
-"""Overhead of the suite's training path (`bench.fitting.fit`) over a plain PyTorch loop.
+"""Overhead of the suite's training path (`bench.run.fit.fit`) over a plain PyTorch loop.
 
 For each model (default: the GPT and the LSTM on digits, 1 thread), the same module, data,
 optimizer and number of training images are trained three ways, interleaved and repeated:
@@ -30,13 +30,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.data import ImageDataModule  # noqa: E402
-from bench.fitting import fit  # noqa: E402
+from bench.run.fit import fit  # noqa: E402
 from bench.models.build import build_model  # noqa: E402
-from bench.train import CONF_DIR, _quiet_lightning  # noqa: E402
+from bench.config.choices import CONF_DIR, _quiet_lightning  # noqa: E402
 from result_file import machine, write  # noqa: E402
 
 #: Suite variants: name -> (config overrides on top of the shipped config, whether deterministic
-#: mode fills new tensors, as it did before bench.train switched that off).
+#: mode fills new tensors, as it did before bench.pipeline.train_task switched that off).
 VARIANTS = {
     "suite": ([], False),
     "suite_filling_new_tensors": ([], True),
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "fit_overhead.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    torch.utils.deterministic.fill_uninitialized_memory = False  # as bench.train sets it
+    torch.utils.deterministic.fill_uninitialized_memory = False  # as bench.pipeline.train_task sets it
     _quiet_lightning()
     result = machine(threads=1)
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _command(results: Path, samples: int) -> list[str]:
-    return [sys.executable, "-m", "bench.train", f"results_dir={results}", "dataset=procedural", "model=cnn_decoder",
+    return [sys.executable, "-m", "bench.pipeline.train_task", f"results_dir={results}", "dataset=procedural", "model=cnn_decoder",
             "budget=samples", f"budget.value={samples}", "threads=1", "progress=none", "trainer.log_every_n_steps=5",
             "protocol.quality_curve.every_seconds=null"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from bench.train import CONF_DIR
+from bench.config.choices import CONF_DIR
 
 
 def preset_model_config(name: str) -> DictConfig:

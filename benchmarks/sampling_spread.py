@@ -29,10 +29,10 @@ import json, sys, torch
 from hydra import compose, initialize_config_dir
 torch.set_num_threads(1)
 from bench.data import ImageDataModule
-from bench.evaluate.settings import scoring_seed
-from bench.evaluate.timing import timed_sample
+from bench.config.protocol import scoring_seed
+from bench.evaluate.cost.timing import timed_sample
 from bench.models.build import build_model
-from bench.train import CONF_DIR
+from bench.pipeline.train_task import CONF_DIR
 model, seed, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
     cfg = compose("config", overrides=[f"model={model}", f"seed={seed}"])

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-TRAIN_CODE = "import sys; sys.argv[0] = 'bench-train'; from bench.train import main; main()"
+TRAIN_CODE = "import sys; sys.argv[0] = 'bench-train'; from bench.pipeline.train_task import main; main()"
 FAMILIES = "cnn_decoder,gan,rnn,gpt"
 EVERYTHING = "cnn_decoder,gan,rnn,gpt,independent_pixels,copier"
 
@@ -70,7 +70,7 @@ def throughput(models: str, samples: int, root: Path) -> dict:
 def overhead(models: str, seconds_budget: float, root: Path) -> dict:
     """(b): bench-compare's wall time against its training budgets shared by 2 parallel jobs."""
     folder = root / "compare"
-    wall, output = _timed([sys.executable, "-m", "bench.compare", f"model={models}", "seed=0",
+    wall, output = _timed([sys.executable, "-m", "bench.cli.compare", f"model={models}", "seed=0",
                            f"budget.value={seconds_budget}", "logger=none", "progress=none",
                            f"results_dir={folder}"])
     records = _records(folder)

@@ -27,7 +27,7 @@ from bench.models.build import build_model
 RESULTS = Path(__file__).resolve().parent / "results"
 CIFAR_SHAPE = DatasetSpec("cifar10-shaped", channels=3, height=32, width=32, levels=256, split_seed=0,
                           train_size=45_000, val_size=5_000, test_size=10_000)
-IWAE_K, EVAL_BATCH = 64, 256  # protocol.iwae_k and bench.evaluate.likelihood's batch
+IWAE_K, EVAL_BATCH = 64, 256  # protocol.iwae_k and bench.evaluate.metrics.likelihood's batch
 
 
 def mib(n_bytes: float) -> float:

@@ -9,7 +9,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from bench.testing.cache import private_cache
-from bench.train import CONF_DIR
+from bench.config.choices import CONF_DIR
 
 torch.set_num_threads(1)
 REPO_ROOT = Path(__file__).resolve().parent.parent

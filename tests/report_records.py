@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from bench.record import write_record
+from bench.core.records import write_record
 
 
 def tiny_png(seed: int = 0, size: int = 24) -> bytes:

@@ -11,9 +11,9 @@ import pytest
 import torch
 from conftest import REPO_ROOT, compose_config, tiny_overrides
 
-from bench.accelerator import check_accelerator, choose_precision, effective_precision, trainer_settings
-from bench.errors import BenchError
-from bench.train import train
+from bench.run.accelerator import check_accelerator, choose_precision, effective_precision, trainer_settings
+from bench.core.errors import BenchError
+from bench.pipeline.train_task import train
 
 NO_CUDA = not torch.cuda.is_available()
 
@@ -47,7 +47,7 @@ def test_a_gpu_trainer_without_cuda_is_one_line_naming_the_key(trainer, ending, 
     with pytest.raises(BenchError, match=r"^trainer\.accelerator=gpu: no CUDA device .*" + ending):
         check_accelerator(compose_config([f"trainer={trainer}"]).trainer)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-m", "bench.train", f"trainer={trainer}", *tiny_overrides(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "bench.cli.train", f"trainer={trainer}", *tiny_overrides(tmp_path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()

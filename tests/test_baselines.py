@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bench.data import ImageDataModule
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from bench.models.baselines import IndependentPixels, TrainingSetCopier
 from bench.models.build import build_model
 from omegaconf import OmegaConf

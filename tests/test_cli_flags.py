@@ -23,21 +23,21 @@ def _run(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     (["--info", "defaults"], "Defaults List"), (["--help"], "bench-train is powered by Hydra"),
 ])
 def test_bench_train_shows_what_a_flag_asks_for_and_runs_nothing(flags, printed, tmp_path):
-    proc = _run("bench.train", *flags, f"results_dir={tmp_path / 'results'}", cwd=tmp_path)
+    proc = _run("bench.cli.train", *flags, f"results_dir={tmp_path / 'results'}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert printed in proc.stdout and "error" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 
 def test_bench_compare_cfg_job_prints_a_jobs_config_and_runs_no_sweep(tmp_path):
-    proc = _run("bench.compare", "--cfg", "job", f"results_dir={tmp_path / 'results'}", cwd=tmp_path)
+    proc = _run("bench.cli.compare", "--cfg", "job", f"results_dir={tmp_path / 'results'}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "\nsweep: compare\n" in proc.stdout and "bench-compare:" not in proc.stdout + proc.stderr
     assert list(tmp_path.iterdir()) == []  # no results folder, no report
 
 
 def test_bench_compare_help_exits_0_without_running(tmp_path):
-    proc = _run("bench.compare", "--help", f"results_dir={tmp_path / 'results'}", cwd=tmp_path)
+    proc = _run("bench.cli.compare", "--help", f"results_dir={tmp_path / 'results'}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("`bench-compare [overrides...]`") and "== Configuration groups ==" in proc.stdout
     assert list(tmp_path.iterdir()) == []

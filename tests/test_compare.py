@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.compare import concurrency, job_overrides, main, run_folders, with_defaults
+from bench.cli.compare import concurrency, main, run_folders, with_defaults
+from bench.config.compose import job_overrides
 
 
 def _jobs(*overrides: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import compose_config
 
-from bench.train import train
+from bench.pipeline.train_task import train
 
 #: samples-seen budgets (one to three minutes of training at one thread)
 BUDGETS = {"gan": 40_000, "gpt": 80_000}

@@ -38,7 +38,7 @@ def test_evaluation_labels_spread_evenly_over_the_classes():
 
 
 def test_a_conditional_models_training_flops_count_one_labelled_pass_not_one_per_class():
-    from bench.evaluate.timing import flops
+    from bench.evaluate.cost.timing import flops
 
     images = torch.randint(0, 4, (8, 1, 8, 8), dtype=torch.uint8)
     cfg = {"family": "gpt", "net": {"_target_": "bench.models.gpt.PixelGPTNet", "d_model": 16, "layers": 1,

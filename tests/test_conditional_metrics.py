@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from bench.data import ImageDataModule
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from bench.evaluate.conditional import class_balanced_draw, conditional_scores
 from bench.evaluate.image_files import CLASS_GRID_NAME
-from bench.evaluate.protocol import evaluate_module
-from bench.evaluate.reference import embed, reference_for
-from bench.evaluate.settings import Protocol
-from bench.metrics_schema import CONDITIONAL_KEYS, METRIC_BY_KEY
+from bench.evaluate.score import evaluate_module
+from bench.evaluate.reference_set import embed, reference_for
+from bench.config.protocol import Protocol
+from bench.core.schema import CONDITIONAL_KEYS, METRIC_BY_KEY
 from bench.models.base import labels_for
 from bench.models.baselines import IndependentPixels
-from bench.record import RECORD_NAME, write_record
+from bench.core.records import RECORD_NAME, write_record
 from bench.report.collect import collect
 from bench.report.render import build_report
 from conditional_models import ClassCopier, ClassPixels, GuidedClassCopier
@@ -120,7 +120,7 @@ def test_bits_per_dim_given_the_label_beside_the_marginal(evaluated):
 
 @pytest.mark.parametrize("value", ["1", "[0,-1]", "[0,abc]", "'0,1'"])
 def test_bad_guidance_sweep_values_name_the_key(value):
-    from bench.config import validate
+    from bench.config.schema import validate
 
     with pytest.raises(BenchError, match=r"^protocol\.guidance_sweep=.*expected .*guidance weights w >= 0"):
         validate(compose_config([f"protocol.guidance_sweep={value}"]))
@@ -181,12 +181,12 @@ def test_v2_and_unconditional_reports_render_without_conditional_sections(tmp_pa
 
 
 def test_compare_conditional_is_compare_with_every_model_conditional():
-    from bench.compare import _compose_all, job_overrides
+    from bench.config.compose import compose_all, job_overrides
 
     _, plain = job_overrides(["experiment=compare"])
     _, jobs = job_overrides(["experiment=compare_conditional"])
     assert [j[:2] for j in jobs] == [j[:2] for j in plain]  # the same models and seeds
-    for cfg in _compose_all(jobs[::3]):  # every model once
+    for cfg in compose_all(jobs[::3]):  # every model once
         assert cfg.model.conditional is True and cfg.sweep == "compare_conditional"
         assert (cfg.budget.kind, cfg.budget.value) == ("time", 180)
         assert list(cfg.protocol.guidance_sweep) == [0, 0.5, 1, 2]

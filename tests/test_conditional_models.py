@@ -11,18 +11,18 @@ import torch
 from conftest import compose_config
 from omegaconf import OmegaConf
 
-from bench.checkpoint_files import load_checkpoint
+from bench.run.checkpoints import load_checkpoint
 from bench.data import ImageDataModule
-from bench.errors import BenchError, ConfigError
+from bench.core.errors import BenchError, ConfigError
 from bench.evaluate.scored_sampling import with_guidance
 from bench.models.base import labels_for
 from bench.models.baselines import IndependentPixels, TrainingSetCopier
 from bench.models.build import build_model
 from bench.models.gpt import PixelGPT, PixelGPTNet
 from bench.models.rnn import PixelRNN, PixelRNNNet
-from bench.run_dir import run_directory
+from bench.config.run_folder import run_directory
 from bench.testing import all_images, check_checkpoint_round_trip, tiny_spec
-from bench.train import train
+from bench.pipeline.train_task import train
 
 torch.set_num_threads(1)
 

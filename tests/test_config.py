@@ -8,13 +8,13 @@ import torch
 from conftest import REPO_ROOT, compose_config
 from fake_data_roots import fake_root_overrides
 
-from bench.config import validate
+from bench.config.schema import validate
 from bench.data import ImageDataModule
-from bench.errors import BenchError
-from bench.fitting import make_logger
+from bench.core.errors import BenchError
+from bench.run.loggers import make_logger
 from bench.models.base import GenerativeModule
 from bench.models.build import build_model
-from bench.run_dir import config_hash, run_directory
+from bench.config.run_folder import config_hash, run_directory
 
 CONF = REPO_ROOT / "bench" / "conf"
 
@@ -95,7 +95,7 @@ def test_invalid_values_name_the_key_and_the_expectation(override, message):
 
 
 def _bench_train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench.train", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bench.cli.train", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=120)
 
 

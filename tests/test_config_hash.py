@@ -9,8 +9,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from bench.config_choices import CONF_DIR
-from bench.run_dir import UNHASHED_KEYS, config_hash, hashed_config
+from bench.config.choices import CONF_DIR
+from bench.config.run_folder import UNHASHED_KEYS, config_hash, hashed_config
 
 
 def _options(group: str) -> list[str]:

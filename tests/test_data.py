@@ -3,7 +3,7 @@ import torch
 
 from bench.data import ImageDataModule, quantize, to_unit
 from bench.data.split import seeded_split
-from bench.errors import BenchError, ConfigError
+from bench.core.errors import BenchError, ConfigError
 
 
 def test_digits_split_sizes_dtypes_and_levels():

@@ -15,7 +15,7 @@ from bench.data import ImageDataModule
 from bench.data.cifar_batches import read_batch
 from bench.data.source_images import reduce_levels
 from bench.data.torchvision_sources import CIFAR10_FILES, MNIST_FILES
-from bench.errors import BenchError, ConfigError
+from bench.core.errors import BenchError, ConfigError
 from fake_data_roots import N_TEST, N_TRAIN, write_cifar_root, write_mnist_root
 
 @pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
@@ -156,7 +156,7 @@ def test_download_goes_through_torchvision_only_when_asked(tmp_path, monkeypatch
 def test_where_files_come_from_or_are_cached_does_not_change_the_run_folder(tmp_path):
     from conftest import compose_config
 
-    from bench.run_dir import config_hash
+    from bench.config.run_folder import config_hash
 
     def run_hash(dataset: str, *extra: str) -> str:
         return config_hash(compose_config([f"dataset={dataset}", "dataset.root=/pics", *extra]))

@@ -13,10 +13,10 @@ import bench.data.image_folder as image_folder
 from conftest import compose_config
 from fake_data_roots import random_image, write_image, write_tree
 
-from bench.config import validate
+from bench.config.schema import validate
 from bench.data import ImageDataModule
 from bench.data.split import split_count
-from bench.errors import BenchError, ConfigError
+from bench.core.errors import BenchError, ConfigError
 
 SIZE = 10
 

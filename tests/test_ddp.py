@@ -14,11 +14,11 @@ import pytest
 import torch
 from conftest import REPO_ROOT, compose_config
 
-from bench.budget import CLOCK_SYNC_EVERY, TrainingBudget
+from bench.run.budget import CLOCK_SYNC_EVERY, TrainingBudget
 from bench.data import ImageDataModule
-from bench.distributed import Launch, plan_launch
-from bench.errors import BenchError
-from bench.fitting import ddp_strategy
+from bench.run.launch import Launch, plan_launch
+from bench.core.errors import BenchError
+from bench.run.fit import ddp_strategy
 
 CPU_DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
 TINY_RNN = ["model=rnn", "model.net.hidden=16", "model.net.layers=1", "model.net.embed_dim=8", "model.batch_size=16"]
@@ -104,7 +104,7 @@ def _run_two_ranks(tmp_path, launcher: list[str], budget: int, batch: int) -> di
     args = [*CPU_DDP, *TINY_RNN, "dataset=procedural", "budget=samples", f"budget.value={budget}", "threads=1",
             "progress=none", f"results_dir={tmp_path / 'results'}", "protocol.n_generated=64",
             "protocol.iwae_k=4", "protocol.kid_subsets=10"]
-    done = subprocess.run([sys.executable, *launcher, "-m", "bench.train", *args], cwd=tmp_path, env=env,
+    done = subprocess.run([sys.executable, *launcher, "-m", "bench.cli.train", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     runs = tmp_path / "results" / "runs"

@@ -11,12 +11,13 @@ import torch
 from torch import nn
 
 from bench.data import ImageDataModule, quantize, to_unit
-from bench.errors import BenchError
-from bench.evaluate.feature_metrics import frechet_distance
-from bench.evaluate.protocol import evaluate_module, evaluate_samples
-from bench.evaluate.reference import data_floor, feature_scores, memorization_of, reference_for
-from bench.evaluate.settings import Protocol, floor_seed
-from bench.evaluate.timing import flops
+from bench.core.errors import BenchError
+from bench.evaluate.metrics.feature_metrics import frechet_distance
+from bench.evaluate.score import evaluate_module, evaluate_samples
+from bench.evaluate.floor import data_floor
+from bench.evaluate.reference_set import feature_scores, memorization_of, reference_for
+from bench.config.protocol import Protocol, floor_seed
+from bench.evaluate.cost.timing import flops
 from bench.models.base import GenerativeModule
 from bench.models.baselines import IndependentPixels, TrainingSetCopier
 
@@ -183,7 +184,7 @@ def test_flops_never_report_a_silent_zero(procedural):
 
 
 def test_a_deferred_timing_draws_the_same_scored_samples_and_leaves_the_speed_to_the_timing_pass():
-    from bench.evaluate.timing import DEFERRED, timed_sample
+    from bench.evaluate.cost.timing import DEFERRED, timed_sample
     from bench.models.baselines import IndependentPixels
     from bench.testing.checks import tiny_batch, tiny_spec
 

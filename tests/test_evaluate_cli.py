@@ -10,12 +10,12 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from bench.data import ImageDataModule
-from bench.evaluate.cli import eval_main, rescore_main
+from bench.cli.evaluate import eval_main, rescore_main
 from bench.evaluate.image_files import save_samples, write_png_folder
-from bench.evaluate.protocol import evaluate_samples
-from bench.evaluate.settings import Protocol
+from bench.evaluate.score import evaluate_samples
+from bench.config.protocol import Protocol
 from bench.models.baselines import IndependentPixels
-from bench.record import read_record, write_record
+from bench.core.records import read_record, write_record
 
 DATASET = {"name": "procedural", "split_seed": 0, "val_size": 64, "test_size": 64, "n_generated": 100,
            "source_args": {"n": 512, "size": 8, "levels": 4}}

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from bench.data import ImageDataModule
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from bench.evaluate.quality_curve import QualityCurve
 from bench.models.base import GenerativeModule
 

@@ -12,12 +12,12 @@ from conftest import compose_config, tiny_overrides
 from test_evaluate_cli import DATASET, make_run, run_cli
 
 from bench.data import ImageDataModule
-from bench.errors import BenchError
-from bench.evaluate import extractor as ex
-from bench.evaluate.cli import eval_main, rescore_main
-from bench.record import RECORD_NAME, read_record
-from bench.run_dir import run_directory
-from bench.train import train
+from bench.core.errors import BenchError
+from bench.evaluate.reference import extractor as ex
+from bench.cli.evaluate import eval_main, rescore_main
+from bench.core.records import RECORD_NAME, read_record
+from bench.config.run_folder import run_directory
+from bench.pipeline.train_task import train
 
 
 class Payload:
@@ -112,7 +112,7 @@ def test_the_selected_best_checkpoint_is_read_safely(tmp_path, capsys):
 def test_a_numpy_rng_state_in_a_checkpoint_loads_but_an_object_array_does_not(tmp_path):
     import random
 
-    from bench.checkpoint_files import load_checkpoint
+    from bench.run.checkpoints import load_checkpoint
 
     path = tmp_path / "rng.ckpt"
     torch.save({"numpy": np.random.get_state(), "python": random.getstate(), "torch": torch.get_rng_state()}, path)

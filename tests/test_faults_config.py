@@ -11,10 +11,11 @@ import sys
 import pytest
 from conftest import REPO_ROOT, compose_config, tiny_overrides
 
-import bench.train as train_module
-from bench.errors import BenchError
-from bench.record import read_record
-from bench.train import check_group_choices, train
+import bench.cli.train as train_module
+from bench.core.errors import BenchError
+from bench.core.records import read_record
+from bench.config.choices import check_group_choices
+from bench.pipeline.train_task import train
 
 #: override -> text the one-line message must hold (the key, and what is expected).
 MISTAKES = {
@@ -63,7 +64,7 @@ def test_unknown_group_choices_are_one_line(arg, message):
 
 @pytest.mark.parametrize("key", ["results_dir", "sweep"])
 def test_deleting_a_key_hydra_needs_is_one_line(key, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench.train", f"~{key}"], cwd=tmp_path, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "bench.cli.train", f"~{key}"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()
@@ -74,7 +75,7 @@ def test_deleting_a_key_hydra_needs_is_one_line(key, tmp_path):
 @pytest.mark.parametrize("override, expected", [("results_dir=null", "error: results_dir=None: expected a folder path"),
                                                ("sweep=", "error: sweep='': expected a folder name")])
 def test_an_empty_output_folder_key_is_one_line_and_creates_nothing(override, expected, tmp_path, monkeypatch):
-    from bench.train import check_command_line
+    from bench.cli.train import check_command_line
     from hydra._internal.utils import get_args_parser
 
     monkeypatch.chdir(tmp_path)  # where Hydra would have created a folder named `None`
@@ -125,7 +126,7 @@ def test_bench_train_m_exits_non_zero_when_a_job_did_not_complete(monkeypatch, c
 
 @pytest.mark.slow
 def test_a_sweep_records_the_invalid_job_runs_the_others_and_exits_non_zero(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench.train", "-m", "model.batch_size=0,64",
+    proc = subprocess.run([sys.executable, "-m", "bench.cli.train", "-m", "model.batch_size=0,64",
                            *tiny_overrides(tmp_path, "model=independent_pixels", "logger=none")], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert proc.returncode == 1, proc.stderr[-3000:]
@@ -140,7 +141,7 @@ def test_a_sweep_records_the_invalid_job_runs_the_others_and_exits_non_zero(tmp_
 
 def test_a_sweep_job_that_does_not_compose_is_named_and_skipped_while_the_others_run(tmp_path):
     # `model.net.hidden` exists for the VAE only: the GAN's job cannot compose
-    proc = subprocess.run([sys.executable, "-m", "bench.train", "-m", "model=cnn_decoder,gan", "model.net.hidden=8",
+    proc = subprocess.run([sys.executable, "-m", "bench.cli.train", "-m", "model=cnn_decoder,gan", "model.net.hidden=8",
                            *tiny_overrides(tmp_path, "logger=none", "budget.value=128",
                                            "protocol.quality_curve.every_seconds=null")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300,

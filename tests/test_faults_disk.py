@@ -11,8 +11,8 @@ import sys
 import pytest
 from conftest import REPO_ROOT
 
-import bench.train as train_module
-from bench.compare import main as compare_main
+import bench.cli.train as train_module
+from bench.cli.compare import main as compare_main
 
 TINY = ["dataset=procedural", "budget=smoke", "progress=none"]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
@@ -27,7 +27,7 @@ def _one_error_line(stderr: str) -> str:
 def test_results_dir_under_a_regular_file_is_one_line_for_bench_train(tmp_path):
     (tmp_path / "file").write_text("data")
     results = tmp_path / "file" / "results"
-    proc = subprocess.run([sys.executable, "-m", "bench.train", f"results_dir={results}", *TINY], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "bench.cli.train", f"results_dir={results}", *TINY], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120, env=ENV)
     assert proc.returncode == 2
     assert _one_error_line(proc.stderr) == (f"error: results_dir={results}: cannot create {results / 'runs'} "
@@ -67,7 +67,7 @@ def test_a_read_only_file_system_under_results_dir_is_one_line(tmp_path):
     mounted.mkdir()
     results = mounted / "results"
     proc = subprocess.run(["unshare", "-m", "sh", "-c", READ_ONLY_RUN, "sh", str(mounted), sys.executable, "-m",
-                           "bench.train", f"results_dir={results}", *TINY], cwd=tmp_path, capture_output=True,
+                           "bench.cli.train", f"results_dir={results}", *TINY], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={**ENV, "MOUNTED": str(mounted)})
     if proc.returncode == 97:
         pytest.skip(f"cannot mount a tmpfs in a private mount namespace: {proc.stderr.strip()}")

@@ -11,14 +11,14 @@ import pytest
 from conftest import compose_config, tiny_overrides
 from test_evaluate_cli import DATASET, make_run, run_cli
 
-import bench.record
-import bench.run_dir
+import bench.core.records
+import bench.config.run_folder
 from bench.data import ImageDataModule
-from bench.errors import BenchError
-from bench.evaluate.cli import eval_main, rescore_main
-from bench.record import RECORD_NAME, read_record, write_record
-from bench.run_dir import run_directory
-from bench.train import train
+from bench.core.errors import BenchError
+from bench.cli.evaluate import eval_main, rescore_main
+from bench.core.records import RECORD_NAME, read_record, write_record
+from bench.config.run_folder import run_directory
+from bench.pipeline.train_task import train
 
 
 def _failing_fsync(match: str):
@@ -34,7 +34,7 @@ def _failing_fsync(match: str):
 
 def test_a_full_disk_while_checkpointing_fails_the_run_in_one_line_and_leaves_no_partial_file(
         tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench.record.os, "fsync", _failing_fsync(".ckpt."))
+    monkeypatch.setattr(bench.core.atomic.os, "fsync", _failing_fsync(".ckpt."))
     cfg = compose_config(tiny_overrides(tmp_path))
     record = train(cfg)
     run_dir = run_directory(cfg)
@@ -47,7 +47,7 @@ def test_a_full_disk_while_checkpointing_fails_the_run_in_one_line_and_leaves_no
 
 
 def test_a_full_disk_for_the_record_too_is_one_line_per_file(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench.record.os, "fsync", _failing_fsync(str(tmp_path)))
+    monkeypatch.setattr(bench.core.atomic.os, "fsync", _failing_fsync(str(tmp_path)))
     cfg = compose_config(tiny_overrides(tmp_path))
     record = train(cfg)
     run_dir = run_directory(cfg)
@@ -62,7 +62,7 @@ def test_a_read_only_results_dir_is_one_line_and_writes_nothing(tmp_path, monkey
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(args[0]))
 
-    monkeypatch.setattr(bench.run_dir.os, "open", read_only)
+    monkeypatch.setattr(bench.core.records.os, "open", read_only)
     cfg = compose_config(tiny_overrides(tmp_path / "results"))
     with pytest.raises(BenchError, match=r"results_dir=.*: cannot create the run folder .*Read-only file system"):
         train(cfg)
@@ -72,7 +72,7 @@ def test_a_read_only_results_dir_is_one_line_and_writes_nothing(tmp_path, monkey
 def test_an_atomic_write_that_fails_keeps_the_old_file(tmp_path, monkeypatch):
     write_record(tmp_path, {"status": "completed"})
     before = (tmp_path / RECORD_NAME).read_bytes()
-    monkeypatch.setattr(bench.record.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(errno.EROFS, "ro")))
+    monkeypatch.setattr(bench.core.atomic.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(errno.EROFS, "ro")))
     with pytest.raises(OSError) as err:
         write_record(tmp_path, {"status": "failed"})
     assert err.value.filename == str(tmp_path / RECORD_NAME)
@@ -112,10 +112,10 @@ def test_bench_eval_run_on_a_record_without_its_dataset_config_is_one_line(confi
 def test_bench_report_on_a_read_only_folder_is_one_line(tmp_path, monkeypatch, capsys):
     from report_records import make_run as make_record
 
-    from bench.report.cli import main as report_main
+    from bench.cli.report import main as report_main
 
     make_record(tmp_path, "gan", 0)
-    monkeypatch.setattr(bench.record.tempfile, "mkstemp",
+    monkeypatch.setattr(bench.core.atomic.tempfile, "mkstemp",
                         lambda **kw: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file system", kw["dir"])))
     with pytest.raises(SystemExit) as exit_:
         report_main([str(tmp_path)])

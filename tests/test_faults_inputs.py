@@ -10,9 +10,9 @@ from PIL import Image
 from test_evaluate_cli import DATASET, make_run, run_cli
 
 from bench.data import ImageDataModule
-from bench.evaluate.cli import eval_main, rescore_main
+from bench.cli.evaluate import eval_main, rescore_main
 from bench.evaluate.image_files import save_samples, write_png_folder
-from bench.record import RECORD_NAME, read_record, write_record
+from bench.core.records import RECORD_NAME, read_record, write_record
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import json
 import pytest
 from report_records import make_run
 
-from bench.record import FIELD_TYPES, RECORD_NAME, record_problem
-from bench.report.cli import main as report_main
+from bench.core.records import FIELD_TYPES, RECORD_NAME, record_problem
+from bench.cli.report import main as report_main
 
 #: A value of the wrong type for each top-level key (a string where an object belongs, and so on).
 WRONG = {key: ("text" if dict in types else {"a": 1}) for key, types in FIELD_TYPES.items()}

@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import compose_config, tiny_overrides
 
-from bench.fitting import logged_steps
-from bench.metrics_log import rows_before
-from bench.record import RECORD_NAME
-from bench.run_dir import run_directory
-from bench.train import train
+from bench.run.fit import logged_steps
+from bench.run.metrics_log import rows_before
+from bench.core.records import RECORD_NAME
+from bench.config.run_folder import run_directory
+from bench.pipeline.train_task import train
 
 
 def _rows(run_dir) -> list[dict]:

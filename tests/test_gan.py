@@ -11,10 +11,10 @@ from omegaconf import OmegaConf
 
 from bench.data import ImageDataModule, to_unit
 from bench.data.spec import DatasetSpec
-from bench.errors import ConfigError
+from bench.core.errors import ConfigError
 from bench.models.build import build_model
 from bench.models.gan import GAN, GANNet
-from bench.train import train
+from bench.pipeline.train_task import train
 from conftest import compose_config, tiny_overrides
 
 CONF = "bench/conf/model/gan.yaml"

@@ -14,8 +14,8 @@ import torch
 import torch_fidelity.feature_extractor_inceptionv3 as fidelity_inception
 
 from bench.data import ImageDataModule
-from bench.errors import BenchError
-from bench.evaluate.inception import WEIGHTS_NAME, default_weights_path, inception_fid, to_inception_input
+from bench.core.errors import BenchError
+from bench.evaluate.reference.inception import WEIGHTS_NAME, default_weights_path, inception_fid, to_inception_input
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +93,7 @@ def test_a_corrupt_weights_file_is_a_clear_error(tmp_path, digits):
 
 @pytest.mark.slow
 def test_protocol_records_standard_fid_when_weights_exist(random_weights, monkeypatch):
-    from bench.evaluate.protocol import evaluate_samples
+    from bench.evaluate.score import evaluate_samples
 
     monkeypatch.setenv("TORCH_HOME", str(random_weights))
     dm = ImageDataModule(name="procedural", val_size=16, test_size=16, source_args={"n": 120})

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from bench.data.spec import DatasetSpec
-from bench.errors import ConfigError
+from bench.core.errors import ConfigError
 from bench.models import cnn_decoder
 from bench.models.base import GenerativeModule
 from bench.models.baselines import IndependentPixels, TrainingSetCopier

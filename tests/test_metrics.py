@@ -8,9 +8,9 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from bench.errors import BenchError
-from bench.evaluate.feature_metrics import frechet_distance, inception_score, kernel_distance
-from bench.evaluate.prdc import prdc
+from bench.core.errors import BenchError
+from bench.evaluate.metrics.feature_metrics import frechet_distance, inception_score, kernel_distance
+from bench.evaluate.metrics.prdc import prdc
 
 
 class Identity(nn.Module):

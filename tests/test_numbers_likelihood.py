@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from bench.data.spec import DatasetSpec
-from bench.evaluate.likelihood import bits_per_dim
+from bench.evaluate.metrics.likelihood import bits_per_dim
 from bench.models.baselines import IndependentPixels
 from bench.models.cnn_decoder import VAE
 from bench.models.gpt import PixelGPT, PixelGPTNet

@@ -11,8 +11,8 @@ from scipy.spatial.distance import cdist
 from scipy.special import log_softmax, logsumexp
 
 from bench.data import ImageDataModule
-from bench.evaluate.extractor import load_extractor
-from bench.evaluate.protocol import evaluate_samples
+from bench.evaluate.reference.extractor import load_extractor
+from bench.evaluate.score import evaluate_samples
 
 
 @pytest.fixture(scope="module")

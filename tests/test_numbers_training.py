@@ -19,11 +19,11 @@ import torch
 from conftest import compose_config, tiny_overrides
 
 from bench.data import ImageDataModule
-from bench.fitting import fit
+from bench.run.fit import fit
 from bench.models.base import GenerativeModule
 from bench.models.build import build_model
-from bench.run_dir import run_directory
-from bench.train import train
+from bench.config.run_folder import run_directory
+from bench.pipeline.train_task import train
 
 CURVE_OFF = "protocol.quality_curve.every_seconds=null"
 #: validation bits/dim are lowest at the fourth of six epochs, and higher at the last (seed 0):

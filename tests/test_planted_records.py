@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from conftest import compose_config, tiny_overrides
 
-from bench.evaluate.cli import eval_main, rescore_main
-from bench.evaluate.saved_run import read_saved_run
-from bench.evaluate.timing_pass import main as time_main
-from bench.evaluate.timing_pass import time_sweep_jobs
-from bench.errors import BenchError
-from bench.evaluate.extractor import cache_dir
-from bench.train import train
+from bench.cli.evaluate import eval_main, rescore_main
+from bench.pipeline.saved_run import read_saved_run
+from bench.cli.time import main as time_main
+from bench.pipeline.timing_pass import time_sweep_jobs
+from bench.core.errors import BenchError
+from bench.evaluate.reference.extractor import cache_dir
+from bench.pipeline.train_task import train
 
 # each case: (what the sender sets, the key bench's refusal names)
 PLANTS = {
@@ -160,8 +160,8 @@ def test_a_network_the_user_names_is_built_when_the_user_trusts_it(run_dir, tmp_
 
 def test_every_shipped_model_config_builds_a_network_its_family_declares():
     """Else `bench-eval --run` would refuse the runs of bench's own presets."""
-    from bench.config_choices import CONF_DIR
-    from bench.registry import get_family
+    from bench.config.choices import CONF_DIR
+    from bench.models.registry import get_family
 
     names = sorted(path.stem for path in (Path(CONF_DIR) / "model").glob("*.yaml"))
     assert len(names) >= 6

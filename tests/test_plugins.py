@@ -16,22 +16,23 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from plugin_packages import pip_install, write_distribution, write_plugin
 
-from bench import registry
-from bench.errors import BenchError
-from bench.config_choices import CONF_DIR, check_group_choices
+from bench.config import plugins
+from bench.models import registry
+from bench.core.errors import BenchError
+from bench.config.choices import CONF_DIR, check_group_choices
 
 
 def _on_path(folder):
     sys.path.insert(0, str(folder))
     importlib.invalidate_caches()
-    registry._warned.clear()
+    plugins._warned.clear()
 
 
 def _off_path(folder):
     sys.path.remove(str(folder))
     for name in [m for m in sys.modules if m == "toyplug" or m.startswith("toyplug.")]:
         del sys.modules[name]
-    registry._warned.clear()
+    plugins._warned.clear()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def broken_site(tmp_path):
 
 
 def test_bench_models_lists_plugin_and_built_ins(plugin_site, capsys):
-    from bench.model_list import main
+    from bench.cli.models import main
 
     assert main([]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
@@ -66,9 +67,10 @@ def test_bench_models_lists_plugin_and_built_ins(plugin_site, capsys):
 
 def test_plugin_config_is_on_the_search_path_for_bench_only(plugin_site, tmp_path):
     assert compose_config(["model=toy"]).model.family == "toy"
-    from bench.compare import _compose_all, job_overrides, with_defaults
+    from bench.config.compose import compose_all, job_overrides
+    from bench.cli.compare import with_defaults
 
-    assert _compose_all([["model=toy"]])[0].model.name == "toy"  # bench-compare agrees
+    assert compose_all([["model=toy"]])[0].model.name == "toy"  # bench-compare agrees
     _, jobs = job_overrides(with_defaults(["model=rnn,toy", "budget=smoke"]))
     assert sorted(o for job in jobs for o in job if o.startswith("model=")) == ["model=rnn", "model=toy"]
     (tmp_path / "config.yaml").write_text("x: 1\n")
@@ -99,7 +101,7 @@ def test_model_config_with_an_unregistered_family_names_file_and_families(plugin
 
 def test_plugin_trains_through_bench_train_and_shows_in_the_report(plugin_site, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.train", "model=toy", f"results_dir={tmp_path}", "dataset=procedural",
+        [sys.executable, "-m", "bench.cli.train", "model=toy", f"results_dir={tmp_path}", "dataset=procedural",
          "budget=samples", "budget.value=512", "progress=none", "logger=none"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_site), str(REPO_ROOT)])})
@@ -138,14 +140,14 @@ def _assert_built_ins_work():
 def test_broken_plugin_warns_once_and_built_ins_still_work(broken_site, capsys, points, expected):
     write_distribution(broken_site, "broken-plug", points)
     _assert_built_ins_work()
-    registry.config_packages()
+    plugins.config_packages()
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and warnings[0].startswith(f"warning: {expected}"), warnings
     assert registry.get_family("rnn").__name__ == "PixelRNN"
 
 
 def test_built_in_records_name_bench_as_their_source():
-    from bench.environment import family_label, model_source
+    from bench.run.environment import family_label, model_source
 
     source = model_source("rnn")
     assert source["package"] == "bench" and source["builtin"] is True and source["family"] == "rnn"
@@ -153,7 +155,7 @@ def test_built_in_records_name_bench_as_their_source():
 
 
 def test_report_label_names_plugin_package_version_and_revision():
-    from bench.environment import family_label
+    from bench.run.environment import family_label
 
     source = {"family": "toy", "package": "toyplug", "version": "0.3.0", "builtin": False,
               "git_revision": "0123456789abcdef+dirty"}

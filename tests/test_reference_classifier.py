@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from bench.data import ImageDataModule, to_unit
-from bench.errors import BenchError
-from bench.evaluate import extractor as ex
-from bench.evaluate.reference_classifier import accuracy
+from bench.core.errors import BenchError
+from bench.evaluate.reference import extractor as ex
+from bench.evaluate.reference.classifier import accuracy
 
 
 def test_shipped_digits_classifier_matches_its_record():
@@ -68,8 +68,8 @@ def test_a_corrupt_cached_classifier_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_a_trained_classifier_records_its_test_accuracy(tmp_path, monkeypatch):
-    from bench.evaluate.reference import reference_for
-    from bench.evaluate.settings import Protocol
+    from bench.evaluate.reference_set import reference_for
+    from bench.config.protocol import Protocol
 
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
     dm = ImageDataModule(name="procedural", val_size=32, test_size=32, source_args={"n": 140})

@@ -8,10 +8,10 @@ import time
 import pytest
 import torch
 
-import bench.evaluate.extractor as ex
+import bench.evaluate.reference.extractor as ex
 from bench.data import ImageDataModule
-from bench.evaluate.reference import lock_path, reference_for
-from bench.evaluate.settings import Protocol
+from bench.evaluate.reference_set import lock_path, reference_for
+from bench.config.protocol import Protocol
 
 TRAINING_SECONDS = 1.0  # long enough that the second job asks while the first still trains
 

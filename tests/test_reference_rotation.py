@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from bench.data import ImageDataModule
-from bench.errors import BenchError
-from bench.evaluate import extractor as ex
-from bench.evaluate.protocol import evaluate_samples
-from bench.evaluate.rotation_task import CLASSES, rotation_accuracy, rotations_of
-from bench.metrics_schema import FEATURE_KEYS
+from bench.core.errors import BenchError
+from bench.evaluate.reference import extractor as ex
+from bench.evaluate.score import evaluate_samples
+from bench.evaluate.reference.rotation_task import CLASSES, rotation_accuracy, rotations_of
+from bench.core.schema import FEATURE_KEYS
 from bench.report import build_report
 from fake_data_roots import write_image
 from report_records import make_run

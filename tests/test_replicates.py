@@ -16,24 +16,25 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import compose_config, tiny_overrides
 from report_records import make_run
-from bench.config import validate
+from bench.config.schema import validate
 from bench.data import ImageDataModule
-from bench.errors import BenchError
-from bench.evaluate import reference
-from bench.evaluate.protocol import evaluate_module
-from bench.evaluate.reference import data_floor, reference_for
-from bench.evaluate.settings import Protocol, floor_seed, scoring_seed
-from bench.evaluate.timing import flops, timed_sample
-from bench.metrics_schema import FEATURE_KEYS, FLOOR_KEYS, METRICS
+from bench.core.errors import BenchError
+from bench.evaluate import reference_set as reference
+from bench.evaluate.score import evaluate_module
+from bench.evaluate.floor import data_floor
+from bench.evaluate.reference_set import reference_for
+from bench.config.protocol import Protocol, floor_seed, scoring_seed
+from bench.evaluate.cost.timing import flops, timed_sample
+from bench.core.schema import FEATURE_KEYS, FLOOR_KEYS, METRICS
 from bench.models.baselines import IndependentPixels
 from bench.report import aggregate
 from bench.report import build_report
 from bench.report.collect import collect
 from bench.models.gpt import PixelGPT, PixelGPTNet
 from bench.models.rnn import PixelRNN, PixelRNNNet
-from bench.rng_state import RngState, capture, restore
-from bench.run_dir import run_directory
-from bench.train import train
+from bench.run.rng_state import RngState, capture, restore
+from bench.config.run_folder import run_directory
+from bench.pipeline.train_task import train
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +195,7 @@ class _SnapshotAtEpochEnd(pl.Callback):
 def test_a_run_resumed_at_an_epoch_boundary_ends_as_if_uninterrupted(tmp_path, monkeypatch):
     overrides = ["budget.value=1152", "protocol.quality_curve.every_seconds=null"]  # 3 epochs of the VAE
     snapshot = tmp_path / "killed_here.ckpt"
-    monkeypatch.setattr("bench.train._quality_curve", lambda cfg, dm: [_SnapshotAtEpochEnd(snapshot, 1)])
+    monkeypatch.setattr("bench.pipeline.train_task._quality_curve", lambda cfg, dm: [_SnapshotAtEpochEnd(snapshot, 1)])
     uninterrupted = train(compose_config(tiny_overrides(tmp_path / "a", *overrides)))
     monkeypatch.undo()
     cfg = compose_config(tiny_overrides(tmp_path / "b", *overrides))

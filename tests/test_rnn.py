@@ -10,7 +10,7 @@ import torch
 from conftest import compose_config
 
 from bench.data import ImageDataModule
-from bench.errors import ConfigError
+from bench.core.errors import ConfigError
 from bench.models.build import build_model
 from bench.models.rnn import PixelRNN, PixelRNNNet
 from bench.testing import check_checkpoint_round_trip, check_memorizes_one_image, check_sample_contract
@@ -90,7 +90,7 @@ def test_config_the_data_cannot_fit_fails_at_build_time(bars, key, value, expect
 def test_digits_test_bits_per_dim_after_fixed_samples_seen(tmp_path):
     """The default preset through the training loop (cosine lr, best checkpoint by validation),
     12,000 training images seen: test bits/dim < 2.3 (independent pixels: 2.44)."""
-    from bench.fitting import fit
+    from bench.run.fit import fit
 
     cfg = compose_config(["model=rnn", "budget=samples", "budget.value=12000", "logger=none"])
     pl.seed_everything(0, verbose=False)

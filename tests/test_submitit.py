@@ -21,7 +21,7 @@ def _sweep(tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # the submitted jobs unpickle bench from here
     args = ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "seed=0,1",
             f"results_dir={tmp_path / 'results'}", *TINY]
-    return subprocess.run([sys.executable, "-m", "bench.train", *args], cwd=tmp_path, env=env,
+    return subprocess.run([sys.executable, "-m", "bench.cli.train", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=400)
 
 
@@ -62,7 +62,7 @@ def test_submitit_local_sweep_completes_and_a_resubmitted_job_resumes(tmp_path):
 def test_cluster_launcher_configs_compose(launcher):
     from hydra import compose, initialize_config_dir
 
-    from bench.train import CONF_DIR
+    from bench.config.choices import CONF_DIR
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)

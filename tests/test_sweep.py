@@ -44,7 +44,7 @@ def _compare(tmp_path: Path, explode: str | None, *extra: str) -> subprocess.Com
     overrides = ["experiment=compare", "model=sweep_vae,sweep_rnn", "seed=0,1", "dataset=procedural",
                  "budget=samples", "budget.value=1024", "protocol.n_generated=64", "protocol.iwae_k=4", "protocol.kid_subsets=10", "threads=1", "logger=none", "progress=lines",
                  f"results_dir={tmp_path / 'results'}", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", *extra]
-    return subprocess.run([sys.executable, "-m", "bench.compare", *overrides], cwd=tmp_path, env=env,
+    return subprocess.run([sys.executable, "-m", "bench.cli.compare", *overrides], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -55,7 +55,7 @@ def _warm_reference_cache() -> None:
     from omegaconf import OmegaConf
 
     from bench.data import ImageDataModule
-    from bench.evaluate.extractor import load_extractor
+    from bench.evaluate.reference.extractor import load_extractor
 
     cfg = compose_config(["dataset=procedural"])
     load_extractor(ImageDataModule(**OmegaConf.to_container(cfg.dataset, resolve=True)), int(cfg.protocol.version))
@@ -75,7 +75,7 @@ def test_sweep_isolates_failures_and_resumes(tmp_path):
                                 "sweep_rnn-procedural-seed0": "completed", "sweep_rnn-procedural-seed1": "failed"}, log[-4000:]
     # two jobs ran at once, so sampling was timed after the sweep, one run at a time, and the
     # timed pass drew the very samples the job scored
-    from bench.evaluate.timing_pass import PASS
+    from bench.pipeline.timing_pass import PASS
 
     for path in sweep.glob("*/result.json"):
         record = json.loads(path.read_text())

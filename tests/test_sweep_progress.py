@@ -10,8 +10,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from bench.errors import ConfigError
-from bench.progress import LineProgress, make_progress, resolve_mode
+from bench.core.errors import ConfigError
+from bench.run.progress import LineProgress, make_progress, resolve_mode
 
 
 class _TinyModule(pl.LightningModule):
@@ -70,7 +70,7 @@ def test_lines_mode_prints_start_quarters_and_end():
 def test_auto_mode_depends_on_terminal_and_parallel_jobs(monkeypatch):
     assert resolve_mode("auto", io.StringIO()) == "lines"
     assert resolve_mode("auto", _Tty()) == "bar"
-    monkeypatch.setattr("bench.progress._parallel_jobs", lambda: 2)
+    monkeypatch.setattr("bench.run.progress._parallel_jobs", lambda: 2)
     assert resolve_mode("auto", _Tty()) == "lines"
     assert make_progress("bar") == ([], True)
     assert make_progress("none") == ([], False)
@@ -82,7 +82,7 @@ def test_parallel_jobs_read_from_hydra_launcher(monkeypatch):
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from bench.progress import _parallel_jobs
+    from bench.run.progress import _parallel_jobs
 
     assert _parallel_jobs() == 1  # no Hydra context
     fake = SimpleNamespace(mode=RunMode.MULTIRUN, launcher={"n_jobs": 2})

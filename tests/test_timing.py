@@ -14,13 +14,13 @@ import pytest
 import torch
 from torch import nn
 
-from bench.evaluate import timing
+from bench.evaluate.cost import timing
 from bench.models.base import GenerativeModule
 from bench.testing.checks import tiny_spec
 
 
 class FakeClock:
-    """Stands in for the `time` module inside `bench.evaluate.timing`: wall and CPU time are one
+    """Stands in for the `time` module inside `bench.evaluate.cost.timing`: wall and CPU time are one
     counter that only the sampler advances."""
 
     def __init__(self):

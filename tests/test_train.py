@@ -6,9 +6,11 @@ import sys
 import pytest
 from conftest import REPO_ROOT, compose_config, tiny_overrides
 
-from bench.record import RECORD_NAME, read_record, write_json_atomic
-from bench.run_dir import RunLock, run_directory
-from bench.train import train
+from bench.core.records import RECORD_NAME, read_record
+from bench.core.atomic import write_json_atomic
+from bench.core.records import RunLock
+from bench.config.run_folder import run_directory
+from bench.pipeline.train_task import train
 
 CORE_KEYS = ("schema_version", "run_id", "status", "config", "config_hash", "family", "model", "dataset", "seed",
              "budget", "training", "checkpoint", "metrics", "protocol", "timing", "environment", "paths", "created")
@@ -91,7 +93,7 @@ def test_unreadable_record_is_skipped_with_a_warning(tmp_path):
 
 
 def test_bench_train_runs_end_to_end_in_a_subprocess(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench.train", *tiny_overrides(tmp_path)], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "bench.cli.train", *tiny_overrides(tmp_path)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -120,8 +122,8 @@ def test_wandb_logger_stays_offline_and_is_finished(tmp_path):
 
 
 def test_a_finished_jobs_line_names_each_headline_metric_by_its_schema_label():
-    from bench.metrics_schema import HEADLINE_KEYS, label
-    from bench.train import _headline
+    from bench.core.schema import HEADLINE_KEYS, label
+    from bench.pipeline.train_task import _headline
 
     line = _headline({"run_id": "r", "status": "completed",
                       "metrics": {"fid": 23.456, "bits_per_dim": 1.8234, "bits_per_dim_kind": "bound"}})

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT, compose_config
 
-from bench.config_choices import CONF_DIR, check_group_choices, config_roots, user_config_folders
-from bench.errors import BenchError
+from bench.config.choices import CONF_DIR, check_group_choices, config_roots, user_config_folders
+from bench.core.errors import BenchError
 
 TINY_GPT = "defaults:\n  - gpt\n  - _self_\n\nname: gpt_tiny\nnet:\n  d_model: 32\n"
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 
 try:
     from numpy._core.multiarray import _reconstruct

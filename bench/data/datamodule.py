@@ -23,7 +23,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 from bench.data.sources import SOURCES
 from bench.data.spec import DatasetSpec
 from bench.data.split import Split, official_test_split, seeded_split
-from bench.errors import BenchError, ConfigError
+from bench.core.errors import BenchError, ConfigError
 
 
 class _IndexedTensors(Dataset):

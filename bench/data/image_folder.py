@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from bench.data.source_images import SourceImages, reduce_levels
-from bench.errors import BenchError, ConfigError
-from bench.record import write_bytes_atomic
+from bench.core.errors import BenchError, ConfigError
+from bench.core.atomic import write_bytes_atomic
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused

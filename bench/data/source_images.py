@@ -7,7 +7,7 @@ from typing import Optional
 
 import torch
 
-from bench.errors import ConfigError
+from bench.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

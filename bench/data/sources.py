@@ -15,7 +15,7 @@ import torch
 from bench.data.image_folder import folder
 from bench.data.source_images import SourceImages
 from bench.data.torchvision_sources import cifar10, fashion_mnist, mnist
-from bench.errors import ConfigError
+from bench.core.errors import ConfigError
 
 Source = Callable[..., SourceImages]
 

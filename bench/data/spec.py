@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from bench.errors import ConfigError
+from bench.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.errors import ConfigError
+from bench.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import torch
 
 from bench.data.cifar_batches import read_batch
 from bench.data.source_images import SourceImages, reduce_levels
-from bench.errors import BenchError, ConfigError
+from bench.core.errors import BenchError, ConfigError
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                "t10k-labels-idx1-ubyte")

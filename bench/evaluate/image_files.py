@@ -15,8 +15,8 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.utils import make_grid
 
 from bench.data.spec import DatasetSpec
-from bench.errors import BenchError
-from bench.record import write_bytes_atomic
+from bench.core.errors import BenchError
+from bench.core.atomic import write_bytes_atomic
 
 SAMPLES_NAME = "samples.npz"
 GRID_NAME = "samples.png"

@@ -33,7 +33,7 @@ def at_temperature_one(module: nn.Module) -> Iterator[nn.Module]:
 def with_guidance(module: nn.Module, weight: float) -> Iterator[nn.Module]:
     """Scoring options, except classifier-free guidance at `weight`, for the block."""
     if weight and not (getattr(module, "conditional", False) and getattr(module, "supports_guidance", False)):
-        from bench.errors import ConfigError
+        from bench.core.errors import ConfigError
 
         raise ConfigError("protocol.guidance_sweep", weight,
                           f"only 0 for {type(module).__name__}: it is not a conditional model with guidance")

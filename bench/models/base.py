@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from bench.data.spec import DatasetSpec, quantize
-from bench.errors import BenchError, ConfigError
+from bench.core.errors import BenchError, ConfigError
 
 LIKELIHOOD_KINDS = ("exact", "bound", "none")
 LR_SCHEDULES = ("constant", "cosine")
@@ -38,11 +38,11 @@ class GenerativeModule(pl.LightningModule):
     #: Metric that picks the evaluated checkpoint (lower is better); None means "final weights".
     selection_metric: ClassVar[str | None] = "val/bpd"
     #: Under DDP: some parameters get no gradient in some backward pass (a GAN's alternating players),
-    #: so DDP must look for unused parameters at every step (slower; `bench.fitting.ddp_strategy`).
+    #: so DDP must look for unused parameters at every step (slower; `bench.run.fit.ddp_strategy`).
     has_unused_parameters: ClassVar[bool] = False
     #: The network classes (`model.net._target_`, dotted paths) this family is built with. A run
     #: folder someone sent names its network in `result.json`: re-evaluating it builds only a
-    #: class listed here (`bench.evaluate.saved_run`), never whatever the record names.
+    #: class listed here (`bench.pipeline.saved_run`), never whatever the record names.
     networks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, net: nn.Module, spec: DatasetSpec, lr: float = 1e-3,

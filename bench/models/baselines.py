@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from bench.data.spec import DatasetSpec
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from bench.models.base import GenerativeModule
 
 
@@ -56,7 +56,7 @@ class IndependentPixels(GenerativeModule):
 
     def __init__(self, net: nn.Module | None, spec: DatasetSpec, smoothing: float = 0.5, **kwargs):
         if smoothing <= 0:
-            from bench.errors import ConfigError
+            from bench.core.errors import ConfigError
 
             raise ConfigError("model.module.smoothing", smoothing, "a positive number (Laplace pseudo-count)")
         classes = spec.num_classes if kwargs.get("conditional") is True else 0

@@ -9,9 +9,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bench.data.spec import DatasetSpec
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from bench.models.base import GenerativeModule
-from bench.registry import get_family
+from bench.models.registry import get_family
 
 
 def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec,
@@ -20,7 +20,7 @@ def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec,
     class takes `spec=` plus its own keys) and `module` (keyword arguments of the family class).
 
     `recursive=False` builds the network alone, its keys passed as plain values: the way a config
-    read from a run folder is built (`bench.evaluate.saved_run`), so no nested node can run."""
+    read from a run folder is built (`bench.pipeline.saved_run`), so no nested node can run."""
     cfg = model_cfg if isinstance(model_cfg, DictConfig) else OmegaConf.create(dict(model_cfg))
     cls = get_family(cfg.family)
     conditional = cfg.get("conditional", False)

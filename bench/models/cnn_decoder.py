@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.data.spec import DatasetSpec, to_unit
-from bench.errors import ConfigError
+from bench.core.errors import ConfigError
 from bench.models.base import GenerativeModule
 from bench.models.pixel_tokens import draw
 

@@ -23,7 +23,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from bench.data.spec import DatasetSpec, to_unit
-from bench.errors import ConfigError
+from bench.core.errors import ConfigError
 from bench.models.base import GenerativeModule
 
 LOSSES = ("hinge", "non_saturating")

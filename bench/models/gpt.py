@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from bench.data.spec import DatasetSpec
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from bench.models.base import GenerativeModule
 from bench.models.kv_attention import CausalSelfAttention, KVCache
 from bench.models.pixel_tokens import (

@@ -33,7 +33,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0):
         super().__init__()
         if d_model % heads:
-            from bench.errors import ConfigError
+            from bench.core.errors import ConfigError
 
             raise ConfigError("model.net.heads", heads, f"a divisor of d_model={d_model}")
         self.heads, self.head_dim, self.dropout = heads, d_model // heads, dropout

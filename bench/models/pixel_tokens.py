@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.data.spec import DatasetSpec
-from bench.errors import BenchError, ConfigError
+from bench.core.errors import BenchError, ConfigError
 
 
 def check_vocabulary(spec: DatasetSpec, levels: int | None, max_positions: int | None,

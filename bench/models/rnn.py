@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from bench.data.spec import DatasetSpec
-from bench.errors import BenchError, ConfigError
+from bench.core.errors import BenchError, ConfigError
 from bench.models.base import GenerativeModule
 from bench.models.pixel_tokens import (
     bits_per_dim, check_net_classes, check_sampling_options, check_vocabulary, draw, forced_log_prob, from_tokens,

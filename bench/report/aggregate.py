@@ -16,8 +16,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from scipy import stats
 
-from bench.environment import family_label
-from bench.metrics_schema import FLOOR_KEYS, GUIDANCE_SWEEP_KEYS, METRIC_BY_KEY, METRICS, MetricSpec
+from bench.run.environment import family_label
+from bench.core.schema import FLOOR_KEYS, GUIDANCE_SWEEP_KEYS, METRIC_BY_KEY, METRICS, MetricSpec
 from bench.report.collect import Run, value_at
 
 ALPHA = 0.05

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.record import RECORD_NAME, read_record
+from bench.core.records import RECORD_NAME, read_record
 
 #: Keys without which a record cannot be placed in a report.
 REQUIRED_KEYS = ("status", "model", "dataset")

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from bench.metrics_schema import label  # noqa: E402
+from bench.core.schema import label  # noqa: E402
 from bench.report.aggregate import CONFIDENCE, GuidanceSweep, ModelRow, Summary  # noqa: E402
 
 GRID_POINTS = 50

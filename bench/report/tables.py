@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.metrics_schema import CONDITIONAL_KEYS, GUIDANCE_SWEEP_KEYS, METRIC_BY_KEY, METRICS, QUALITY_KEYS
+from bench.core.schema import CONDITIONAL_KEYS, GUIDANCE_SWEEP_KEYS, METRIC_BY_KEY, METRICS, QUALITY_KEYS
 from bench.report.aggregate import GuidanceSweep, ModelRow, Ranking, Summary
 from bench.report.collect import Run
 

@@ -15,7 +15,7 @@ import torch
 from scipy import stats
 
 from bench.data.spec import DatasetSpec
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from bench.evaluate.scored_sampling import with_guidance
 from bench.models.base import LIKELIHOOD_KINDS, GenerativeModule, labels_for
 

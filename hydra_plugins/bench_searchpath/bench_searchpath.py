@@ -1,5 +1,5 @@
 """Adds every installed bench plugin's config package, then the user's own `conf/` folders (the
-working directory's, then the repository's: `bench.config_choices.user_config_folders`), to
+working directory's, then the repository's: `bench.config.choices.user_config_folders`), to
 Hydra's search path.
 
 Acts only when the primary config is bench's own (`bench/conf`), so other Hydra applications in
@@ -34,8 +34,8 @@ class BenchPluginSearchPath(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
         if not any(e.provider == "main" and _is_bench_primary(e.path) for e in search_path.get_path()):
             return
-        from bench.config_choices import user_config_folders
-        from bench.registry import config_packages
+        from bench.config.choices import user_config_folders
+        from bench.config.plugins import config_packages
 
         for name, (package, _folder, _source) in config_packages().items():
             search_path.append(f"bench-plugin:{name}", f"pkg://{package}")

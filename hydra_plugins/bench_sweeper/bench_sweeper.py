@@ -7,7 +7,7 @@ for it, lists it among the jobs `bench-train -m` reports as not completed, and r
 Everything else (parameters, batching, launchers) is the basic sweeper's.
 
 After the last batch, it times the sampling of every run of this sweep's jobs that deferred it
-(a parallel sweep: `bench.evaluate.timing_pass`), one run at a time, so no timing shares the
+(a parallel sweep: `bench.pipeline.timing_pass`), one run at a time, so no timing shares the
 machine with another job of the sweep; a run it cannot time makes `bench-train -m` exit non-zero.
 
 No `from __future__ import annotations`: Hydra executes plugin modules outside `sys.modules`,
@@ -39,8 +39,8 @@ class BenchSweeper(BasicSweeper):
         return returns
 
     def _timing_pass(self, returns) -> None:
-        from bench.evaluate.timing_pass import time_sweep_jobs
-        from bench.train import note_incomplete_job
+        from bench.pipeline.timing_pass import time_sweep_jobs
+        from bench.pipeline.sweep_jobs import note_incomplete_job
 
         assert self.config is not None
         # the configs the jobs ran with: only their folders are timed (a resumed sweep's too)
@@ -56,7 +56,7 @@ class BenchSweeper(BasicSweeper):
         try:
             self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         except Exception as err:  # Hydra's composition errors: their first line names the key
-            from bench.train import note_incomplete_job
+            from bench.pipeline.sweep_jobs import note_incomplete_job
 
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             job = " ".join(overrides)

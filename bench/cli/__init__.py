@@ -1,0 +1,1 @@
+"""Console scripts: each a thin function over the pipeline and the report."""

@@ -1,0 +1,138 @@
+"""`bench-compare [overrides...]`: run the comparison sweep, write its report, say what failed.
+
+The sweep is `bench-train -m experiment=compare ...` in a subprocess (Hydra's joblib launcher,
+2 jobs x 1 thread by default). Completed runs are skipped by the training code, so re-running
+the command resumes a sweep. `budget=smoke` selects `experiment=compare_smoke` (one seed).
+The exit status is 0 only when every job of the sweep has a completed record.
+Hydra's `--cfg`, `--package`, `--resolve`, `--info`, `--help`, `--hydra-help` and
+`--shell-completion` show what a job of the sweep would compose, and run nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra._internal.utils import get_args_parser  # Hydra's own command-line parser (no public name)
+from omegaconf import DictConfig
+
+from bench.config.choices import check_group_choices
+from bench.core.errors import BenchError, exit_on_user_error
+from bench.core.records import read_record
+from bench.config.run_folder import create_output_folder, run_directory
+from bench.config.compose import compose_all, job_overrides
+
+# Every job's config is composed before the sweep starts (a bad choice stops it with one line),
+# and the sweep calls Hydra's entry point directly.
+TRAIN_CODE = "import sys; sys.argv[0] = 'bench-train'; from bench.cli.train import hydra_main; hydra_main()"
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def with_defaults(overrides: list[str]) -> list[str]:
+    """The user's overrides plus the experiment preset (smoke budget -> the one-seed preset)."""
+    overrides = [o for o in overrides if o not in MULTIRUN_FLAGS]
+    keys = {_key(o) for o in overrides}
+    if "experiment" not in keys:
+        preset = "compare_smoke" if "budget=smoke" in overrides else "compare"
+        overrides = [f"experiment={preset}", *overrides]
+    return overrides
+
+
+def concurrency(base: DictConfig, overrides: list[str]) -> list[str]:
+    """`concurrent_jobs=N` matching the launcher's width, unless the user set it."""
+    if "concurrent_jobs" in {_key(o) for o in overrides}:
+        return []
+    n_jobs = base.hydra.launcher.get("n_jobs", 1)
+    if n_jobs is None or n_jobs < 0:
+        n_jobs = os.cpu_count() or 1
+    return [f"concurrent_jobs={n_jobs}"]
+
+
+def run_folders(jobs: list[list[str]]) -> list[Path]:
+    """The run folder of every job (derived from its config, as the training code does)."""
+    return [run_directory(cfg) for cfg in compose_all(jobs)]
+
+
+#: Hydra's flags that show something and run nothing, with how `bench-train` spells them.
+SHOW_FLAGS = {"help": "--help", "hydra_help": "--hydra-help", "cfg": "--cfg", "package": "--package",
+              "resolve": "--resolve", "info": "--info", "shell_completion": "--shell-completion"}
+#: Hydra's flags that choose another config or run mode than the comparison's.
+OTHER_FLAGS = {"run": "--run", "config_path": "--config-path", "config_name": "--config-name",
+               "config_dir": "--config-dir", "experimental_rerun": "--experimental-rerun"}
+
+
+def command_line(argv: list[str]):
+    """`argv` read by Hydra's own parser (flags and their values, then the overrides)."""
+    args = get_args_parser().parse_args(argv)
+    for dest, flag in OTHER_FLAGS.items():
+        if getattr(args, dest):
+            raise BenchError(f"{flag}: not supported by bench-compare, which runs the comparison of bench/conf; "
+                             "use bench-train -m for other configs or run modes")
+    return args
+
+
+def show(args, overrides: list[str]) -> int:
+    """What Hydra's show flags print for a job of the sweep: `bench-train FLAGS OVERRIDES`, run nothing."""
+    from bench.cli.train import hydra_main
+
+    flags = []
+    for dest, flag in SHOW_FLAGS.items():
+        value = getattr(args, dest)
+        flags += [] if value in (None, False) else [flag] if value is True else [flag, str(value)]
+    if args.help:
+        print(__doc__.strip().splitlines()[0] + "\nEach job is a bench-train run; its help follows.\n", flush=True)
+    sys.argv = ["bench-train", *flags, *overrides]
+    hydra_main()
+    return 0
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> int:
+    args = command_line(list(sys.argv[1:] if argv is None else argv))
+    overrides = with_defaults(args.overrides)
+    check_group_choices(overrides)  # the same names, and the same message, as bench-train
+    if any(getattr(args, dest) not in (None, False) for dest in SHOW_FLAGS):
+        return show(args, overrides)
+    base, _ = job_overrides(overrides)
+    overrides += concurrency(base, overrides)
+    base, jobs = job_overrides(overrides)
+    folders = run_folders(jobs)
+    create_output_folder(base, multirun=True)
+    sweep_dir = Path(base.results_dir) / str(base.sweep)
+    print(f"bench-compare: {len(jobs)} job(s) -> {sweep_dir}", flush=True)
+    sweep = subprocess.Popen([sys.executable, "-c", TRAIN_CODE, "-m", *overrides])
+    try:
+        returncode = sweep.wait()
+    except KeyboardInterrupt:  # the jobs got the signal too and record themselves as interrupted
+        sweep.wait()
+        print("bench-compare: interrupted; run the same command again to resume", file=sys.stderr, flush=True)
+        return 130
+    if returncode != 0:
+        print(f"bench-compare: the sweep stopped with exit status {returncode}", file=sys.stderr, flush=True)
+    if not sweep_dir.is_dir():
+        return returncode or 1
+    from bench.report.render import build_report  # matplotlib: only once there is something to plot
+
+    files = build_report(sweep_dir)
+    print(f"report: {files.html} (Markdown: {files.markdown})", flush=True)
+    problems = []
+    for folder in folders:
+        record = read_record(folder)
+        status = record.get("status") if record else "missing"
+        if status != "completed":
+            message = (record or {}).get("message") or "no record written"
+            problems.append(f"{folder.name}: {status}: {message}")
+    for line in problems:
+        print(f"not completed: {line}", flush=True)
+    print(f"bench-compare: {len(jobs) - len(problems)} of {len(jobs)} job(s) completed", flush=True)
+    return returncode or (1 if problems else 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

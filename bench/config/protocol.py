@@ -1,0 +1,112 @@
+"""The protocol's settings (`bench/conf/protocol/*.yaml`), validated where they enter, and its seeds.
+
+Version 3 (this one) adds the metrics of conditional runs: scored samples of a conditional model
+ask for labels spread evenly over the classes (`bench.models.base.labels_for`), and such runs
+record the reference classifier's accuracy on them, per-class KID, bits/dim given the label, the
+same for a class-balanced data floor, and the optional guidance sweep (`guidance_sweep`).
+Version 2: the scored samples and the KID/IS subsets are drawn with a seed derived from
+(protocol seed, run seed), so n run seeds replicate the whole pipeline, sampling included; the
+data floor is the mean of `floor_draws` independent draws of N training images. Version 1 drew
+every run's samples with the protocol seed itself and the floor once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+from omegaconf import DictConfig, OmegaConf
+
+from bench.core.errors import ConfigError
+
+SPLITS = ("train", "val", "test")
+#: keys of `bench/conf/protocol` read elsewhere (the training code builds the `QualityCurve` from them)
+PASSTHROUGH = ("quality_curve",)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One named, versioned way of measuring; every key here changes the numbers."""
+
+    version: int = 4
+    reference_split: str = "test"
+    iwae_k: int = 64
+    seed: int = 1234
+    kid_subset_size: int = 1000  # capped at the smaller of the two sets
+    kid_subsets: int = 100
+    is_splits: int = 1
+    pr_k: int = 5
+    n_generated: int = 1000  # generated images scored per run, and real ones per floor draw
+    floor_draws: int = 5  # independent draws of N training images behind the data floor's mean and CI
+    inception_weights: str | None = None  # None: $TORCH_HOME/hub/checkpoints/<weights file>
+    #: classifier-free guidance weights w at which conditional models with guidance are also
+    #: scored (accuracy, FID, recall per w); a tuple, so the protocol stays hashable
+    guidance_sweep: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "guidance_sweep", _guidance_weights(self.guidance_sweep))
+        if self.reference_split not in SPLITS:
+            raise ConfigError("protocol.reference_split", self.reference_split, f"one of {', '.join(SPLITS)}")
+        for key in ("version", "iwae_k", "kid_subset_size", "kid_subsets", "is_splits", "pr_k",
+                    "n_generated", "floor_draws", "seed"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed" else 1):
+                raise ConfigError(f"protocol.{key}", value, "a non-negative integer" if key == "seed"
+                                  else "a positive integer")
+        for key in ("kid_subset_size", "n_generated", "floor_draws"):
+            if getattr(self, key) < 2:
+                raise ConfigError(f"protocol.{key}", getattr(self, key), "an integer >= 2")
+        if self.n_generated <= self.pr_k:
+            raise ConfigError("protocol.n_generated", self.n_generated, f"more than pr_k={self.pr_k} images")
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig | Mapping[str, Any] | "Protocol" | None) -> "Protocol":
+        if isinstance(cfg, Protocol):
+            return cfg
+        if cfg is None:
+            return cls()
+        data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k not in PASSTHROUGH}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"protocol.{unknown[0]}", data[unknown[0]], f"one of the keys {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _guidance_weights(value: Any) -> tuple[float, ...]:
+    """`protocol.guidance_sweep` as a tuple of floats, or one `ConfigError` naming the key."""
+    expected = "a list of guidance weights w >= 0, e.g. [0, 0.5, 1, 2] (or [] for no sweep)"
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
+        raise ConfigError("protocol.guidance_sweep", value, expected)
+    for w in value:
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ConfigError("protocol.guidance_sweep", list(value), expected)
+    if len(set(value)) != len(value):
+        raise ConfigError("protocol.guidance_sweep", list(value), "distinct guidance weights")
+    return tuple(float(w) for w in value)
+
+
+def derived_seed(protocol_seed: int, purpose: str, index: int) -> int:
+    """A 63-bit seed for one `purpose` and `index`, from the protocol seed (SHA-256 of all three).
+
+    Distinct purposes and indices give unrelated streams, unlike `seed + i`, whose neighbours
+    collide across purposes.
+    """
+    digest = hashlib.sha256(f"{protocol_seed}:{purpose}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def scoring_seed(protocol_seed: int, run_seed: int) -> int:
+    """The seed of a run's scored samples and its KID/IS subsets: one stream per (protocol, run) seed."""
+    return derived_seed(protocol_seed, "samples", run_seed)
+
+
+def floor_seed(protocol_seed: int, draw: int) -> int:
+    """The seed of the data floor's `draw`-th draw of training images (and its KID/IS subsets)."""
+    return derived_seed(protocol_seed, "floor", draw)

@@ -1,0 +1,1 @@
+"""What a model costs to sample: speed, latency, FLOPs and peak memory."""

@@ -1,0 +1,1 @@
+"""Metric functions on features and likelihoods (Fréchet distance, KID, PRDC, bits/dim, memorization)."""

@@ -1,0 +1,159 @@
+"""Fit a module within its budget and select the checkpoint that gets evaluated.
+
+Likelihood models are evaluated at their best checkpoint by validation NLL (small datasets
+overfit fast); models without a selection metric (GANs) at their final weights.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import Logger
+
+from bench.run.accelerator import trainer_settings
+from bench.run.budget import TrainingBudget
+from bench.run.checkpoints import AtomicCheckpointIO, load_checkpoint, set_aside
+from bench.core.errors import BenchError
+from bench.run.metrics_log import FlushLogsOnCheckpoint, ResumableCSVLogger
+from bench.models.base import GenerativeModule
+from bench.run.rng_state import RngState
+
+#: A `last.ckpt` is written at least this often so a killed run can resume.
+LAST_CHECKPOINT_EVERY = timedelta(seconds=30)
+
+
+@dataclass
+class FitOutcome:
+    stopped_by: str
+    samples_seen: int
+    optimizer_steps: int
+    epochs: int
+    train_seconds: float
+    eval_seconds_during_training: float = 0.0
+    checkpoint: dict = field(default_factory=dict)
+    curves: dict = field(default_factory=dict)
+    divergence: dict | None = None
+    divergence_message: str | None = None
+
+
+def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictConfig, run_dir: Path,
+        logger: Logger | None, extra_callbacks: list[pl.Callback], enable_progress_bar: bool,
+        owns_run_dir: bool = True) -> FitOutcome:
+    """Train `module` until the budget is spent (resuming from `last.ckpt` if present), then load
+    the selected weights into it.
+
+    Under DDP every rank calls this; only the one that `owns_run_dir` (rank 0) may change files in
+    `run_dir` (Lightning writes checkpoints from rank 0 only). The process group is closed before
+    returning, so what follows (rank 0's evaluation) runs in one process and never waits for a rank.
+    """
+    ckpt_dir = run_dir / "checkpoints"
+    budget = TrainingBudget(cfg.budget.kind, cfg.budget.value)
+    callbacks: list[pl.Callback] = [budget, *extra_callbacks, FlushLogsOnCheckpoint()]
+    callbacks += [] if any(isinstance(cb, RngState) for cb in callbacks) else [RngState()]  # RNG in last.ckpt
+    callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+                                     train_time_interval=LAST_CHECKPOINT_EVERY, enable_version_counter=False))
+    best = None
+    if module.selection_metric is not None:
+        best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=module.selection_metric, mode="min",
+                               save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
+        callbacks.append(best)
+    trainer_kwargs: dict[str, Any] = trainer_settings(cfg.trainer)  # precision the device supports
+    if module.selection_metric is None:
+        trainer_kwargs["limit_val_batches"] = 0
+    else:
+        trainer_kwargs.update(validation_cadence(cfg.get("validation_every"), datamodule))
+    # the datamodule shards training batches across ranks itself (equal batches on every rank)
+    trainer_kwargs["use_distributed_sampler"] = False
+    if "strategy" in trainer_kwargs:
+        trainer_kwargs["strategy"] = ddp_strategy(str(trainer_kwargs["strategy"]), module)
+    trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger if logger is not None else False,
+                         default_root_dir=str(run_dir), enable_progress_bar=enable_progress_bar,
+                         enable_model_summary=False, num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
+    last = ckpt_dir / "last.ckpt"
+    resume_from = resumable_checkpoint(last, may_set_aside=owns_run_dir)
+    if isinstance(logger, ResumableCSVLogger):
+        logger.keep_rows_before = logged_steps(resume_from)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume_from is not None else None,
+                weights_only=True)
+    trainer.save_checkpoint(last)
+
+    checkpoint = {"last": "checkpoints/last.ckpt", "selection": "final weights", "selected": "checkpoints/last.ckpt",
+                  "selected_at": {"step": trainer.global_step, "samples_seen": budget.samples_seen,
+                                  "train_seconds": budget.train_seconds, "value": None}}
+    if best is not None and best.best_model_path:
+        state = load_checkpoint(Path(best.best_model_path), map_location=module.device)
+        module.load_state_dict(state["state_dict"])
+        at = state.get("callbacks", {}).get(budget.state_key, {})
+        checkpoint.update(selection=f"best {module.selection_metric} (validation)",
+                          selected=os.path.relpath(best.best_model_path, run_dir),
+                          selected_at={"step": state.get("global_step"), "samples_seen": at.get("samples_seen"),
+                                       "train_seconds": at.get("train_seconds"), "value": float(best.best_model_score)})
+    module.to(trainer.strategy.root_device)  # Lightning's teardown moved it to the CPU: evaluate where it trained
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # metrics (torchmetrics) would otherwise gather across ranks
+    curves, eval_seconds = {}, 0.0
+    for cb in extra_callbacks:
+        if hasattr(cb, "curve"):
+            curves["quality"] = cb.curve
+            eval_seconds += getattr(cb, "eval_seconds", 0.0)
+    return FitOutcome(stopped_by=budget.stopped_by or "max_epochs", divergence=budget.divergence,
+                      divergence_message=budget.divergence_message() if budget.divergence else None, samples_seen=budget.samples_seen,
+                      optimizer_steps=trainer.global_step, epochs=trainer.current_epoch,
+                      train_seconds=budget.train_seconds, eval_seconds_during_training=eval_seconds,
+                      checkpoint=checkpoint, curves=curves)
+
+
+def validation_cadence(every: float | None, datamodule: pl.LightningDataModule) -> dict[str, Any]:
+    """Trainer arguments that validate after every `every` x |validation split| training images
+    (counted in batches across epochs); none (the trainer config's per-epoch cadence) for null.
+
+    Tied to the validation set's size, validation costs the same share of training on 8x8 digits,
+    whose epochs are a few dozen batches, as on a dataset whose epochs are thousands."""
+    if every is None:
+        return {}
+    images = float(every) * len(datamodule.val_images)
+    return {"val_check_interval": max(1, math.ceil(images / datamodule.batch_size)), "check_val_every_n_epoch": None}
+
+
+def ddp_strategy(requested: str, module: GenerativeModule) -> str:
+    """The strategy to train `module` with: plain `ddp` becomes `ddp_find_unused_parameters_true`
+    for modules that leave parameters without gradients in a backward pass (GANs); DDP would
+    otherwise stop at the first step. The config (and the run's hash) keep what was asked."""
+    if requested == "ddp" and module.has_unused_parameters:
+        return "ddp_find_unused_parameters_true"
+    return requested
+
+
+def resumable_checkpoint(last: Path, may_set_aside: bool = True) -> dict | None:
+    """The checkpoint a killed run resumes from, checked with `weights_only=True` before Lightning
+    sees it; an unreadable one is renamed aside (named in a warning; by the folder's owner only) and
+    the run starts over."""
+    if not last.exists():
+        return None
+    try:
+        return load_checkpoint(last)
+    except BenchError as err:
+        if not may_set_aside:
+            return None
+        aside = set_aside(last)
+        print(f"warning: {err}; renamed it to {aside.name} and training starts over", file=sys.stderr, flush=True)
+        return None
+
+
+def logged_steps(checkpoint: dict | None) -> int:
+    """The logger's step counter stored in `checkpoint` (Lightning logs by batches that stepped,
+    not by optimizer steps: a GAN makes two per batch); 0 for a fresh start."""
+    if checkpoint is None:
+        return 0
+    loop = (checkpoint.get("loops") or {}).get("fit_loop") or {}
+    return int((loop.get("epoch_loop.state_dict") or {}).get("_batches_that_stepped", checkpoint.get("global_step", 0)))
