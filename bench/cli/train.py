@@ -12,6 +12,8 @@ import tempfile
 from typing import TYPE_CHECKING
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra._internal.utils import get_args_parser  # Hydra's own command-line parser (no public name)
 from omegaconf import DictConfig
 
@@ -20,16 +22,17 @@ from bench.config.choices import CONF_DIR, check_group_choices
 from bench.run.launch import plan_launch
 from bench.core.errors import BenchError
 from bench.config.run_folder import create_output_folder
-from bench.pipeline.train_task import record_failed_job, train
 from bench.pipeline.sweep_jobs import INCOMPLETE_JOBS_ENV, note_incomplete_job
 
 if TYPE_CHECKING:
     import argparse
 
 
-
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def hydra_main(cfg: DictConfig) -> None:
+    # torch and Lightning load only once a run starts: --help, --cfg and a mistake answer in a second
+    from bench.pipeline.train_task import record_failed_job, train  # noqa: PLC0415  (heavy, cold path)
+
     single = _single_run()
     try:
         record = train(cfg)
@@ -55,9 +58,6 @@ def _other_rank(cfg: DictConfig) -> bool:
 
 
 def _single_run() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     return HydraConfig.get().mode == RunMode.RUN
 
 

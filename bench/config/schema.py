@@ -17,7 +17,6 @@ from bench.core.errors import BenchError, ConfigError
 
 BUDGET_KINDS = ("time", "samples")
 PROGRESS_MODES = ("auto", "bar", "lines", "none")
-LOGGER_KINDS = ("csv", "wandb", "none")
 WANDB_MODES = ("offline", "disabled", "online")
 
 
@@ -79,19 +78,6 @@ class ModelConfig:
 
 
 @dataclass
-class LoggerConfig:
-    kind: str = "csv"
-    mode: str = "offline"
-    project: str = "bench"
-
-    def __post_init__(self) -> None:
-        if self.kind not in LOGGER_KINDS:
-            raise ConfigError("logger.kind", self.kind, f"one of {', '.join(LOGGER_KINDS)}")
-        if self.mode not in WANDB_MODES:
-            raise ConfigError("logger.mode", self.mode, f"one of {', '.join(WANDB_MODES)}")
-
-
-@dataclass
 class RunConfig:
     seed: int = 0
     threads: int = 1
@@ -114,10 +100,10 @@ class RunConfig:
 
 
 #: Keys the run reads directly: deleting one (e.g. `~seed`) is a mistake, not a request for a default.
-REQUIRED_KEYS = ("dataset.name", "model.name", "model.family", "budget.kind", "budget.value", "logger.kind",
+REQUIRED_KEYS = ("dataset.name", "model.name", "model.family", "budget.kind", "budget.value",
                  *(key for key in RunConfig.__dataclass_fields__ if key != "validation_every"))  # null is a value
 
-_GROUPS = {"budget": BudgetConfig, "dataset": DatasetConfig, "model": ModelConfig, "logger": LoggerConfig}
+_GROUPS = {"budget": BudgetConfig, "dataset": DatasetConfig, "model": ModelConfig}
 #: Trainer arguments that the training code sets itself (`bench.run.fit`), so a config may not.
 _TRAINER_OWNED = ("callbacks", "logger", "default_root_dir", "enable_progress_bar", "enable_model_summary",
                   "num_sanity_val_steps", "use_distributed_sampler")
@@ -144,6 +130,28 @@ def _check_protocol(node: Any) -> None:
         raise ConfigError("protocol.quality_curve.every_seconds", every, "a positive number of seconds, or null")
     if every is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
         raise ConfigError("protocol.quality_curve.n_samples", n, "an integer >= 2")
+
+
+def _check_logger(node: Any) -> None:
+    """`logger`: empty (no logger), or a `_target_` naming a Lightning logger class (`bench.run.loggers`)."""
+    if not node:
+        return
+    target = node.get("_target_")
+    if not isinstance(target, str) or "." not in target:
+        raise ConfigError("logger._target_", target, "the dotted path of a pytorch_lightning Logger class "
+                          "(see bench/conf/logger/*.yaml), or logger=none")
+    mode = node.get("mode")
+    if target.endswith("WandbLogger") and mode not in WANDB_MODES:
+        raise ConfigError("logger.mode", mode, f"one of {', '.join(WANDB_MODES)}")
+
+
+def _check_callbacks(node: Any) -> None:
+    """`callbacks`: name -> a config whose `_target_` is a Lightning callback class (`bench.run.callbacks`)."""
+    for name, entry in (node or {}).items():
+        target = entry.get("_target_") if isinstance(entry, DictConfig) else None
+        if not isinstance(target, str) or "." not in target:
+            raise ConfigError(f"callbacks.{name}._target_", target, "the dotted path of a pytorch_lightning "
+                              "Callback class")
 
 
 def _check_trainer(node: Any) -> None:
@@ -189,5 +197,7 @@ def validate(cfg: DictConfig) -> None:
         if group not in cfg:
             raise BenchError(f"config group '{group}' is missing: expected bench/conf/{group}/*.yaml to be selected")
         check(cfg[group])
+    _check_logger(cfg.get("logger"))
+    _check_callbacks(cfg.get("callbacks"))
     run_keys = {k: cfg.get(k) for k in RunConfig.__dataclass_fields__ if k in cfg}
     _checked(RunConfig, run_keys, "")
