@@ -18,11 +18,12 @@ from pathlib import Path
 from hydra._internal.utils import get_args_parser  # Hydra's own command-line parser (no public name)
 from omegaconf import DictConfig
 
+from bench.cli.train import hydra_main
 from bench.config.choices import check_group_choices
+from bench.config.compose import compose_all, job_overrides
+from bench.config.run_folder import create_output_folder, run_directory
 from bench.core.errors import BenchError, exit_on_user_error
 from bench.core.records import read_record
-from bench.config.run_folder import create_output_folder, run_directory
-from bench.config.compose import compose_all, job_overrides
 
 # Every job's config is composed before the sweep starts (a bad choice stops it with one line),
 # and the sweep calls Hydra's entry point directly.
@@ -79,8 +80,6 @@ def command_line(argv: list[str]):
 
 def show(args, overrides: list[str]) -> int:
     """What Hydra's show flags print for a job of the sweep: `bench-train FLAGS OVERRIDES`, run nothing."""
-    from bench.cli.train import hydra_main
-
     flags = []
     for dest, flag in SHOW_FLAGS.items():
         value = getattr(args, dest)
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench-compare: the sweep stopped with exit status {returncode}", file=sys.stderr, flush=True)
     if not sweep_dir.is_dir():
         return returncode or 1
-    from bench.report.render import build_report  # matplotlib: only once there is something to plot
+    from bench.report.render import build_report  # noqa: PLC0415  (matplotlib, heavy: only once there is something to plot)
 
     files = build_report(sweep_dir)
     print(f"report: {files.html} (Markdown: {files.markdown})", flush=True)

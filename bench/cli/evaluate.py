@@ -14,16 +14,15 @@ from pathlib import Path
 
 import torch
 
-from bench.data import ImageDataModule
+from bench.cli.options import add_received_run_options, names_one_run
+from bench.config.compose import dataset_config, load_protocol
 from bench.core.errors import BenchError, exit_on_user_error
+from bench.core.records import RECORD_NAME, run_dirs
+from bench.data import ImageDataModule
 from bench.evaluate.image_files import SAMPLES_NAME, read_png_folder
 from bench.evaluate.score import evaluate_module, evaluate_samples
-from bench.pipeline.saved_run import read_saved_run
-from bench.cli.options import add_received_run_options, names_one_run
-from bench.core.records import run_dirs
-from bench.core.records import RECORD_NAME
-from bench.config.compose import dataset_config, load_protocol
 from bench.pipeline.rescore import rescore_run
+from bench.pipeline.saved_run import read_saved_run
 
 
 @exit_on_user_error

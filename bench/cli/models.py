@@ -11,7 +11,15 @@ import argparse
 import sys
 from dataclasses import dataclass
 
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from bench.config.choices import CONF_DIR, config_roots, group_choices
+from bench.config.plugins import family_source
 from bench.core.errors import BenchError, exit_on_user_error
+from bench.data import ImageDataModule
+from bench.models.build import build_model
+from bench.models.registry import usable_families
 
 
 @dataclass(frozen=True)
@@ -26,15 +34,6 @@ class ModelEntry:
 
 def model_entries(dataset: str | None = None) -> list[ModelEntry]:
     """One entry per model config Hydra can see; a config that does not build says why in `problem`."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from bench.data import ImageDataModule
-    from bench.models.build import build_model
-    from bench.config.plugins import family_source
-    from bench.models.registry import usable_families
-    from bench.config.choices import CONF_DIR, config_roots, group_choices
-
     families = usable_families()
     entries = []
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 
-
 def names_one_run(paths: list[str], dirs: list[Path]) -> bool:
     """Whether the command line named a single run folder (its refusal is then the command's: exit 2)."""
     return len(paths) == 1 and dirs == [Path(paths[0])]

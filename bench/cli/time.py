@@ -8,11 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-from bench.core.errors import BenchError, exit_on_user_error
-from bench.pipeline.saved_run import read_saved_run
 from bench.cli.options import add_received_run_options, names_one_run
+from bench.core.errors import BenchError, exit_on_user_error
 from bench.core.records import run_dirs
+from bench.pipeline.saved_run import read_saved_run
 from bench.pipeline.timing_pass import time_runs
 
 

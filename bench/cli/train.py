@@ -12,17 +12,17 @@ import tempfile
 from typing import TYPE_CHECKING
 
 import hydra
+from hydra._internal.utils import get_args_parser  # Hydra's own command-line parser (no public name)
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra._internal.utils import get_args_parser  # Hydra's own command-line parser (no public name)
 from omegaconf import DictConfig
 
-from bench.config.compose import compose_with_hydra, job_overrides
 from bench.config.choices import CONF_DIR, check_group_choices
-from bench.run.launch import plan_launch
-from bench.core.errors import BenchError
+from bench.config.compose import compose_with_hydra, job_overrides
 from bench.config.run_folder import create_output_folder
+from bench.core.errors import BenchError
 from bench.pipeline.sweep_jobs import INCOMPLETE_JOBS_ENV, note_incomplete_job
+from bench.run.launch import plan_launch
 
 if TYPE_CHECKING:
     import argparse

@@ -12,11 +12,11 @@ import json
 
 import torch
 
-from bench.data import ImageDataModule, to_unit
-from bench.core.errors import BenchError, exit_on_user_error
-from bench.evaluate.reference.extractor import CLASSIFIER_SEED, SHIPPED, file_sha256, save_atomic
-from bench.evaluate.reference.classifier import ARCHITECTURE, NUM_FEATURES, accuracy, train_classifier
 from bench.core.atomic import write_json_atomic
+from bench.core.errors import BenchError, exit_on_user_error
+from bench.data import ImageDataModule, to_unit
+from bench.evaluate.reference.classifier import ARCHITECTURE, NUM_FEATURES, accuracy, train_classifier
+from bench.evaluate.reference.extractor import CLASSIFIER_SEED, SHIPPED, file_sha256, save_atomic
 
 #: Below this test accuracy the weights are not shipped.
 MIN_ACCURACY = 0.97

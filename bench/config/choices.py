@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import OverrideParseException
 from omegaconf import OmegaConf
 
+from bench.config.plugins import available, config_packages, package_folder
 from bench.core.errors import BenchError
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -37,8 +40,6 @@ def user_config_folders() -> list[Path]:
 def config_roots(args: list[str], conf_dir: str = CONF_DIR) -> list[Path]:
     """Config folders in Hydra's order: bench's own, each installed plugin's, the user's `conf/`
     folders (`user_config_folders`), then the `hydra.searchpath=[file://...]` folders named in `args`."""
-    from bench.config.plugins import config_packages, package_folder
-
     roots = [Path(conf_dir)] + [folder for _package, folder, _source in config_packages().values()]
     roots += user_config_folders()
     for arg in args:
@@ -82,8 +83,6 @@ def model_family(path: Path, choices: dict[str, Path]) -> object:
 
 def check_model_family(path: Path, choices: dict[str, Path] | None = None) -> None:
     """One `BenchError` line when the model config at `path` names a family nobody registered."""
-    from bench.config.plugins import available
-
     family = model_family(path, choices or {})
     families = available()
     if family not in families:
@@ -94,9 +93,6 @@ def check_model_family(path: Path, choices: dict[str, Path] | None = None) -> No
 def parse_overrides(args: list[str]) -> list:
     """Hydra's parsed overrides of `args`; one `BenchError` line naming an override it cannot parse
     (Hydra's own message adds a second line pointing at its grammar page)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
-
     try:
         return OverridesParser.create().parse_overrides(args)
     except OverrideParseException as err:

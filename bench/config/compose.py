@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from hydra.errors import MissingConfigException
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 from bench.config.choices import CONF_DIR, parse_overrides
-from bench.core.errors import BenchError
 from bench.config.protocol import Protocol
+from bench.core.errors import BenchError
 
 
 def _parsed(overrides: list[str]):

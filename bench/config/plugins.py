@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
-
-
 ENTRY_POINT_GROUP = "bench.models"
 
 

@@ -7,12 +7,15 @@ sentence naming the key, the value and what is expected.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from bench.config.protocol import Protocol
 from bench.core.errors import BenchError, ConfigError
 
 BUDGET_KINDS = ("time", "samples")
@@ -121,8 +124,6 @@ def _checked(schema: type, node: Any, prefix: str) -> Any:
 
 def _check_protocol(node: Any) -> None:
     """`protocol.*` through the protocol's own dataclass, and its quality-curve settings."""
-    from bench.config.protocol import Protocol
-
     Protocol.from_config(node)
     curve = node.get("quality_curve") or {}
     every, n = curve.get("every_seconds"), curve.get("n_samples", 200)
@@ -156,10 +157,6 @@ def _check_callbacks(node: Any) -> None:
 
 def _check_trainer(node: Any) -> None:
     """`trainer.*`: only `pl.Trainer` arguments the training code leaves to the config, sane values."""
-    import inspect
-
-    import pytorch_lightning as pl
-
     data = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
     accepted = set(inspect.signature(pl.Trainer.__init__).parameters) - {"self", *_TRAINER_OWNED}
     for key, value in data.items():

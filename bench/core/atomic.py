@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temp file in the same folder and a rename: readers see the old
     file or the new one, never half of one."""

@@ -1,4 +1,6 @@
-"""The run record (`result.json`): schema, atomic write and tolerant read.
+"""The record store: every read, check, write, scan and lock of a run folder's `result.json`.
+
+The run (`bench.pipeline`), the timing pass, rescore and the report all go through here.
 
 Schema version 1; the fields' types are declared in `bench.core.schema.Record`, and every
 metric (key, label, unit, better direction) in `bench.core.schema.METRICS`. Keys marked * may
@@ -50,16 +52,16 @@ be absent on failed runs::
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import warnings
 from pathlib import Path
 from typing import Any, get_args
 
-from bench.core.schema import Status
 from bench.core.atomic import write_json_atomic
-import fcntl
 from bench.core.errors import BenchError
+from bench.core.schema import Status
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "result.json"
@@ -164,13 +166,19 @@ class RunLock:
             self._fd = None
 
 
+def record_files(root: Path) -> list[Path]:
+    """Every record under `root`, at any depth, in path order."""
+    return sorted(Path(root).rglob(RECORD_NAME))
+
+
 def run_dirs(paths: list[str]) -> list[Path]:
+    """The run folders the command line names: a run folder itself, or every run under a folder."""
     dirs: list[Path] = []
     for p in map(Path, paths):
         if (p / RECORD_NAME).is_file():
             dirs.append(p)
         elif p.is_dir():
-            dirs.extend(sorted(f.parent for f in p.rglob(RECORD_NAME)))
+            dirs.extend(path.parent for path in record_files(p))
         else:
             raise BenchError(f"{p}: expected a run folder or a folder of runs")
     return dirs

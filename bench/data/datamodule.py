@@ -20,10 +20,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler
 
+from bench.core.errors import BenchError, ConfigError
 from bench.data.sources import SOURCES
 from bench.data.spec import DatasetSpec
 from bench.data.split import Split, official_test_split, seeded_split
-from bench.core.errors import BenchError, ConfigError
 
 
 class _IndexedTensors(Dataset):

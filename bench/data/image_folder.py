@@ -20,10 +20,11 @@ from typing import Optional
 
 import numpy as np
 import torch
+from PIL import Image
 
-from bench.data.source_images import SourceImages, reduce_levels
-from bench.core.errors import BenchError, ConfigError
 from bench.core.atomic import write_bytes_atomic
+from bench.core.errors import BenchError, ConfigError
+from bench.data.source_images import SourceImages, reduce_levels
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
@@ -58,8 +59,7 @@ def decode(path: Path, size: int, channels: int) -> torch.Tensor:
     Pillow decodes (torchvision's own decoders are deprecated from 0.29 on) and converts any mode
     (palette, grey + alpha, 16-bit, CMYK) to L or RGB; torchvision resizes and crops the tensor.
     """
-    from PIL import Image
-    from torchvision.transforms.v2.functional import center_crop, resize
+    from torchvision.transforms.v2.functional import center_crop, resize  # noqa: PLC0415  (torchvision, heavy: only a folder of images of another size needs it)
 
     with Image.open(path) as im:
         array = np.asarray(im.convert("L" if channels == 1 else "RGB"))
@@ -68,8 +68,6 @@ def decode(path: Path, size: int, channels: int) -> torch.Tensor:
 
 
 def _decode_all(root: Path, files: list[Path], size: int, channels: int):
-    from PIL import Image
-
     names = class_names(root, files)
     index = {n: i for i, n in enumerate(names)}
     images, labels, skipped = [], [], []

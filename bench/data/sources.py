@@ -12,17 +12,17 @@ from typing import Callable
 import numpy as np
 import torch
 
+from bench.core.errors import ConfigError
 from bench.data.image_folder import folder
 from bench.data.source_images import SourceImages
 from bench.data.torchvision_sources import cifar10, fashion_mnist, mnist
-from bench.core.errors import ConfigError
 
 Source = Callable[..., SourceImages]
 
 
 def digits() -> SourceImages:
     """scikit-learn's embedded 8x8 handwritten digits: 1,797 images, 17 levels (0..16)."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # noqa: PLC0415  (scikit-learn, heavy: only the digits source needs it)
 
     data = load_digits()
     images = torch.from_numpy(data.images.astype(np.uint8)).unsqueeze(1)

@@ -13,9 +13,9 @@ from typing import Optional
 
 import torch
 
+from bench.core.errors import BenchError, ConfigError
 from bench.data.cifar_batches import read_batch
 from bench.data.source_images import SourceImages, reduce_levels
-from bench.core.errors import BenchError, ConfigError
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                "t10k-labels-idx1-ubyte")
@@ -46,7 +46,7 @@ def _require(folder: Path, files: tuple[str, ...], name: str, root: Path) -> Non
 
 
 def _torchvision_mnist(cls_name: str, root: Optional[str], download: bool, levels: int) -> SourceImages:
-    import torchvision.datasets as tvd
+    import torchvision.datasets as tvd  # noqa: PLC0415  (torchvision, heavy: only these sources need it)
 
     cls = getattr(tvd, cls_name)
     base = _root(root, cls_name)
@@ -79,8 +79,8 @@ def cifar10(root: Optional[str] = None, download: bool = False, levels: int = 25
     base = _root(root, "CIFAR-10")
     folder = base / CIFAR10_FOLDER
     if download and not all((folder / f).is_file() for f in CIFAR10_FILES):
-        from torchvision.datasets import CIFAR10
-        from torchvision.datasets.utils import download_and_extract_archive
+        from torchvision.datasets import CIFAR10  # noqa: PLC0415  (torchvision, heavy: only CIFAR-10 needs it)
+        from torchvision.datasets.utils import download_and_extract_archive  # noqa: PLC0415  (torchvision, heavy: only CIFAR-10 needs it)
 
         download_and_extract_archive(CIFAR10.url, str(base), filename=CIFAR10.filename, md5=CIFAR10.tgz_md5)
     _require(folder, CIFAR10_FILES, "CIFAR-10", base)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import torch
 
+from bench.config.protocol import derived_seed
 from bench.core.errors import BenchError
 from bench.evaluate.metrics import feature_metrics as fm
 from bench.evaluate.metrics.prdc import prdc
+from bench.evaluate.reference_set import embed
 from bench.evaluate.scored_sampling import with_guidance
-from bench.config.protocol import derived_seed
 from bench.models.base import labels_for
 
 
@@ -114,7 +115,6 @@ def guidance_sweep(module, ref, labels: torch.Tensor, seed: int, scored: torch.T
         return {**sweep, "applies": False, "reason": "the model is unconditional"}
     if not getattr(module, "supports_guidance", False):
         return {**sweep, "applies": False, "reason": f"the {name} family has no classifier-free guidance"}
-    from bench.evaluate.reference_set import embed  # reference imports this module
 
     for w in weights:
         if w == 0:

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import torch
 
+from bench.config.protocol import derived_seed, floor_seed
+from bench.core.atomic import write_json_atomic
 from bench.core.errors import BenchError
+from bench.core.schema import CONDITIONAL_FLOOR_KEYS
+from bench.evaluate.conditional import class_balanced_draw, conditional_scores
 from bench.evaluate.reference.extractor import cache_dir
 from bench.evaluate.reference.inception import default_weights_path
-from bench.config.protocol import derived_seed, floor_seed
-from bench.core.schema import CONDITIONAL_FLOOR_KEYS
-from bench.core.atomic import write_json_atomic
 from bench.evaluate.reference_set import FLOOR_BY_CLASS_NOTE, FLOOR_NOTE, Reference, embed, feature_scores, inception_of
 
 
@@ -30,8 +31,6 @@ def data_floor(ref: Reference, n: int, by_class: bool = False) -> dict:
     KID) of its own class-balanced draw of `n` training images (`bench.evaluate.conditional`);
     without, those keys are null.
     """
-    from bench.evaluate.conditional import class_balanced_draw, conditional_scores
-
     if by_class:
         class_balanced_draw(ref, n, 0)  # fails early if a class has too few training images
     if n > len(ref.train):

@@ -14,9 +14,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.utils import make_grid
 
-from bench.data.spec import DatasetSpec
-from bench.core.errors import BenchError
 from bench.core.atomic import write_bytes_atomic
+from bench.core.errors import BenchError
+from bench.data.spec import DatasetSpec
 
 SAMPLES_NAME = "samples.npz"
 GRID_NAME = "samples.png"

@@ -14,11 +14,11 @@ import time
 import pytorch_lightning as pl
 import torch
 
+from bench.config.protocol import Protocol
 from bench.core.errors import ConfigError
 from bench.evaluate.metrics.feature_metrics import frechet_distance
 from bench.evaluate.reference_set import reference_for
 from bench.evaluate.scored_sampling import at_temperature_one
-from bench.config.protocol import Protocol
 
 
 class QualityCurve(pl.Callback):

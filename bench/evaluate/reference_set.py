@@ -16,14 +16,14 @@ from typing import Iterator
 
 import torch
 
-from bench.data.spec import to_unit
+from bench.config.protocol import Protocol
 from bench.core.errors import BenchError
+from bench.data.spec import to_unit
 from bench.evaluate.metrics import feature_metrics as fm
-from bench.evaluate.reference.extractor import SHIPPED, Extractor, cache_dir, dataset_fingerprint, load_extractor
-from bench.evaluate.reference.inception import inception_fid
 from bench.evaluate.metrics.memorization import memorization_threshold, nearest_distances
 from bench.evaluate.metrics.prdc import prdc
-from bench.config.protocol import Protocol
+from bench.evaluate.reference.extractor import SHIPPED, Extractor, cache_dir, dataset_fingerprint, load_extractor
+from bench.evaluate.reference.inception import inception_fid
 
 FLOOR_NOTE = ("real training images as the generator at the same N, mean over independent draws; the "
               "reference classifier was trained on these images, so the floor is not a held-out "

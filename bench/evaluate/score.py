@@ -19,15 +19,22 @@ from typing import Any
 
 import torch
 
+from bench.config.protocol import Protocol, scoring_seed
 from bench.core.errors import BenchError
+from bench.core.schema import CONDITIONAL_NA, LIKELIHOOD_NA
 from bench.evaluate.conditional import check_classes, conditional_scores, guidance_sweep
+from bench.evaluate.cost.timing import PeakMemory, flops, timed_sample
+from bench.evaluate.floor import data_floor
 from bench.evaluate.image_files import CLASS_GRID_NAME, GRID_NAME, save_class_grid, save_grid, save_samples
 from bench.evaluate.metrics.likelihood import bits_per_dim
-from bench.evaluate.reference_set import Reference, embed, inception_of, memorization_of, reference_for, scores_of_features
-from bench.evaluate.floor import data_floor
-from bench.config.protocol import Protocol, scoring_seed
-from bench.evaluate.cost.timing import PeakMemory, flops, timed_sample
-from bench.core.schema import CONDITIONAL_NA, LIKELIHOOD_NA
+from bench.evaluate.reference_set import (
+    Reference,
+    embed,
+    inception_of,
+    memorization_of,
+    reference_for,
+    scores_of_features,
+)
 from bench.models.base import labels_for
 
 

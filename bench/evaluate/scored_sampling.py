@@ -12,6 +12,8 @@ from typing import Iterator
 
 from torch import nn
 
+from bench.core.errors import ConfigError
+
 #: The sampling options a module may carry, and their values while drawing scored samples.
 SCORING_OPTIONS = {"temperature": 1.0, "top_k": None, "guidance": 0.0}
 
@@ -33,8 +35,6 @@ def at_temperature_one(module: nn.Module) -> Iterator[nn.Module]:
 def with_guidance(module: nn.Module, weight: float) -> Iterator[nn.Module]:
     """Scoring options, except classifier-free guidance at `weight`, for the block."""
     if weight and not (getattr(module, "conditional", False) and getattr(module, "supports_guidance", False)):
-        from bench.core.errors import ConfigError
-
         raise ConfigError("protocol.guidance_sweep", weight,
                           f"only 0 for {type(module).__name__}: it is not a conditional model with guidance")
     with at_temperature_one(module):

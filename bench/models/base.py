@@ -14,8 +14,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from bench.data.spec import DatasetSpec, quantize
 from bench.core.errors import BenchError, ConfigError
+from bench.data.spec import DatasetSpec, quantize
 
 LIKELIHOOD_KINDS = ("exact", "bound", "none")
 LR_SCHEDULES = ("constant", "cosine")

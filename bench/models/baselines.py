@@ -20,8 +20,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from bench.core.errors import BenchError, ConfigError
 from bench.data.spec import DatasetSpec
-from bench.core.errors import BenchError
 from bench.models.base import GenerativeModule
 
 
@@ -56,8 +56,6 @@ class IndependentPixels(GenerativeModule):
 
     def __init__(self, net: nn.Module | None, spec: DatasetSpec, smoothing: float = 0.5, **kwargs):
         if smoothing <= 0:
-            from bench.core.errors import ConfigError
-
             raise ConfigError("model.module.smoothing", smoothing, "a positive number (Laplace pseudo-count)")
         classes = spec.num_classes if kwargs.get("conditional") is True else 0
         super().__init__(net if net is not None else PixelLogits(spec, classes), spec, **kwargs)

@@ -8,8 +8,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from bench.data.spec import DatasetSpec
 from bench.core.errors import BenchError
+from bench.data.spec import DatasetSpec
 from bench.models.base import GenerativeModule
 from bench.models.registry import get_family
 

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.data.spec import DatasetSpec, to_unit
 from bench.core.errors import ConfigError
+from bench.data.spec import DatasetSpec, to_unit
 from bench.models.base import GenerativeModule
 from bench.models.pixel_tokens import draw
 

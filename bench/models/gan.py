@@ -22,8 +22,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
-from bench.data.spec import DatasetSpec, to_unit
 from bench.core.errors import ConfigError
+from bench.data.spec import DatasetSpec, to_unit
 from bench.models.base import GenerativeModule
 
 LOSSES = ("hinge", "non_saturating")

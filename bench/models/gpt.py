@@ -24,13 +24,22 @@ from typing import Callable
 import torch
 from torch import nn
 
-from bench.data.spec import DatasetSpec
 from bench.core.errors import BenchError
+from bench.data.spec import DatasetSpec
 from bench.models.base import GenerativeModule
 from bench.models.kv_attention import CausalSelfAttention, KVCache
 from bench.models.pixel_tokens import (
-    bits_per_dim, check_net_classes, check_sampling_options, check_vocabulary, draw, forced_log_prob, from_tokens,
-    guided_logits, shift_right, to_tokens, with_null_stream,
+    bits_per_dim,
+    check_net_classes,
+    check_sampling_options,
+    check_vocabulary,
+    draw,
+    forced_log_prob,
+    from_tokens,
+    guided_logits,
+    shift_right,
+    to_tokens,
+    with_null_stream,
 )
 
 

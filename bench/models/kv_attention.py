@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.core.errors import ConfigError
+
 
 class KVCache:
     """Keys and values of every layer: `keys`, `values` `[layers, B, heads, max_len, head_dim]`,
@@ -33,8 +35,6 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0):
         super().__init__()
         if d_model % heads:
-            from bench.core.errors import ConfigError
-
             raise ConfigError("model.net.heads", heads, f"a divisor of d_model={d_model}")
         self.heads, self.head_dim, self.dropout = heads, d_model // heads, dropout
         self.qkv = nn.Linear(d_model, 3 * d_model)

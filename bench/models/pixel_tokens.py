@@ -13,8 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from bench.data.spec import DatasetSpec
 from bench.core.errors import BenchError, ConfigError
+from bench.data.spec import DatasetSpec
 
 
 def check_vocabulary(spec: DatasetSpec, levels: int | None, max_positions: int | None,

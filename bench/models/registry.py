@@ -13,14 +13,13 @@ import importlib
 import importlib.util
 from typing import Any
 
-from bench.core.errors import BenchError
 from bench.config.plugins import Source, available, family_source, warn_plugin
+from bench.core.errors import BenchError
+from bench.models.base import GenerativeModule
 
 
 def _load(name: str, target: str, source: Source) -> type:
     """The class at `target`; a `BenchError` sentence naming the plugin when it is not a usable family."""
-    from bench.models.base import GenerativeModule
-
     who = f"family {name!r}" if source.package is None else f"plugin {source.describe()} (family {name!r})"
     module_name, _, attr = target.partition(":")
     try:

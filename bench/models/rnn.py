@@ -23,12 +23,21 @@ from typing import Callable
 import torch
 from torch import nn
 
-from bench.data.spec import DatasetSpec
 from bench.core.errors import BenchError, ConfigError
+from bench.data.spec import DatasetSpec
 from bench.models.base import GenerativeModule
 from bench.models.pixel_tokens import (
-    bits_per_dim, check_net_classes, check_sampling_options, check_vocabulary, draw, forced_log_prob, from_tokens,
-    guided_logits, shift_right, to_tokens, with_null_stream,
+    bits_per_dim,
+    check_net_classes,
+    check_sampling_options,
+    check_vocabulary,
+    draw,
+    forced_log_prob,
+    from_tokens,
+    guided_logits,
+    shift_right,
+    to_tokens,
+    with_null_stream,
 )
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}

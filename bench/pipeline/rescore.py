@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-
-
+from bench.config.protocol import Protocol
+from bench.core.records import write_record
+from bench.core.schema import LIKELIHOOD_NA
 from bench.evaluate.image_files import SAMPLES_NAME, load_labels, load_samples
 from bench.evaluate.score import evaluate_samples
 from bench.pipeline.saved_run import SavedRun
-from bench.config.protocol import Protocol
-from bench.core.schema import LIKELIHOOD_NA
-from bench.core.records import write_record
-
 
 #: bits/dim given the label: measured from the checkpoint, kept when saved samples are re-scored
 GIVEN_LABEL_KEYS = ("bits_per_dim_given_label", "elbo_bits_per_dim_given_label")

@@ -23,15 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from bench.core.errors import BenchError
+from bench.core.records import RECORD_NAME, read_record
 from bench.data import ImageDataModule
 from bench.data.sources import SOURCES
 from bench.data.spec import DatasetSpec
-from bench.core.errors import BenchError
 from bench.evaluate.reference.extractor import cache_dir
 from bench.models.base import GenerativeModule
 from bench.models.build import build_model
-from bench.core.records import RECORD_NAME, read_record
 from bench.models.registry import get_family
+from bench.run.checkpoints import load_checkpoint
 
 #: Keys Hydra's `instantiate` acts on: in a record only `model.net._target_` may hold one.
 HYDRA_NODE_KEYS = ("_target_", "_args_", "_partial_", "_recursive_", "_convert_")
@@ -62,8 +63,6 @@ class SavedRun:
 
     def module(self, spec: DatasetSpec) -> GenerativeModule:
         """The run's model with the weights of the checkpoint its record selected."""
-        from bench.run.checkpoints import load_checkpoint
-
         path = self.checkpoint_path()
         module = self.build(spec)
         ckpt = load_checkpoint(path)

@@ -17,26 +17,25 @@ from typing import Callable
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bench.core.errors import BenchError
-from bench.pipeline.saved_run import SavedRun, read_saved_run
-from bench.core.records import read_record, write_record
 from bench.config.run_folder import run_directory
+from bench.core.errors import BenchError
+from bench.core.records import read_record, write_record
+from bench.evaluate.cost.timing import DEFERRED, timed_sample
+from bench.evaluate.image_files import SAMPLES_NAME, load_samples
+from bench.models.base import labels_for
+from bench.models.baselines import fit_on
+from bench.pipeline.saved_run import SavedRun, read_saved_run
 
 PASS = "sequential pass after the sweep"
 
 
 def is_pending(record: dict | None) -> bool:
-    from bench.evaluate.cost.timing import DEFERRED
-
     timing = (record or {}).get("timing") or {}
     return (record or {}).get("status") == "completed" and (timing.get("measurement") or {}).get("pass") == DEFERRED
 
 
 def time_run(run: SavedRun) -> dict:
     """Time the sampling of a checked run (`bench.pipeline.saved_run`) and return its record with the speed filled in."""
-    from bench.evaluate.cost.timing import timed_sample
-    from bench.models.base import labels_for
-
     record = run.record
     datamodule = run.datamodule()
     if (record.get("budget") or {}).get("stopped_by") == "closed_form":
@@ -57,8 +56,6 @@ def time_run(run: SavedRun) -> dict:
 
 def _refit(run: SavedRun, datamodule):
     """A closed-form baseline keeps no checkpoint: fitting it again gives the same model."""
-    from bench.models.baselines import fit_on
-
     module = run.build(datamodule.spec)
     fit_on(module, datamodule)
     return module
@@ -66,8 +63,6 @@ def _refit(run: SavedRun, datamodule):
 
 def _same_as_saved(run_dir: Path, samples: torch.Tensor, spec) -> bool | None:
     """Whether the timed pass drew the scored samples again (None where none were saved)."""
-    from bench.evaluate.image_files import SAMPLES_NAME, load_samples
-
     path = run_dir / SAMPLES_NAME
     return bool(torch.equal(load_samples(path, spec), samples)) if path.is_file() else None
 

@@ -16,9 +16,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from scipy import stats
 
-from bench.run.environment import family_label
 from bench.core.schema import FLOOR_KEYS, GUIDANCE_SWEEP_KEYS, METRIC_BY_KEY, METRICS, MetricSpec
 from bench.report.collect import Run, value_at
+from bench.run.environment import family_label
 
 ALPHA = 0.05
 CONFIDENCE = 0.95

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.core.records import RECORD_NAME, read_record
+from bench.core.records import read_record, record_files
 
 #: Keys without which a record cannot be placed in a report.
 REQUIRED_KEYS = ("status", "model", "dataset")
@@ -118,7 +118,7 @@ def collect(root: Path) -> Collection:
     """Scan `root/**/result.json`; unreadable or partial records are skipped with a warning."""
     root = Path(root)
     found = Collection(root=root)
-    for path in sorted(root.rglob(RECORD_NAME)):
+    for path in record_files(root):
         record, reason = _load(path)
         if record is None:
             warnings.warn(reason, stacklevel=2)

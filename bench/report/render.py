@@ -16,9 +16,9 @@ from typing import Any
 
 import jinja2
 
+from bench.core.atomic import write_bytes_atomic
 from bench.core.errors import BenchError
 from bench.report import aggregate, plots, tables
-from bench.core.atomic import write_bytes_atomic
 from bench.report.collect import Collection, GroupKey, Run, collect
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

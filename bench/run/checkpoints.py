@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from bench.core.errors import BenchError
 from bench.core.atomic import write_bytes_atomic
-
+from bench.core.errors import BenchError
 
 #: Plain-data types a checkpoint may hold beyond tensors: numpy arrays and dtypes, as in a saved
 #: numpy RNG state. An object array still needs its elements' globals, which stay refused.

@@ -3,6 +3,7 @@ package (version, revision) provided the model's family."""
 
 from __future__ import annotations
 
+import importlib
 import platform
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
+
+from bench.config.plugins import available, family_source
 
 PACKAGES = ("torch", "torchvision", "pytorch-lightning", "torchmetrics", "hydra-core", "numpy", "scipy",
             "scikit-learn", "bench")
@@ -47,10 +50,6 @@ def device_name(device: torch.device) -> str:
 
 def model_source(family: str) -> dict:
     """The package, version and git revision that provided `family` (bench itself for built-ins)."""
-    import importlib
-
-    from bench.config.plugins import available, family_source
-
     source = family_source(family)
     if source.package is None:
         return {"family": family, "package": "bench", "version": _version("bench"), "builtin": True,

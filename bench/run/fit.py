@@ -20,12 +20,12 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 
+from bench.core.errors import BenchError
+from bench.models.base import GenerativeModule
 from bench.run.accelerator import trainer_settings
 from bench.run.budget import TrainingBudget
 from bench.run.checkpoints import AtomicCheckpointIO, load_checkpoint, set_aside
-from bench.core.errors import BenchError
 from bench.run.metrics_log import FlushLogsOnCheckpoint, ResumableCSVLogger
-from bench.models.base import GenerativeModule
 from bench.run.rng_state import RngState
 
 #: A `last.ckpt` is written at least this often so a killed run can resume.

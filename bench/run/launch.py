@@ -51,7 +51,7 @@ def world_size(trainer_cfg: DictConfig) -> int:
 def _outside_launcher() -> str | None:
     """The launcher that started one process per device, if one did: SLURM (srun), torchrun, or a
     user who set `LOCAL_RANK` (Lightning's convention), as Lightning itself detects them."""
-    from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+    from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment  # noqa: PLC0415  (heavy: bench-train's command line is answered before torch loads)
 
     if TorchElasticEnvironment.detect():
         return "torchrun"
@@ -118,7 +118,7 @@ def spawn_ranks(entry: Callable[..., None], args: tuple[Any, ...], world: int) -
     has exited (after evaluating, which the others do not wait for), a rank still running after
     `RANK_EXIT_GRACE_S` is stuck in a collective that rank 0 left, and is terminated.
     """
-    import torch.multiprocessing as mp
+    import torch.multiprocessing as mp  # noqa: PLC0415  (heavy: bench-train's command line is answered before torch loads)
 
     context = mp.start_processes(entry, args=(_free_port(), *args), nprocs=world, join=False, start_method="spawn")
     rank0_done_at: float | None = None

@@ -12,6 +12,8 @@ import time
 from typing import Any, TextIO
 
 import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from pytorch_lightning.callbacks import Callback
 
 from bench.core.errors import ConfigError
@@ -25,9 +27,6 @@ MILESTONES = (0.25, 0.5, 0.75)
 def _parallel_jobs() -> int:
     """Jobs the current Hydra launcher runs at once (1 outside a multirun)."""
     try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
         if not HydraConfig.initialized():
             return 1
         hydra_cfg = HydraConfig.get()

@@ -25,7 +25,12 @@ from bench.testing.checks import (
     varied_batch,
 )
 from bench.testing.kit import (
-    CHECKS, CONDITIONAL_CHECKS, applicable_checks, check_bench_train, check_model, check_model_config,
+    CHECKS,
+    CONDITIONAL_CHECKS,
+    applicable_checks,
+    check_bench_train,
+    check_model,
+    check_model_config,
 )
 
 __all__ = [

@@ -14,8 +14,8 @@ import math
 import torch
 from scipy import stats
 
-from bench.data.spec import DatasetSpec
 from bench.core.errors import BenchError
+from bench.data.spec import DatasetSpec
 from bench.evaluate.scored_sampling import with_guidance
 from bench.models.base import LIKELIHOOD_KINDS, GenerativeModule, labels_for
 

@@ -15,10 +15,15 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
+from hydra import compose, initialize_config_dir
 
-from bench.data.spec import DatasetSpec
+from bench.config.choices import CONF_DIR
 from bench.core.errors import BenchError
+from bench.data.spec import DatasetSpec
 from bench.models.base import GenerativeModule, labels_for
+from bench.models.build import build_model
+from bench.models.registry import get_family
+from bench.pipeline.train_task import train
 from bench.testing import checks
 
 Build = Callable[[DatasetSpec], GenerativeModule]
@@ -167,18 +172,12 @@ def check_model(build: Build, spec: DatasetSpec | None = None, among: Sequence[C
 
 def compose_model(name: str, overrides: Sequence[str] = ()):
     """The run config `bench-train model=<name> [overrides]` composes (plugin configs included)."""
-    from hydra import compose, initialize_config_dir
-
-    from bench.config.choices import CONF_DIR
-
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose("config", overrides=[f"model={name}", *overrides])
 
 
 def check_bench_train(name: str, results_dir: Path, overrides: Sequence[str] = ()) -> dict:
     """`bench-train model=<name> budget=smoke` (3 s, procedural data) writes a completed record."""
-    from bench.pipeline.train_task import train
-
     cfg = compose_model(name, ["dataset=procedural", "budget=smoke", "budget.value=3", "logger=none",
                                "progress=none", "threads=1", f"results_dir={results_dir}", *overrides])
     record = train(cfg)
@@ -191,8 +190,6 @@ def check_bench_train(name: str, results_dir: Path, overrides: Sequence[str] = (
 def check_network_declared(model_cfg) -> None:
     """The config's network is one its family declares (`GenerativeModule.networks`): else every
     re-evaluation of its runs (`bench-eval --run`, `bench-time`, the sweep's timing pass) refuses them."""
-    from bench.models.registry import get_family
-
     target = (model_cfg.get("net") or {}).get("_target_")
     declared = get_family(model_cfg.family).networks
     if target is not None and target not in declared:
@@ -206,9 +203,6 @@ def check_model_config(name: str, results_dir: Path | None = None) -> list[str]:
     conditional checks on it built with `model.conditional=true` when its family declares
     `supports_conditional`, plus a smoke `bench-train` run into `results_dir` when one is given.
     Returns the checks run."""
-    from bench.models.build import build_model
-    from bench.models.registry import get_family
-
     model_cfg = compose_model(name).model
     check_network_declared(model_cfg)
     ran = ["network declared", *check_model(lambda spec: build_model(model_cfg, spec))]

@@ -34,8 +34,8 @@ class BenchPluginSearchPath(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
         if not any(e.provider == "main" and _is_bench_primary(e.path) for e in search_path.get_path()):
             return
-        from bench.config.choices import user_config_folders
-        from bench.config.plugins import config_packages
+        from bench.config.choices import user_config_folders  # noqa: PLC0415  (Hydra imports every plugin at start-up: bench loads when used)
+        from bench.config.plugins import config_packages  # noqa: PLC0415  (Hydra imports every plugin at start-up: bench loads when used)
 
         for name, (package, _folder, _source) in config_packages().items():
             search_path.append(f"bench-plugin:{name}", f"pkg://{package}")

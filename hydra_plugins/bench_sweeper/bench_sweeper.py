@@ -39,8 +39,8 @@ class BenchSweeper(BasicSweeper):
         return returns
 
     def _timing_pass(self, returns) -> None:
-        from bench.pipeline.timing_pass import time_sweep_jobs
-        from bench.pipeline.sweep_jobs import note_incomplete_job
+        from bench.pipeline.sweep_jobs import note_incomplete_job  # noqa: PLC0415  (Hydra imports every plugin at start-up: bench loads when used)
+        from bench.pipeline.timing_pass import time_sweep_jobs  # noqa: PLC0415  (Hydra imports every plugin at start-up: torch loads when a sweep ends)
 
         assert self.config is not None
         # the configs the jobs ran with: only their folders are timed (a resumed sweep's too)
@@ -56,7 +56,7 @@ class BenchSweeper(BasicSweeper):
         try:
             self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         except Exception as err:  # Hydra's composition errors: their first line names the key
-            from bench.pipeline.sweep_jobs import note_incomplete_job
+            from bench.pipeline.sweep_jobs import note_incomplete_job  # noqa: PLC0415  (Hydra imports every plugin at start-up: bench loads when used)
 
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             job = " ".join(overrides)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import resource
 import statistics
 import threading
 import time
@@ -262,6 +263,5 @@ def _rss_bytes() -> int:
         with open("/proc/self/statm") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:  # no procfs (macOS): fall back to the process high-water mark
-        import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from bench.data.spec import to_unit
 from bench.core.errors import BenchError
+from bench.data.spec import to_unit
 
 QUANTILE = 0.05
 _CHUNK = 2048

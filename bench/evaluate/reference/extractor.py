@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.data.spec import to_unit
 from bench.core.errors import BenchError
+from bench.data.spec import to_unit
 from bench.evaluate.reference import sidecar
 from bench.evaluate.reference.classifier import ARCHITECTURE, NUM_FEATURES, ReferenceCNN, train_classifier
 from bench.evaluate.reference.rotation_task import ROTATIONS, is_unlabelled, train_rotation_classifier

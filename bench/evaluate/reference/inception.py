@@ -44,7 +44,7 @@ def inception_fid(real: torch.Tensor, fake: torch.Tensor, levels: int, weights_p
     path = Path(weights_path) if weights_path else default_weights_path()
     if not path.is_file():
         return None, f"skipped: weights not found at {path}"
-    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.fid import FrechetInceptionDistance  # noqa: PLC0415  (optional: only where Inception weights are present)
 
     try:
         with warnings.catch_warnings():

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from bench.data.spec import DatasetSpec
 from bench.core.errors import BenchError
+from bench.data.spec import DatasetSpec
 from bench.evaluate.reference.classifier import ReferenceCNN, accuracy, train_classifier
 
 ROTATIONS = 4

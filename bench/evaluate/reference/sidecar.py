@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.core.atomic import write_json_atomic
 from bench.evaluate.reference.classifier import ARCHITECTURE, EPOCHS, ReferenceCNN, accuracy
 from bench.evaluate.reference.rotation_task import CLASSES as ROTATION_CLASSES
 from bench.evaluate.reference.rotation_task import rotation_accuracy
-from bench.core.atomic import write_json_atomic
 
 #: The sidecar's fields that go into every run record (`protocol.extractor`); the shipped digits
 #: classifier's metadata has the same names.
