@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests`, `nox -s slow`, `nox -s compare`."""
+"""Developer sessions: `nox -s tests`, `nox -s slow`, `nox -s lint`, `nox -s compare`."""
 
 import nox
 
@@ -17,6 +17,15 @@ def slow(session: nox.Session) -> None:
     """Regression tests that train each family under a fixed samples-seen budget."""
     session.install("-e", ".[dev]")
     session.run("python", "-m", "pytest", "-m", "slow", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and the import-linter contracts (layers, no cycles)."""
+    session.install("-e", ".[dev]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
 
 
 @nox.session
