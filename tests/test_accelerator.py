@@ -9,7 +9,8 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO_ROOT, compose_config, tiny_overrides
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config, tiny_overrides
 
 from bench.run.accelerator import check_accelerator, choose_precision, effective_precision, trainer_settings
 from bench.core.errors import BenchError

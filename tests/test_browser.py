@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from bench.report import build_report
-from report_records import make_run
+from tests.helpers.report_records import make_run
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

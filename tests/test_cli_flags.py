@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 
 def _run(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import compose_config
+from tests.helpers.configs import compose_config
 
 from bench.pipeline.train_task import train
 

@@ -22,9 +22,9 @@ from bench.models.baselines import IndependentPixels
 from bench.core.records import RECORD_NAME, write_record
 from bench.report.collect import collect
 from bench.report.render import build_report
-from conditional_models import ClassCopier, ClassPixels, GuidedClassCopier
-from conftest import compose_config
-from report_records import make_run
+from tests.helpers.conditional_models import ClassCopier, ClassPixels, GuidedClassCopier
+from tests.helpers.configs import compose_config
+from tests.helpers.report_records import make_run
 
 # small enough for the fast suite: 20 samples per class against ~45 test images per class
 PROTOCOL = {"n_generated": 200, "floor_draws": 2, "kid_subsets": 10, "guidance_sweep": [0, 0.5, 2]}

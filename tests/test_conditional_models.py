@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from conftest import compose_config
+from tests.helpers.configs import compose_config
 from omegaconf import OmegaConf
 
 from bench.run.checkpoints import load_checkpoint

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import compose_config, tiny_overrides
+from tests.helpers.configs import compose_config, tiny_overrides
 from omegaconf import OmegaConf
 from torch import nn
 

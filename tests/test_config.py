@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import REPO_ROOT, compose_config
-from fake_data_roots import fake_root_overrides
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config
+from tests.helpers.fake_data_roots import fake_root_overrides
 
 from bench.config.schema import validate
 from bench.data import ImageDataModule

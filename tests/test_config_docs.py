@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 from omegaconf import DictConfig, OmegaConf
 
 CONF = REPO_ROOT / "bench" / "conf"

@@ -3,8 +3,9 @@ checks that apply, and it fails with a sentence on models broken on purpose."""
 
 import pytest
 import torch
-from conftest import REPO_ROOT, compose_config
-from free_logits import Logits, ToyPixels
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config
+from tests.helpers.free_logits import Logits, ToyPixels
 
 from bench.data import ImageDataModule
 from bench.models.build import build_model

@@ -16,7 +16,7 @@ from bench.data.cifar_batches import read_batch
 from bench.data.source_images import reduce_levels
 from bench.data.torchvision_sources import CIFAR10_FILES, MNIST_FILES
 from bench.core.errors import BenchError, ConfigError
-from fake_data_roots import N_TEST, N_TRAIN, write_cifar_root, write_mnist_root
+from tests.helpers.fake_data_roots import N_TEST, N_TRAIN, write_cifar_root, write_mnist_root
 
 @pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
 def test_mnist_style_sources_keep_the_official_test_split(tmp_path, name, folder):
@@ -154,7 +154,7 @@ def test_download_goes_through_torchvision_only_when_asked(tmp_path, monkeypatch
 
 
 def test_where_files_come_from_or_are_cached_does_not_change_the_run_folder(tmp_path):
-    from conftest import compose_config
+    from tests.helpers.configs import compose_config
 
     from bench.config.run_folder import config_hash
 

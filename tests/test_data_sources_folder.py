@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import bench.data.image_folder as image_folder
-from conftest import compose_config
-from fake_data_roots import random_image, write_image, write_tree
+from tests.helpers.configs import compose_config
+from tests.helpers.fake_data_roots import random_image, write_image, write_tree
 
 from bench.config.schema import validate
 from bench.data import ImageDataModule

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, compose_config
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config
 
 from bench.run.budget import CLOCK_SYNC_EVERY, TrainingBudget
 from bench.data import ImageDataModule

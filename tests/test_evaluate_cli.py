@@ -6,34 +6,20 @@ import json
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from PIL import Image
 
 from bench.data import ImageDataModule
 from bench.cli.evaluate import eval_main, rescore_main
-from bench.evaluate.image_files import save_samples, write_png_folder
+from bench.evaluate.image_files import write_png_folder
 from bench.evaluate.score import evaluate_samples
 from bench.config.protocol import Protocol
-from bench.models.baselines import IndependentPixels
-from bench.core.records import read_record, write_record
-
-DATASET = {"name": "procedural", "split_seed": 0, "val_size": 64, "test_size": 64, "n_generated": 100,
-           "source_args": {"n": 512, "size": 8, "levels": 4}}
+from bench.core.records import read_record
+from tests.helpers.cli_runs import DATASET, make_run, run_cli
 
 
 @pytest.fixture(scope="module")
 def dm():
     return ImageDataModule(**DATASET)
-
-
-def run_cli(main, argv, capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_eval_images_folder_round_trips_levels(dm, tmp_path, capsys):
@@ -65,23 +51,6 @@ def test_eval_images_bad_input(case, expected, dm, tmp_path, capsys):
         argv += ["--n", "500"]
     code, _, err = run_cli(eval_main, argv, capsys)
     assert code == 2 and expected in err and err.count("\n") == 1
-
-
-def make_run(tmp_path, dm):
-    """A run folder as training leaves it: record, checkpoint and samples."""
-    run_dir = tmp_path / "run"
-    module = IndependentPixels(None, dm.spec)
-    module.fit_closed_form(dm.train_images)
-    (run_dir / "checkpoints").mkdir(parents=True)
-    torch.save({"state_dict": module.state_dict(), "bench": {"family": "independent_pixels"}},
-               run_dir / "checkpoints" / "best.ckpt")
-    samples = module.sample(100, generator=torch.Generator().manual_seed(0))
-    save_samples(run_dir, samples, dm.spec.levels)
-    model = OmegaConf.to_container(OmegaConf.load("bench/conf/model/independent_pixels.yaml"))
-    write_record(run_dir, {"status": "completed", "config": {"dataset": DATASET, "model": model},
-                           "checkpoint": {"selected": "checkpoints/best.ckpt"},
-                           "metrics": {"fid": -1.0, "bits_per_dim": 1.5, "bits_per_dim_kind": "exact"}})
-    return run_dir, samples
 
 
 def test_eval_run_and_rescore(dm, tmp_path, capsys):

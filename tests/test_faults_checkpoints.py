@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import compose_config, tiny_overrides
-from test_evaluate_cli import DATASET, make_run, run_cli
+from tests.helpers.configs import compose_config, tiny_overrides
+from tests.helpers.cli_runs import DATASET, make_run, run_cli
 
 from bench.data import ImageDataModule
 from bench.core.errors import BenchError

@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT, compose_config, tiny_overrides
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config, tiny_overrides
 
 import bench.cli.train as train_module
 from bench.core.errors import BenchError

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 import bench.cli.train as train_module
 from bench.cli.compare import main as compare_main

@@ -8,8 +8,8 @@ import os
 
 import numpy as np
 import pytest
-from conftest import compose_config, tiny_overrides
-from test_evaluate_cli import DATASET, make_run, run_cli
+from tests.helpers.configs import compose_config, tiny_overrides
+from tests.helpers.cli_runs import DATASET, make_run, run_cli
 
 import bench.core.records
 import bench.config.run_folder
@@ -110,7 +110,7 @@ def test_bench_eval_run_on_a_record_without_its_dataset_config_is_one_line(confi
 
 
 def test_bench_report_on_a_read_only_folder_is_one_line(tmp_path, monkeypatch, capsys):
-    from report_records import make_run as make_record
+    from tests.helpers.report_records import make_run as make_record
 
     from bench.cli.report import main as report_main
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_evaluate_cli import DATASET, make_run, run_cli
+from tests.helpers.cli_runs import DATASET, make_run, run_cli
 
 from bench.data import ImageDataModule
 from bench.cli.evaluate import eval_main, rescore_main

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from report_records import make_run
+from tests.helpers.report_records import make_run
 
 from bench.core.records import FIELD_TYPES, RECORD_NAME, record_problem
 from bench.cli.report import main as report_main

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import compose_config, tiny_overrides
+from tests.helpers.configs import compose_config, tiny_overrides
 
 from bench.run.fit import logged_steps
 from bench.run.metrics_log import rows_before

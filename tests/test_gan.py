@@ -15,7 +15,7 @@ from bench.core.errors import ConfigError
 from bench.models.build import build_model
 from bench.models.gan import GAN, GANNet
 from bench.pipeline.train_task import train
-from conftest import compose_config, tiny_overrides
+from tests.helpers.configs import compose_config, tiny_overrides
 
 CONF = "bench/conf/model/gan.yaml"
 

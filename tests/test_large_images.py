@@ -10,7 +10,8 @@ import math
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import REPO_ROOT, compose_config
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 

@@ -16,7 +16,7 @@ import time
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import compose_config, tiny_overrides
+from tests.helpers.configs import compose_config, tiny_overrides
 
 from bench.data import ImageDataModule
 from bench.run.fit import fit
@@ -151,12 +151,12 @@ def test_training_follows_the_learning_rate_and_kl_warm_up_schedules(tmp_path):
 
 def test_a_run_whose_loss_turns_nan_is_recorded_as_diverged(tmp_path):
     cfg = compose_config(tiny_overrides(tmp_path, CURVE_OFF, "budget.value=2048",
-                                        "model.net._target_=numbers_nets.NaNVAENet"))
+                                        "model.net._target_=tests.helpers.numbers_nets.NaNVAENet"))
     record = train(cfg)
     assert record["status"] == "diverged" and record["budget"]["stopped_by"] == "diverged"
 
 
-@pytest.mark.parametrize("extra", [("model.module.lr=1e6",), (CURVE_OFF, "model.net._target_=numbers_nets.NaNVAENet")],
+@pytest.mark.parametrize("extra", [("model.module.lr=1e6",), (CURVE_OFF, "model.net._target_=tests.helpers.numbers_nets.NaNVAENet")],
                          ids=["lr-1e6-with-quality-curve", "nan-loss-within-16-batches"])
 def test_any_diverging_run_is_recorded_as_diverged(tmp_path, extra):
     record = train(compose_config(tiny_overrides(tmp_path, *extra)))
@@ -164,7 +164,7 @@ def test_any_diverging_run_is_recorded_as_diverged(tmp_path, extra):
 
 
 def test_an_interrupted_run_is_recorded_as_interrupted_and_the_interrupt_propagates(tmp_path):
-    cfg = compose_config(tiny_overrides(tmp_path, CURVE_OFF, "model.net._target_=numbers_nets.InterruptingVAENet"))
+    cfg = compose_config(tiny_overrides(tmp_path, CURVE_OFF, "model.net._target_=tests.helpers.numbers_nets.InterruptingVAENet"))
     handler = signal.getsignal(signal.SIGINT)
     try:
         with pytest.raises((KeyboardInterrupt, SystemExit)):  # either way a sweep stops
@@ -184,7 +184,7 @@ def test_evaluation_during_training_is_kept_out_of_the_training_time(tmp_path):
     pause = 0.2
     cfg = compose_config(tiny_overrides(tmp_path, "budget.value=512", "protocol.quality_curve.every_seconds=1e-6",
                                         "protocol.quality_curve.n_samples=16",
-                                        "model.net._target_=numbers_nets.SleepyVAENet", f"++model.net.pause={pause}",
+                                        "model.net._target_=tests.helpers.numbers_nets.SleepyVAENet", f"++model.net.pause={pause}",
                                         "model.net.hidden=8"))
     started = time.perf_counter()
     record = train(cfg)

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import compose_config, tiny_overrides
+from tests.helpers.configs import compose_config, tiny_overrides
 
 from bench.cli.evaluate import eval_main, rescore_main
 from bench.pipeline.saved_run import read_saved_run

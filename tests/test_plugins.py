@@ -11,10 +11,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT, compose_config
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from plugin_packages import pip_install, write_distribution, write_plugin
+from tests.helpers.plugin_packages import pip_install, write_distribution, write_plugin
 
 from bench.config import plugins
 from bench.models import registry

@@ -17,8 +17,8 @@ from bench.evaluate.score import evaluate_samples
 from bench.evaluate.reference.rotation_task import CLASSES, rotation_accuracy, rotations_of
 from bench.core.schema import FEATURE_KEYS
 from bench.report import build_report
-from fake_data_roots import write_image
-from report_records import make_run
+from tests.helpers.fake_data_roots import write_image
+from tests.helpers.report_records import make_run
 
 SIZE, N_IMAGES = 8, 60
 

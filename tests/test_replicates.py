@@ -14,8 +14,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import compose_config, tiny_overrides
-from report_records import make_run
+from tests.helpers.configs import compose_config, tiny_overrides
+from tests.helpers.report_records import make_run
 from bench.config.schema import validate
 from bench.data import ImageDataModule
 from bench.core.errors import BenchError

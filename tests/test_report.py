@@ -14,7 +14,7 @@ from bench.report import build_report
 from bench.report.aggregate import model_rows, rank, summarize, welch
 from bench.cli.report import main as report_main
 from bench.report.collect import collect
-from report_records import make_run
+from tests.helpers.report_records import make_run
 
 
 def test_summarize_matches_t_interval():

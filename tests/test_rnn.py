@@ -7,7 +7,7 @@ import math
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import compose_config
+from tests.helpers.configs import compose_config
 
 from bench.data import ImageDataModule
 from bench.core.errors import ConfigError

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
-from test_sweep import _warm_reference_cache
+from tests.helpers import REPO_ROOT
+from tests.helpers.reference_cache import warm_reference_cache
 
 TINY = ["dataset=procedural", "budget=samples", "budget.value=256", "threads=1", "logger=none", "progress=lines",
         "protocol.n_generated=64", "protocol.iwae_k=4", "protocol.kid_subsets=10"]
@@ -31,7 +31,7 @@ def _records(sweep: Path) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_submitit_local_sweep_completes_and_a_resubmitted_job_resumes(tmp_path):
-    _warm_reference_cache()
+    warm_reference_cache()
     sweep = tmp_path / "results" / "runs"
     first = _sweep(tmp_path)
     assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]

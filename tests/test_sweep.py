@@ -9,14 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO_ROOT
+from tests.helpers.reference_cache import warm_reference_cache
+
 TINY_MODELS = {
     "sweep_vae": """\
 name: sweep_vae
 family: cnn_decoder
 batch_size: 32
 module: {lr: 3e-3}
-net: {_target_: failing_net.select_net, target: bench.models.cnn_decoder.ConvVAENet, tag: sweep_vae,
+net: {_target_: tests.helpers.failing_net.select_net, target: bench.models.cnn_decoder.ConvVAENet, tag: sweep_vae,
       latent_dim: 2, hidden: 4}
 """,
     "sweep_rnn": """\
@@ -24,7 +26,7 @@ name: sweep_rnn
 family: rnn
 batch_size: 32
 module: {lr: 3e-3}
-net: {_target_: failing_net.select_net, target: bench.models.rnn.PixelRNNNet, tag: sweep_rnn,
+net: {_target_: tests.helpers.failing_net.select_net, target: bench.models.rnn.PixelRNNNet, tag: sweep_rnn,
       hidden: 16, layers: 1, embed_dim: 8}
 """,
 }
@@ -35,9 +37,9 @@ def _compare(tmp_path: Path, explode: str | None, *extra: str) -> subprocess.Com
     conf.mkdir(parents=True, exist_ok=True)
     for name, text in TINY_MODELS.items():
         (conf / f"{name}.yaml").write_text(text)
-    # `failing_net` is imported as a top-level module: torch-fidelity installs a `tests` package
-    # that would shadow this folder as `tests.`; BENCH_CACHE is the session's (see conftest)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)])}
+    # the root first on the path: `tests.helpers` is this repository's, not the `tests` package
+    # torch-fidelity installs; BENCH_CACHE is the session's (see conftest)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     env.pop("BENCH_TEST_EXPLODE", None)
     if explode:
         env["BENCH_TEST_EXPLODE"] = explode
@@ -48,26 +50,13 @@ def _compare(tmp_path: Path, explode: str | None, *extra: str) -> subprocess.Com
                           capture_output=True, text=True, timeout=300)
 
 
-def _warm_reference_cache() -> None:
-    """Train the procedural reference classifier once in this process, so the parallel jobs load
-    it from the session cache instead of each training it at the same time."""
-    from conftest import compose_config
-    from omegaconf import OmegaConf
-
-    from bench.data import ImageDataModule
-    from bench.evaluate.reference.extractor import load_extractor
-
-    cfg = compose_config(["dataset=procedural"])
-    load_extractor(ImageDataModule(**OmegaConf.to_container(cfg.dataset, resolve=True)), int(cfg.protocol.version))
-
-
 def _statuses(sweep: Path) -> dict[str, str]:
     return {p.parent.name.split("__")[0]: json.loads(p.read_text())["status"] for p in sweep.glob("*/result.json")}
 
 
 def test_sweep_isolates_failures_and_resumes(tmp_path):
     sweep = tmp_path / "results" / "compare"
-    _warm_reference_cache()
+    warm_reference_cache()
     first = _compare(tmp_path, explode="sweep_rnn:1")
     log = first.stdout + first.stderr
     assert first.returncode == 1, log[-4000:]

@@ -4,7 +4,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT, compose_config, tiny_overrides
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config, tiny_overrides
 
 from bench.core.records import RECORD_NAME, read_record
 from bench.core.atomic import write_json_atomic
@@ -135,7 +136,7 @@ def test_a_finished_jobs_line_names_each_headline_metric_by_its_schema_label():
 def test_a_folder_smaller_than_n_is_scored_at_its_training_split_size(tmp_path, capsys):
     """`dataset=folder` with its defaults on 40 images: N (1,000) is capped at the 28 training
     images the data floor can draw, said before training and recorded."""
-    from fake_data_roots import random_image, write_image
+    from tests.helpers.fake_data_roots import random_image, write_image
 
     (tmp_path / "imgs").mkdir()
     for i in range(40):

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, compose_config
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config
 
 from bench.config.choices import CONF_DIR, check_group_choices, config_roots, user_config_folders
 from bench.core.errors import BenchError

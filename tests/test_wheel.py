@@ -12,8 +12,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
-from plugin_packages import pip_install, write_plugin
+from tests.helpers import REPO_ROOT
+from tests.helpers.plugin_packages import pip_install, write_plugin
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Failure injection for sweep tests: networks that raise when used.
 
-`model.net._target_=tests.failing_net.ExplodingNet` makes every job of a sweep fail in
+`model.net._target_=tests.helpers.failing_net.ExplodingNet` makes every job of a sweep fail in
 training. `select_net` fails only chosen jobs: it builds the real network unless the
 environment variable `BENCH_TEST_EXPLODE` names this config's `tag` and the job's seed
 ("tag:seed"), so one job of a sweep can fail while the others run, with config hashes unchanged.

@@ -1,7 +1,7 @@
 """Networks that misbehave on purpose, for the tests of published numbers (`test_numbers_*.py`).
 
 Each subclasses the VAE's `ConvVAENet`, so a run selects one with
-`model.net._target_=tests.numbers_nets.<Name>` and everything else stays as configured.
+`model.net._target_=tests.helpers.numbers_nets.<Name>` and everything else stays as configured.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-#: A gradient-trained family with free per-pixel logits (exact likelihood): tests/free_logits.py.
+#: A gradient-trained family with free per-pixel logits (exact likelihood): tests/helpers/free_logits.py.
 TOY_FAMILY = (Path(__file__).parent / "free_logits.py").read_text()
 
 TOY_CONFIG = """\
