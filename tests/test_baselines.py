@@ -7,16 +7,10 @@ import math
 import pytest
 import torch
 
-from bench.data import ImageDataModule
 from bench.core.errors import BenchError
 from bench.models.baselines import IndependentPixels, TrainingSetCopier
 from bench.models.build import build_model
 from omegaconf import OmegaConf
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return ImageDataModule(name="digits")
 
 
 def test_independent_pixels_bits_per_dim_on_digits(digits):

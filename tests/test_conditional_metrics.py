@@ -9,7 +9,6 @@ import shutil
 import numpy as np
 import pytest
 
-from bench.data import ImageDataModule
 from bench.core.errors import BenchError
 from bench.evaluate.conditional import class_balanced_draw, conditional_scores
 from bench.evaluate.image_files import CLASS_GRID_NAME
@@ -28,11 +27,6 @@ from tests.helpers.report_records import make_run
 
 # small enough for the fast suite: 20 samples per class against ~45 test images per class
 PROTOCOL = {"n_generated": 200, "floor_draws": 2, "kid_subsets": 10, "guidance_sweep": [0, 0.5, 2]}
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return ImageDataModule(name="digits")
 
 
 @pytest.fixture(scope="module")

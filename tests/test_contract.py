@@ -7,7 +7,6 @@ from tests.helpers import REPO_ROOT
 from tests.helpers.configs import compose_config
 from tests.helpers.free_logits import Logits, ToyPixels
 
-from bench.data import ImageDataModule
 from bench.models.build import build_model
 from bench.models import gpt
 from bench.models.gpt import PixelGPT, PixelGPTNet
@@ -56,11 +55,6 @@ EXPECTED_CONDITIONAL = {  # the checks a family declaring supports_conditional g
     "gan": ["conditional: sample contract with labels", "conditional: samples vary with the generator"],
 }
 EXPECTED_CONDITIONAL["gpt"] = EXPECTED_CONDITIONAL["rnn"]
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return ImageDataModule("digits")
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -37,11 +37,6 @@ def scipy_fid(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return ImageDataModule(name="digits")
-
-
-@pytest.fixture(scope="module")
 def ref(digits):
     return reference_for(digits, Protocol(kid_subsets=20))
 
@@ -113,17 +108,12 @@ def test_data_floor_is_seeded_cached_and_bounded_by_the_train_split(ref):
         data_floor(ref, 5000)
 
 
-@pytest.fixture(scope="module")
-def procedural():
-    return ImageDataModule(name="procedural", val_size=64, test_size=64, source_args={"n": 512, "levels": 4})
-
-
-def test_evaluate_module_returns_the_contract_and_writes_samples(procedural, tmp_path):
-    module = IndependentPixels(None, procedural.spec)
-    module.fit_closed_form(procedural.train_images)
+def test_evaluate_module_returns_the_contract_and_writes_samples(bars, tmp_path):
+    module = IndependentPixels(None, bars.spec)
+    module.fit_closed_form(bars.train_images)
     cfg = {"version": 1, "reference_split": "test", "iwae_k": 4, "seed": 3, "kid_subsets": 10,
            "quality_curve": {"every_seconds": 5, "n_samples": 20}}
-    result = evaluate_module(module, procedural, cfg, n_generated=100, run_dir=tmp_path / "a")
+    result = evaluate_module(module, bars, cfg, n_generated=100, run_dir=tmp_path / "a")
     # `per_class` and `guidance_sweep` join these on conditional runs (tests/test_conditional_metrics.py)
     assert set(result) == {"metrics", "protocol", "data_floor", "timing", "conditional"}
     assert result["conditional"] is False
@@ -136,18 +126,18 @@ def test_evaluate_module_returns_the_contract_and_writes_samples(procedural, tmp
     assert result["timing"]["parameters_sampling"] == 4 * 64
     saved = np.load(tmp_path / "a" / "samples.npz")["images"]
     assert saved.shape == (100, 1, 8, 8) and (tmp_path / "a" / "samples.png").stat().st_size > 0
-    again = evaluate_module(module, procedural, cfg, n_generated=100, run_dir=tmp_path / "b")
+    again = evaluate_module(module, bars, cfg, n_generated=100, run_dir=tmp_path / "b")
     assert np.array_equal(np.load(tmp_path / "b" / "samples.npz")["images"], saved)
     assert again["metrics"]["fid"] == metrics["fid"] and again["metrics"]["kid_mean"] == metrics["kid_mean"]
 
 
-def test_evaluate_samples_rejects_bad_samples(procedural):
+def test_evaluate_samples_rejects_bad_samples(bars):
     with pytest.raises(BenchError, match=r"uint8 images \[N, 1, 8, 8\]"):
-        evaluate_samples(torch.zeros(50, 1, 7, 7, dtype=torch.uint8), procedural, None)
+        evaluate_samples(torch.zeros(50, 1, 7, 7, dtype=torch.uint8), bars, None)
     with pytest.raises(BenchError, match="levels 0..3"):
-        evaluate_samples(torch.full((50, 1, 8, 8), 9, dtype=torch.uint8), procedural, None)
+        evaluate_samples(torch.full((50, 1, 8, 8), 9, dtype=torch.uint8), bars, None)
     with pytest.raises(BenchError, match="more than pr_k=5"):
-        evaluate_samples(procedural.test_images[:3], procedural, None)
+        evaluate_samples(bars.test_images[:3], bars, None)
 
 
 def test_a_reference_split_too_small_is_a_clear_error():
@@ -156,9 +146,9 @@ def test_a_reference_split_too_small_is_a_clear_error():
         evaluate_samples(dm.train_images[:20], dm, {"reference_split": "test"})
 
 
-def test_unknown_protocol_keys_are_rejected(procedural):
+def test_unknown_protocol_keys_are_rejected(bars):
     with pytest.raises(BenchError, match="protocol.kid_size"):
-        evaluate_samples(procedural.test_images, procedural, {"kid_size": 3})
+        evaluate_samples(bars.test_images, bars, {"kid_size": 3})
 
 
 class LSTMGenerator(GenerativeModule):
@@ -174,12 +164,12 @@ class LSTMGenerator(GenerativeModule):
         return out[..., 0].reshape(n, *self.spec.shape).sigmoid()
 
 
-def test_flops_never_report_a_silent_zero(procedural):
-    value, why = flops(LSTMGenerator(procedural.spec), "sample")
+def test_flops_never_report_a_silent_zero(bars):
+    value, why = flops(LSTMGenerator(bars.spec), "sample")
     assert value is None and "nn.LSTM" in why
-    value, why = flops(LSTMGenerator(procedural.spec), "train", procedural.train_images)
+    value, why = flops(LSTMGenerator(bars.spec), "train", bars.train_images)
     assert value is None and why
-    counted, how = flops(IndependentPixels(None, procedural.spec), "sample")
+    counted, how = flops(IndependentPixels(None, bars.spec), "sample")
     assert counted == 4 * 64 and how == "analytic"
 
 

@@ -8,26 +8,20 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.data import ImageDataModule
 from bench.cli.evaluate import eval_main, rescore_main
 from bench.evaluate.image_files import write_png_folder
 from bench.evaluate.score import evaluate_samples
 from bench.config.protocol import Protocol
 from bench.core.records import read_record
-from tests.helpers.cli_runs import DATASET, make_run, run_cli
+from tests.helpers.cli_runs import make_run, run_cli
 
 
-@pytest.fixture(scope="module")
-def dm():
-    return ImageDataModule(**DATASET)
-
-
-def test_eval_images_folder_round_trips_levels(dm, tmp_path, capsys):
-    write_png_folder(tmp_path / "png", dm.val_images, dm.spec.levels)
+def test_eval_images_folder_round_trips_levels(bars, tmp_path, capsys):
+    write_png_folder(tmp_path / "png", bars.val_images, bars.spec.levels)
     code, out, _ = run_cli(eval_main, ["--images", str(tmp_path / "png"), "--dataset", "procedural"], capsys)
     assert code == 0
     result = json.loads(out)
-    assert result["metrics"] == pytest.approx(evaluate_samples(dm.val_images, dm, None)["metrics"])
+    assert result["metrics"] == pytest.approx(evaluate_samples(bars.val_images, bars, None)["metrics"])
     assert result["protocol"]["n_generated"] == 64
 
 
@@ -37,12 +31,12 @@ def test_eval_images_folder_round_trips_levels(dm, tmp_path, capsys):
     ("wrong_size", "expected a 8x8 image"),
     ("too_many", "--n 500: expected 1..64"),
 ])
-def test_eval_images_bad_input(case, expected, dm, tmp_path, capsys):
+def test_eval_images_bad_input(case, expected, bars, tmp_path, capsys):
     folder = tmp_path / "png"
     folder.mkdir()
     argv = ["--images", str(folder), "--dataset", "procedural"]
     if case != "empty":
-        write_png_folder(folder, dm.val_images, dm.spec.levels)
+        write_png_folder(folder, bars.val_images, bars.spec.levels)
     if case == "unreadable":
         (folder / "00003.png").write_bytes(b"garbage")
     if case == "wrong_size":
@@ -53,8 +47,8 @@ def test_eval_images_bad_input(case, expected, dm, tmp_path, capsys):
     assert code == 2 and expected in err and err.count("\n") == 1
 
 
-def test_eval_run_and_rescore(dm, tmp_path, capsys):
-    run_dir, samples = make_run(tmp_path, dm)
+def test_eval_run_and_rescore(bars, tmp_path, capsys):
+    run_dir, samples = make_run(tmp_path, bars)
     code, out, _ = run_cli(eval_main, ["--run", str(run_dir)], capsys)
     assert code == 0
     result = json.loads(out)
@@ -62,7 +56,7 @@ def test_eval_run_and_rescore(dm, tmp_path, capsys):
     code, out, _ = run_cli(rescore_main, [str(tmp_path)], capsys)
     assert code == 0 and "rescored" in out
     record = read_record(run_dir)
-    assert record["metrics"]["fid"] == pytest.approx(evaluate_samples(samples, dm, None)["metrics"]["fid"])
+    assert record["metrics"]["fid"] == pytest.approx(evaluate_samples(samples, bars, None)["metrics"]["fid"])
     assert record["metrics"]["bits_per_dim"] == 1.5  # kept: samples carry no likelihood
     assert record["protocol"]["version"] == Protocol().version and record["data_floor"]["n_generated"] == 100
 
@@ -72,8 +66,8 @@ def test_eval_run_and_rescore(dm, tmp_path, capsys):
     ("other_family", "a checkpoint of family 'gan'"),
     ("other_shape", "weights do not fit"),
 ])
-def test_eval_run_bad_checkpoint(damage, expected, dm, tmp_path, capsys):
-    run_dir, _ = make_run(tmp_path, dm)
+def test_eval_run_bad_checkpoint(damage, expected, bars, tmp_path, capsys):
+    run_dir, _ = make_run(tmp_path, bars)
     ckpt = run_dir / "checkpoints" / "best.ckpt"
     if damage == "corrupt":
         ckpt.write_bytes(b"\x00" * 100)

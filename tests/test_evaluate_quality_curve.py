@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-from bench.data import ImageDataModule
 from bench.core.errors import BenchError
 from bench.evaluate.quality_curve import QualityCurve
 from bench.models.base import GenerativeModule
@@ -34,18 +33,12 @@ class PixelLogitsModel(GenerativeModule):
         return torch.multinomial(probs, n, replacement=True, generator=generator).t().reshape(n, *self.spec.shape)
 
 
-@pytest.fixture(scope="module")
-def dm():
-    return ImageDataModule(name="procedural", val_size=64, test_size=64, batch_size=32,
-                           source_args={"n": 512, "levels": 4})
-
-
-def test_curve_counts_its_own_progress_in_a_real_fit(dm):
-    curve = QualityCurve(dm, {"seed": 0}, every_seconds=1e-6, n_samples=40)
+def test_curve_counts_its_own_progress_in_a_real_fit(bars_batch_32):
+    curve = QualityCurve(bars_batch_32, {"seed": 0}, every_seconds=1e-6, n_samples=40)
     trainer = pl.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
                          callbacks=[curve])
-    trainer.fit(PixelLogitsModel(dm.spec), datamodule=dm)
+    trainer.fit(PixelLogitsModel(bars_batch_32.spec), datamodule=bars_batch_32)
     seen = [p["samples_seen"] for p in curve.curve]
     assert seen == [32, 64, 96, 128]  # one point per batch at this interval, no extra final point
     assert all(math.isfinite(p["fid"]) for p in curve.curve)
@@ -54,12 +47,12 @@ def test_curve_counts_its_own_progress_in_a_real_fit(dm):
     assert all(b["train_seconds"] > a["train_seconds"] for a, b in zip(curve.curve, curve.curve[1:]))
 
 
-def test_curve_reads_the_training_budget_and_skips_missed_intervals(dm):
-    module = PixelLogitsModel(dm.spec)
-    curve = QualityCurve(dm, None, every_seconds=10.0, n_samples=20)
+def test_curve_reads_the_training_budget_and_skips_missed_intervals(bars_batch_32):
+    module = PixelLogitsModel(bars_batch_32.spec)
+    curve = QualityCurve(bars_batch_32, None, every_seconds=10.0, n_samples=20)
     budget = SimpleNamespace(train_seconds=0.0, samples_seen=0)
     trainer = SimpleNamespace(bench_budget=budget, is_global_zero=True)
-    batch = (dm.train_images[:8], dm.train_labels[:8])
+    batch = (bars_batch_32.train_images[:8], bars_batch_32.train_labels[:8])
     for seconds in (3.0, 9.9, 10.0, 35.0, 36.0, 40.5):
         budget.train_seconds, budget.samples_seen = seconds, int(seconds * 100)
         curve.on_train_batch_end(trainer, module, None, batch, 0)
@@ -67,6 +60,6 @@ def test_curve_reads_the_training_budget_and_skips_missed_intervals(dm):
     assert [p["samples_seen"] for p in curve.curve] == [1000, 3500, 4050]
 
 
-def test_curve_settings_are_checked(dm):
+def test_curve_settings_are_checked(bars_batch_32):
     with pytest.raises(BenchError, match="every_seconds"):
-        QualityCurve(dm, None, every_seconds=0, n_samples=20)
+        QualityCurve(bars_batch_32, None, every_seconds=0, n_samples=20)

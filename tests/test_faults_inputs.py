@@ -7,17 +7,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tests.helpers.cli_runs import DATASET, make_run, run_cli
+from tests.helpers.cli_runs import make_run, run_cli
 
-from bench.data import ImageDataModule
 from bench.cli.evaluate import eval_main, rescore_main
 from bench.evaluate.image_files import save_samples, write_png_folder
 from bench.core.records import RECORD_NAME, read_record, write_record
-
-
-@pytest.fixture(scope="module")
-def dm():
-    return ImageDataModule(**DATASET)
 
 
 def _one_line(code: int, out: str, err: str, *needles: str) -> None:
@@ -32,9 +26,9 @@ def _one_line(code: int, out: str, err: str, *needles: str) -> None:
     ("n_zero", "--n 0: expected 1..64"),
     ("rgb_for_grey", None),
 ])
-def test_eval_images_more_bad_input(case, needle, dm, tmp_path, capsys):
+def test_eval_images_more_bad_input(case, needle, bars, tmp_path, capsys):
     folder = tmp_path / "png"
-    write_png_folder(folder, dm.val_images, dm.spec.levels)
+    write_png_folder(folder, bars.val_images, bars.spec.levels)
     argv = ["--images", str(folder), "--dataset", "procedural"]
     if case == "missing":
         argv[1] = str(tmp_path / "nowhere")
@@ -55,8 +49,8 @@ def test_eval_images_more_bad_input(case, needle, dm, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "random", "empty", "missing", "no_record", "os_system_target"])
-def test_eval_run_more_bad_input(damage, dm, tmp_path, capsys):
-    run_dir, _ = make_run(tmp_path, dm)
+def test_eval_run_more_bad_input(damage, bars, tmp_path, capsys):
+    run_dir, _ = make_run(tmp_path, bars)
     ckpt = run_dir / "checkpoints" / "best.ckpt"
     marker = tmp_path / "marker"
     data = ckpt.read_bytes()
@@ -83,13 +77,13 @@ def test_eval_run_more_bad_input(damage, dm, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", ["missing_path", "wrong_shape", "wrong_levels"])
-def test_rescore_more_bad_input(case, dm, tmp_path, capsys):
-    run_dir, samples = make_run(tmp_path, dm)
+def test_rescore_more_bad_input(case, bars, tmp_path, capsys):
+    run_dir, samples = make_run(tmp_path, bars)
     target = str(run_dir)
     if case == "missing_path":
         target = str(tmp_path / "nowhere")
     elif case == "wrong_shape":
-        save_samples(run_dir, torch.zeros(10, 1, 9, 9, dtype=torch.uint8), dm.spec.levels)
+        save_samples(run_dir, torch.zeros(10, 1, 9, 9, dtype=torch.uint8), bars.spec.levels)
     else:
         save_samples(run_dir, samples, 17)
     before = (run_dir / RECORD_NAME).read_bytes()

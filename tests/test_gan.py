@@ -28,12 +28,6 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def bars() -> ImageDataModule:
-    return ImageDataModule(name="procedural", val_size=64, test_size=64, batch_size=32,
-                           source_args={"n": 512, "size": 8, "levels": 4})
-
-
 def tiny_gan(spec: DatasetSpec, seed: int = 0, **module) -> GAN:
     torch.manual_seed(seed)
     net = GANNet(spec, latent_dim=16, g_hidden=8, d_hidden=8)
@@ -69,32 +63,32 @@ class RecordRawGenerator(pl.Callback):
         self.snapshots.append([p.detach().clone() for p in module.net.generator.parameters()])
 
 
-def test_training_moves_both_networks_and_samples_towards_the_data(bars):
-    model = tiny_gan(bars.spec)
+def test_training_moves_both_networks_and_samples_towards_the_data(bars_batch_32):
+    model = tiny_gan(bars_batch_32.spec)
     g0 = copy.deepcopy(model.net.generator.state_dict())
     d0 = copy.deepcopy(model.net.discriminator.state_dict())
-    gap_before = mean_image_gap(model, bars)
-    trainer = fit(model, bars, batches=120)
+    gap_before = mean_image_gap(model, bars_batch_32)
+    trainer = fit(model, bars_batch_32, batches=120)
     assert trainer.global_step == 2 * 120  # one generator and one critic step per batch
     for before, net in ((g0, model.net.generator), (d0, model.net.discriminator)):
         moved = [k for k, v in net.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])]
         assert moved, f"{type(net).__name__} never stepped"
     # Bars sit on a dark ground; an untrained generator paints mid-grey everywhere.
-    assert mean_image_gap(model, bars) < 0.5 * gap_before
+    assert mean_image_gap(model, bars_batch_32) < 0.5 * gap_before
 
 
-def test_critic_steps_per_generator_step(bars):
-    model = tiny_gan(bars.spec, d_steps=2, loss="non_saturating")
-    trainer = fit(model, bars, batches=6)
+def test_critic_steps_per_generator_step(bars_batch_32):
+    model = tiny_gan(bars_batch_32.spec, d_steps=2, loss="non_saturating")
+    trainer = fit(model, bars_batch_32, batches=6)
     assert trainer.global_step == 6 + 3
 
 
-def test_ema_is_the_hand_computed_average_of_raw_weights(bars):
+def test_ema_is_the_hand_computed_average_of_raw_weights(bars_batch_32):
     decay = 0.7
-    model = tiny_gan(bars.spec, ema_decay=decay)
+    model = tiny_gan(bars_batch_32.spec, ema_decay=decay)
     ema = [p.detach().clone() for p in model.net.generator.parameters()]
     recorder = RecordRawGenerator()
-    fit(model, bars, batches=4, callbacks=[recorder])
+    fit(model, bars_batch_32, batches=4, callbacks=[recorder])
     for raw in recorder.snapshots:
         ema = [decay * e + (1 - decay) * r for e, r in zip(ema, raw)]
     for expected, got in zip(ema, model.generator_ema.parameters()):
@@ -104,9 +98,9 @@ def test_ema_is_the_hand_computed_average_of_raw_weights(bars):
         assert torch.equal(e, r)
 
 
-def test_sample_uses_the_ema_weights(bars):
-    model = tiny_gan(bars.spec)
-    fit(model, bars, batches=5)
+def test_sample_uses_the_ema_weights(bars_batch_32):
+    model = tiny_gan(bars_batch_32.spec)
+    fit(model, bars_batch_32, batches=5)
     g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     before = model.sample(64, g())
     with torch.no_grad():
@@ -119,12 +113,12 @@ def test_sample_uses_the_ema_weights(bars):
     assert not torch.equal(model.sample(64, g()), before)
 
 
-def test_samples_are_levels_and_deterministic_under_a_generator(bars):
-    model = tiny_gan(bars.spec)
+def test_samples_are_levels_and_deterministic_under_a_generator(bars_batch_32):
+    model = tiny_gan(bars_batch_32.spec)
     model.sample_batch_size = 16  # several chunks must continue one random stream
     a = model.sample(37, torch.Generator().manual_seed(7))
-    assert a.shape == (37, *bars.spec.shape) and a.dtype == torch.uint8 and a.device.type == "cpu"
-    assert int(a.max()) < bars.spec.levels
+    assert a.shape == (37, *bars_batch_32.spec.shape) and a.dtype == torch.uint8 and a.device.type == "cpu"
+    assert int(a.max()) < bars_batch_32.spec.levels
     torch.manual_seed(11)
     expected_global = torch.rand(3)
     torch.manual_seed(11)
@@ -135,12 +129,12 @@ def test_samples_are_levels_and_deterministic_under_a_generator(bars):
     assert model.training  # sample() restores the mode it found
 
 
-def test_checkpoint_round_trip_gives_identical_samples(bars, tmp_path):
-    model = tiny_gan(bars.spec)
-    trainer = fit(model, bars, batches=5)
+def test_checkpoint_round_trip_gives_identical_samples(bars_batch_32, tmp_path):
+    model = tiny_gan(bars_batch_32.spec)
+    trainer = fit(model, bars_batch_32, batches=5)
     path = tmp_path / "gan.ckpt"
     trainer.save_checkpoint(path)
-    restored = tiny_gan(bars.spec, seed=1)
+    restored = tiny_gan(bars_batch_32.spec, seed=1)
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     assert not torch.equal(restored.sample(64, g()), model.sample(64, g()))
     state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
@@ -163,10 +157,10 @@ def test_parameter_counts_and_default_size():
     assert all("initial_lr" in group for opt in (opt_g, opt_d) for group in opt.param_groups)
 
 
-def test_training_loss_reaches_both_networks(bars):
+def test_training_loss_reaches_both_networks(bars_batch_32):
     """`training_loss` (what the FLOP counter probes) runs one step's passes through both players."""
-    model = tiny_gan(bars.spec)
-    model.training_loss(bars.train_images[:8]).backward()
+    model = tiny_gan(bars_batch_32.spec)
+    model.training_loss(bars_batch_32.train_images[:8]).backward()
     for net in (model.net.generator, model.net.discriminator):
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
 

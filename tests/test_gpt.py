@@ -18,23 +18,17 @@ from bench.testing import check_checkpoint_round_trip, check_memorizes_one_image
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def bars() -> ImageDataModule:
-    return ImageDataModule(name="procedural", val_size=32, test_size=32, batch_size=32,
-                           source_args={"n": 256})
-
-
 def tiny(spec, **kwargs) -> PixelGPT:
     torch.manual_seed(0)
     return PixelGPT(PixelGPTNet(spec, d_model=32, layers=2, heads=4, dropout=0.0), spec, **kwargs)
 
 
-def test_cached_and_uncached_next_token_logits_agree_over_a_whole_sequence(bars):
-    model = tiny(bars.spec).eval()
+def test_cached_and_uncached_next_token_logits_agree_over_a_whole_sequence(small_bars):
+    model = tiny(small_bars.spec).eval()
     with torch.no_grad():
         for p in model.net.parameters():  # larger weights than the init: a test that can fail
             p.normal_(0, 0.3)
-        tokens = torch.randint(0, bars.spec.levels + 1, (3, bars.spec.dims))
+        tokens = torch.randint(0, small_bars.spec.levels + 1, (3, small_bars.spec.dims))
         full = model.net(tokens)
         cache = model.net.new_cache(3)
         stepped = torch.stack([model.net(tokens[:, t : t + 1], cache, start=t)[:, 0]
@@ -47,27 +41,27 @@ def test_cached_and_uncached_next_token_logits_agree_over_a_whole_sequence(bars)
     torch.testing.assert_close(torch.cat(chunks, dim=1), full[:, :16], atol=1e-5, rtol=0)
 
 
-def test_sampling_with_and_without_cache_draws_the_same_images(bars):
-    model = tiny(bars.spec)
+def test_sampling_with_and_without_cache_draws_the_same_images(small_bars):
+    model = tiny(small_bars.spec)
     cached = model.sample(4, torch.Generator().manual_seed(5))
     model.kv_cache = False
     assert torch.equal(cached, model.sample(4, torch.Generator().manual_seed(5)))
 
 
-def test_teacher_forced_likelihood_equals_stepwise_sampling_path(bars):
-    model = tiny(bars.spec).double().eval()
-    x = bars.val_images[:6]
-    teacher_forced = -model.nll_bits_per_dim(x) * bars.spec.dims * math.log(2.0)
+def test_teacher_forced_likelihood_equals_stepwise_sampling_path(small_bars):
+    model = tiny(small_bars.spec).double().eval()
+    x = small_bars.val_images[:6]
+    teacher_forced = -model.nll_bits_per_dim(x) * small_bars.spec.dims * math.log(2.0)
     stepwise = model.stepwise_log_prob(x)
     torch.testing.assert_close(teacher_forced, stepwise, atol=1e-5, rtol=0)
 
 
-def test_samples_shape_dtype_range_and_seeded_determinism(bars):
-    check_sample_contract(tiny(bars.spec))
+def test_samples_shape_dtype_range_and_seeded_determinism(small_bars):
+    check_sample_contract(tiny(small_bars.spec))
 
 
-def test_top_k_one_is_greedy_whatever_the_seed(bars):
-    model = tiny(bars.spec, top_k=1)
+def test_top_k_one_is_greedy_whatever_the_seed(small_bars):
+    model = tiny(small_bars.spec, top_k=1)
     a = model.sample(3, torch.Generator().manual_seed(1))
     b = model.sample(3, torch.Generator().manual_seed(2))
     assert torch.equal(a, b) and torch.equal(a[0], a[1])
@@ -78,20 +72,20 @@ def test_memorizes_one_image_and_samples_it_back():
     check_memorizes_one_image(tiny(dm.spec), dm.train_images[:1])
 
 
-def test_training_lowers_loss_and_checkpoint_reloads_identically(bars):
-    model = tiny(bars.spec, lr=1e-2)
-    before = model.nll_bits_per_dim(bars.val_images).mean().item()
+def test_training_lowers_loss_and_checkpoint_reloads_identically(small_bars):
+    model = tiny(small_bars.spec, lr=1e-2)
+    before = model.nll_bits_per_dim(small_bars.val_images).mean().item()
     trainer = pl.Trainer(max_steps=30, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                          limit_val_batches=0)
-    trainer.fit(model, datamodule=bars)
-    after = model.nll_bits_per_dim(bars.val_images).mean().item()
+    trainer.fit(model, datamodule=small_bars)
+    after = model.nll_bits_per_dim(small_bars.val_images).mean().item()
     assert after < before - 0.3
 
-    check_checkpoint_round_trip(model, PixelGPT(PixelGPTNet(bars.spec, d_model=32, layers=2, heads=4, dropout=0.0), bars.spec))
+    check_checkpoint_round_trip(model, PixelGPT(PixelGPTNet(small_bars.spec, d_model=32, layers=2, heads=4, dropout=0.0), small_bars.spec))
 
 
-def test_default_config_builds_with_matched_parameter_count(bars):
+def test_default_config_builds_with_matched_parameter_count(small_bars):
     model = build_model(compose_config(["model=gpt"]).model, ImageDataModule(name="digits").spec)
     assert isinstance(model, PixelGPT) and model.likelihood == "exact"
     assert (model.temperature, model.top_k, model.kv_cache) == (1.0, None, True)
@@ -100,11 +94,11 @@ def test_default_config_builds_with_matched_parameter_count(bars):
 
 @pytest.mark.parametrize("key, value, expected", [("levels", 3, "levels"), ("max_positions", 32, "max_positions"),
                                                   ("heads", 5, "heads")])
-def test_config_the_data_cannot_fit_fails_at_build_time(bars, key, value, expected):
+def test_config_the_data_cannot_fit_fails_at_build_time(small_bars, key, value, expected):
     cfg = compose_config(["model=gpt"]).model
     cfg.net[key] = value
     with pytest.raises(ConfigError, match=f"model.net.{expected}"):
-        build_model(cfg, bars.spec)  # 4 levels, 64 tokens
+        build_model(cfg, small_bars.spec)  # 4 levels, 64 tokens
 
 
 @pytest.mark.slow

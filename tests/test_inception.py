@@ -53,11 +53,6 @@ def random_weights(tmp_path_factory):
     return home
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return ImageDataModule(name="digits")
-
-
 def test_grey_levels_become_rgb_bytes(digits):
     x = to_inception_input(digits.test_images[:4], 17)
     assert x.dtype == torch.uint8 and x.shape == (4, 3, 8, 8)

@@ -10,14 +10,8 @@ import torch
 from scipy.spatial.distance import cdist
 from scipy.special import log_softmax, logsumexp
 
-from bench.data import ImageDataModule
 from bench.evaluate.reference.extractor import load_extractor
 from bench.evaluate.score import evaluate_samples
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return ImageDataModule(name="digits")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from tests.helpers.configs import compose_config, tiny_overrides
 from tests.helpers.report_records import make_run
 from bench.config.schema import validate
-from bench.data import ImageDataModule
 from bench.core.errors import BenchError
 from bench.evaluate import reference_set as reference
 from bench.evaluate.score import evaluate_module
@@ -35,11 +34,6 @@ from bench.models.rnn import PixelRNN, PixelRNNNet
 from bench.run.rng_state import RngState, capture, restore
 from bench.config.run_folder import run_directory
 from bench.pipeline.train_task import train
-
-
-@pytest.fixture(scope="module")
-def bars() -> ImageDataModule:
-    return ImageDataModule(name="procedural", val_size=64, test_size=64, source_args={"n": 512, "levels": 4})
 
 
 @pytest.fixture(scope="module")
