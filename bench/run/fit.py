@@ -56,10 +56,10 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
     `run_dir` (Lightning writes checkpoints from rank 0 only). The process group is closed before
     returning, so what follows (rank 0's evaluation) runs in one process and never waits for a rank.
     """
-    ckpt_dir = run_dir / "checkpoints"
     budget = TrainingBudget(cfg.budget.kind, cfg.budget.value)
     callbacks: list[pl.Callback] = [budget, *extra_callbacks, FlushLogsOnCheckpoint()]
     callbacks += [] if any(isinstance(cb, RngState) for cb in callbacks) else [RngState()]  # RNG in last.ckpt
+    ckpt_dir = run_dir / "checkpoints"
     callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
                                      train_time_interval=LAST_CHECKPOINT_EVERY, enable_version_counter=False))
     best = None
@@ -67,6 +67,33 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
         best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=module.selection_metric, mode="min",
                                save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
         callbacks.append(best)
+    trainer = _trainer(module, datamodule, cfg, run_dir, logger, callbacks, enable_progress_bar)
+    last = ckpt_dir / "last.ckpt"
+    resume_from = resumable_checkpoint(last, may_set_aside=owns_run_dir)
+    if isinstance(logger, ResumableCSVLogger):
+        logger.keep_rows_before = logged_steps(resume_from)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume_from is not None else None,
+                weights_only=True)
+    trainer.save_checkpoint(last)
+    checkpoint = _load_selected(module, best, budget, trainer, run_dir)
+    module.to(trainer.strategy.root_device)  # Lightning's teardown moved it to the CPU: evaluate where it trained
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # metrics (torchmetrics) would otherwise gather across ranks
+    curves, eval_seconds = {}, 0.0
+    for cb in extra_callbacks:
+        if hasattr(cb, "curve"):
+            curves["quality"] = cb.curve
+            eval_seconds += getattr(cb, "eval_seconds", 0.0)
+    return FitOutcome(stopped_by=budget.stopped_by or "max_epochs", divergence=budget.divergence,
+                      divergence_message=budget.divergence_message() if budget.divergence else None,
+                      samples_seen=budget.samples_seen, optimizer_steps=trainer.global_step,
+                      epochs=trainer.current_epoch, train_seconds=budget.train_seconds,
+                      eval_seconds_during_training=eval_seconds, checkpoint=checkpoint, curves=curves)
+
+
+def _trainer(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictConfig, run_dir: Path,
+             logger: Logger | None, callbacks: list[pl.Callback], enable_progress_bar: bool) -> pl.Trainer:
+    """The Trainer of a run: the config's settings, with what the training code owns set here."""
     trainer_kwargs: dict[str, Any] = trainer_settings(cfg.trainer)  # precision the device supports
     if module.selection_metric is None:
         trainer_kwargs["limit_val_batches"] = 0
@@ -76,17 +103,15 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
     trainer_kwargs["use_distributed_sampler"] = False
     if "strategy" in trainer_kwargs:
         trainer_kwargs["strategy"] = ddp_strategy(str(trainer_kwargs["strategy"]), module)
-    trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger if logger is not None else False,
-                         default_root_dir=str(run_dir), enable_progress_bar=enable_progress_bar,
-                         enable_model_summary=False, num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
-    last = ckpt_dir / "last.ckpt"
-    resume_from = resumable_checkpoint(last, may_set_aside=owns_run_dir)
-    if isinstance(logger, ResumableCSVLogger):
-        logger.keep_rows_before = logged_steps(resume_from)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume_from is not None else None,
-                weights_only=True)
-    trainer.save_checkpoint(last)
+    return pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger if logger is not None else False,
+                      default_root_dir=str(run_dir), enable_progress_bar=enable_progress_bar,
+                      enable_model_summary=False, num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
 
+
+def _load_selected(module: GenerativeModule, best: ModelCheckpoint | None, budget: TrainingBudget,
+                   trainer: pl.Trainer, run_dir: Path) -> dict:
+    """Load the selected weights (best validation score, else the final ones) into `module`; the
+    record's `checkpoint` section saying which, and where in training they were taken."""
     checkpoint = {"last": "checkpoints/last.ckpt", "selection": "final weights", "selected": "checkpoints/last.ckpt",
                   "selected_at": {"step": trainer.global_step, "samples_seen": budget.samples_seen,
                                   "train_seconds": budget.train_seconds, "value": None}}
@@ -98,19 +123,7 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
                           selected=os.path.relpath(best.best_model_path, run_dir),
                           selected_at={"step": state.get("global_step"), "samples_seen": at.get("samples_seen"),
                                        "train_seconds": at.get("train_seconds"), "value": float(best.best_model_score)})
-    module.to(trainer.strategy.root_device)  # Lightning's teardown moved it to the CPU: evaluate where it trained
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()  # metrics (torchmetrics) would otherwise gather across ranks
-    curves, eval_seconds = {}, 0.0
-    for cb in extra_callbacks:
-        if hasattr(cb, "curve"):
-            curves["quality"] = cb.curve
-            eval_seconds += getattr(cb, "eval_seconds", 0.0)
-    return FitOutcome(stopped_by=budget.stopped_by or "max_epochs", divergence=budget.divergence,
-                      divergence_message=budget.divergence_message() if budget.divergence else None, samples_seen=budget.samples_seen,
-                      optimizer_steps=trainer.global_step, epochs=trainer.current_epoch,
-                      train_seconds=budget.train_seconds, eval_seconds_during_training=eval_seconds,
-                      checkpoint=checkpoint, curves=curves)
+    return checkpoint
 
 
 def validation_cadence(every: float | None, datamodule: pl.LightningDataModule) -> dict[str, Any]:
