@@ -35,8 +35,17 @@ from bench.models.build import build_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRAIN_IMAGES = 45_000  # CIFAR-10's 50,000 training images less the preset's 5,000 for validation
-CIFAR_SHAPE = DatasetSpec("cifar10-shaped", channels=3, height=32, width=32, levels=256, split_seed=0,
-                          train_size=TRAIN_IMAGES, val_size=5_000, test_size=10_000)
+CIFAR_SHAPE = DatasetSpec(
+    "cifar10-shaped",
+    channels=3,
+    height=32,
+    width=32,
+    levels=256,
+    split_seed=0,
+    train_size=TRAIN_IMAGES,
+    val_size=5_000,
+    test_size=10_000,
+)
 
 
 def cifar_shaped_datamodule(batch_size: int) -> ImageDataModule:
@@ -78,9 +87,16 @@ class StepClock(pl.Callback):
 def step_seconds(model: GenerativeModule, dm: ImageDataModule, steps: int) -> float:
     """Seconds per Lightning training step (data included), after one warm-up step."""
     clock = StepClock()
-    trainer = pl.Trainer(max_steps=steps + 1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                         callbacks=[clock])
+    trainer = pl.Trainer(
+        max_steps=steps + 1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[clock],
+    )
     trainer.fit(model, train_dataloaders=dm.train_dataloader())
     return clock.seconds_per_step()
 
@@ -100,17 +116,33 @@ def main() -> None:
         data = data_seconds_per_batch(dm, args.batches)
         torch.manual_seed(0)
         step = step_seconds(build_model(cfg, CIFAR_SHAPE), dm, args.steps)
-        rows.append({"family": family, "model": f"{family}_cifar10", "batch_size": batch,
-                     "data_ms_per_batch": round(1e3 * data, 3), "step_ms": round(1e3 * step, 1),
-                     "data_share": round(data / step, 5)})
-        print(f"{family:12s} batch {batch:4d}: data {1e3 * data:7.3f} ms, step {1e3 * step:9.1f} ms, "
-              f"share {100 * data / step:.3f}%  (target <= 5%; on a GPU a step must take >= "
-              f"{20e3 * data:.1f} ms for <= 5%)")
-    result = {"benchmark": "data_path_share", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "threads": torch.get_num_threads(), "device": "cpu", "train_images": TRAIN_IMAGES,
-              "data": "synthetic uint8 of CIFAR-10's shape through ImageDataModule.train_dataloader",
-              "rows": rows, "target": "<= 0.05", "machine": platform.processor() or platform.machine(),
-              "torch": torch.__version__}
+        rows.append(
+            {
+                "family": family,
+                "model": f"{family}_cifar10",
+                "batch_size": batch,
+                "data_ms_per_batch": round(1e3 * data, 3),
+                "step_ms": round(1e3 * step, 1),
+                "data_share": round(data / step, 5),
+            }
+        )
+        print(
+            f"{family:12s} batch {batch:4d}: data {1e3 * data:7.3f} ms, step {1e3 * step:9.1f} ms, "
+            f"share {100 * data / step:.3f}%  (target <= 5%; on a GPU a step must take >= "
+            f"{20e3 * data:.1f} ms for <= 5%)"
+        )
+    result = {
+        "benchmark": "data_path_share",
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "threads": torch.get_num_threads(),
+        "device": "cpu",
+        "train_images": TRAIN_IMAGES,
+        "data": "synthetic uint8 of CIFAR-10's shape through ImageDataModule.train_dataloader",
+        "rows": rows,
+        "target": "<= 0.05",
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "data_path_share.json").write_text(json.dumps(result, indent=2) + "\n")
 

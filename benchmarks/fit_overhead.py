@@ -29,11 +29,12 @@ from hydra import compose, initialize_config_dir
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.data import ImageDataModule  # noqa: E402
-from bench.run.fit import fit  # noqa: E402
-from bench.models.build import build_model  # noqa: E402
-from bench.config.choices import CONF_DIR, _quiet_lightning  # noqa: E402
 from result_file import machine, write  # noqa: E402
+
+from bench.config.choices import CONF_DIR, _quiet_lightning  # noqa: E402
+from bench.data import ImageDataModule  # noqa: E402
+from bench.models.build import build_model  # noqa: E402
+from bench.run.fit import fit  # noqa: E402
 
 #: Suite variants: name -> (config overrides on top of the shipped config, whether deterministic
 #: mode fills new tensors, as it did before bench.pipeline.train_task switched that off).
@@ -47,9 +48,19 @@ VARIANTS = {
 
 def _config(model: str, samples: int, extra: list[str]):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose("config", overrides=[f"model={model}", "budget=samples", f"budget.value={samples}",
-                                            "logger=none", "progress=none", "threads=1",
-                                            "protocol.quality_curve.every_seconds=null", *extra])
+        return compose(
+            "config",
+            overrides=[
+                f"model={model}",
+                "budget=samples",
+                f"budget.value={samples}",
+                "logger=none",
+                "progress=none",
+                "threads=1",
+                "protocol.quality_curve.every_seconds=null",
+                *extra,
+            ],
+        )
 
 
 def _fresh(cfg) -> tuple[pl.LightningModule, ImageDataModule]:
@@ -104,8 +115,14 @@ def measure(model: str, samples: int, repeats: int, root: Path) -> dict:
     ratios = {name: medians[name] / medians["plain"] for name in VARIANTS}
     for name, ratio in ratios.items():
         print(f"{model}: {name} / plain = {ratio:.3f} ({medians[name]:.2f} s vs {medians['plain']:.2f} s)", flush=True)
-    return {"samples": samples, "repeats": repeats, "seconds": times, "median_seconds": medians, "ratios": ratios,
-            "target": "suite / plain <= 1.10"}
+    return {
+        "samples": samples,
+        "repeats": repeats,
+        "seconds": times,
+        "median_seconds": medians,
+        "ratios": ratios,
+        "target": "suite / plain <= 1.10",
+    }
 
 
 def main() -> None:

@@ -32,8 +32,17 @@ from bench.models.gpt import PixelGPT
 from bench.models.pixel_tokens import draw
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MNIST_SHAPE = DatasetSpec("mnist-shaped", channels=1, height=28, width=28, levels=256, split_seed=0,
-                          train_size=55_000, val_size=5_000, test_size=10_000)
+MNIST_SHAPE = DatasetSpec(
+    "mnist-shaped",
+    channels=1,
+    height=28,
+    width=28,
+    levels=256,
+    split_seed=0,
+    train_size=55_000,
+    val_size=5_000,
+    test_size=10_000,
+)
 
 
 def preset_gpt() -> PixelGPT:
@@ -78,12 +87,20 @@ def main() -> None:
             how = f"{len(prefixes)} prefix lengths timed, summed over t = 1..{length} by interpolation"
 
     result = {
-        "benchmark": "gpt_kv_cache", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "positions": length, "samples_per_batch": n, "threads": torch.get_num_threads(),
-        "model": "gpt_mnist", "parameters": model.num_parameters(),
-        "cached_seconds": round(cached, 3), "recompute_seconds": round(recompute, 3),
-        "recompute_measured": how, "speedup": round(recompute / cached, 1), "target": ">= 50",
-        "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+        "benchmark": "gpt_kv_cache",
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "positions": length,
+        "samples_per_batch": n,
+        "threads": torch.get_num_threads(),
+        "model": "gpt_mnist",
+        "parameters": model.num_parameters(),
+        "cached_seconds": round(cached, 3),
+        "recompute_seconds": round(recompute, 3),
+        "recompute_measured": how,
+        "speedup": round(recompute / cached, 1),
+        "target": ">= 50",
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
     }
     print(f"GPT sampling at {length} positions, {n} samples, 1 thread, {result['parameters']:,} parameters:")
     print(f"  KV cache  {cached:8.2f} s")

@@ -33,8 +33,18 @@ FAMILIES = ("cnn_decoder", "gan", "rnn", "gpt")
 
 def _spec(dataset: str) -> DatasetSpec:
     c, h, w = SHAPES[dataset]
-    return DatasetSpec(f"{dataset}-shaped synthetic", c, h, w, 256, split_seed=0, train_size=50_000,
-                       val_size=5_000, test_size=10_000, num_classes=10)
+    return DatasetSpec(
+        f"{dataset}-shaped synthetic",
+        c,
+        h,
+        w,
+        256,
+        split_seed=0,
+        train_size=50_000,
+        val_size=5_000,
+        test_size=10_000,
+        num_classes=10,
+    )
 
 
 DEVICE = "cuda"
@@ -90,7 +100,7 @@ def kv_cache_ratio(module) -> dict:
     for cached in (True, False):
         module.kv_cache = cached
         gen = torch.Generator(DEVICE).manual_seed(0)
-        out["cached_s" if cached else "recompute_s"] = _timed(lambda: module.sample(16, generator=gen))
+        out["cached_s" if cached else "recompute_s"] = _timed(lambda gen=gen: module.sample(16, generator=gen))
     module.kv_cache = True
     out["ratio"] = out["recompute_s"] / out["cached_s"]
     return out
@@ -102,7 +112,9 @@ def main() -> None:
     parser.add_argument("--draw", type=int, default=1000, help="images drawn to time sampling")
     parser.add_argument("--device", default="cuda", help="cuda; cpu only to try the script out")
     parser.add_argument("--only", default=None, help="comma-separated model names (default: all eight)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "gpu_preset_costs.json")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "gpu_preset_costs.json"
+    )
     args = parser.parse_args()
     global DEVICE
     DEVICE = args.device
@@ -110,8 +122,13 @@ def main() -> None:
         raise SystemExit("gpu_preset_costs.py: needs a CUDA device")
     use_cuda = DEVICE == "cuda"
     torch.backends.cuda.matmul.allow_tf32 = True
-    result = {"device": torch.cuda.get_device_name(0) if use_cuda else "cpu", "torch": torch.__version__, "data": "synthetic uint8",
-              "precision": "bf16 autocast", "models": {}}
+    result = {
+        "device": torch.cuda.get_device_name(0) if use_cuda else "cpu",
+        "torch": torch.__version__,
+        "data": "synthetic uint8",
+        "precision": "bf16 autocast",
+        "models": {},
+    }
     for dataset in SHAPES:
         spec = _spec(dataset)
         for family in FAMILIES:

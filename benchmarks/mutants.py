@@ -62,216 +62,408 @@ PLANTED = "tests/test_planted_records.py::"
 HASH = "tests/test_config_hash.py::"
 
 MUTANTS = [
-    Mutant("validation_cadence_on_train_size", "bench/run/fit.py",
-           "images = float(every) * len(datamodule.val_images)", "images = float(every) * len(datamodule.train_images)",
-           "validation cadence from the training split's size (far fewer best-checkpoint candidates)",
-           TRAINING + "test_validation_comes_after_every_validation_every_times_the_validation_set_in_training_images"),
-    Mutant("deferred_timing_draws_other_samples", "bench/evaluate/cost/timing.py",
-           "            samples = draw(n, seed)", "            samples = draw(n, seed + 1)",
-           "a parallel sweep's job scores samples of another seed than the one its record names",
-           "tests/test_evaluate.py::test_a_deferred_timing_draws_the_same_scored_samples_and_leaves_the_speed_to_the"
-           "_timing_pass"),
-    Mutant("marginal_without_class_prior", "bench/models/base.py",
-           "log_marginal = torch.logsumexp(log_p, 0) - math.log(self.num_classes)",
-           "log_marginal = torch.logsumexp(log_p, 0)",
-           "a conditional model's unconditional bits/dim without the class prior (too low by log2(K)/dims)",
-           "tests/test_conditional_models.py::test_conditional_likelihoods_sum_to_one_per_label_and_the_marginal_is"
-           "_their_mean"),
-    Mutant("conditional_labels_all_class_0", "bench/models/base.py",
-           "return torch.arange(n, dtype=torch.int64) % num_classes", "return torch.zeros(n, dtype=torch.int64)",
-           "conditional samples all asked for class 0 instead of spread over the classes",
-           "tests/test_conditional_interface.py::test_evaluation_labels_spread_evenly_over_the_classes"),
-    Mutant("label_dropout_inverted", "bench/models/base.py",
-           "drop = torch.rand(labels.shape, device=labels.device) < self.label_dropout",
-           "drop = torch.rand(labels.shape, device=labels.device) > self.label_dropout",
-           "training labels dropped with probability 1 - label_dropout",
-           "tests/test_conditional_interface.py::test_label_dropout_replaces_that_share_of_labels_by_the_null_label"
-           "_and_keeps_the_rest"),
-    Mutant("class_accuracy_ignores_labels", "bench/evaluate/conditional.py",
-           "return (logits.argmax(1) == labels.to(logits.device)).double().mean().item()",
-           "return (logits.argmax(1) == logits.argmax(1)).double().mean().item()",
-           "accuracy of conditional samples always 1",
-           "tests/test_conditional_metrics.py::test_accuracy_is_one_for_a_class_copier_and_chance_for_a_label"
-           "_ignoring_model"),
-    Mutant("memorization_percentile_10", "bench/evaluate/metrics/memorization.py",
-           "QUANTILE = 0.05", "QUANTILE = 0.10",
-           "memorization threshold at the 10th percentile of validation->train distances",
-           "tests/test_evaluate.py::test_memorization_of_a_copier_and_of_held_out_images", 9),
-    Mutant("iwae_without_log_k", "bench/models/cnn_decoder.py",
-           "log_p = torch.logsumexp(log_w, dim=0) - math.log(k)", "log_p = torch.logsumexp(log_w, dim=0)",
-           "IWAE bound without its - log k (VAE bits/dim too low)",
-           LIKELIHOOD + "test_iwae_bound_gives_every_image_together_at_most_probability_one", 9),
-    Mutant("fid_on_standardized_features", "bench/evaluate/reference_set.py",
-           '"fid": fm.frechet_distance(identity, ref.features, feats),',
-           '"fid": fm.frechet_distance(identity, ref.standardized(ref.features), ref.standardized(feats)),',
-           "headline FID on the standardized features meant for KID",
-           METRICS + "test_published_fid_equals_scipy_fid_on_the_classifier_features", 9),
-    Mutant("checkpoint_by_highest_val_bpd", "bench/run/fit.py",
-           'monitor=module.selection_metric, mode="min"', 'monitor=module.selection_metric, mode="max"',
-           "evaluated checkpoint chosen by the highest validation bits/dim",
-           TRAINING + "test_the_scored_checkpoint_is_the_one_with_the_lowest_validation_bits_per_dim", 9),
-    Mutant("kid_on_raw_features", "bench/evaluate/reference_set.py",
-           "fm.kernel_distance(identity, ref.standardized(ref.features), ref.standardized(feats),",
-           "fm.kernel_distance(identity, ref.features, feats,",
-           "KID on raw instead of standardized features",
-           METRICS + "test_published_kid_is_the_mmd_of_features_standardized_by_the_reference"),
-    Mutant("kid_half_subsets", "bench/evaluate/metrics/feature_metrics.py",
-           "size = min(subset_size, len(real), len(fake))", "size = min(subset_size, len(real), len(fake)) // 2",
-           "KID subsets half the size the protocol records",
-           METRICS + "test_published_kid_is_the_mmd_of_features_standardized_by_the_reference"),
-    Mutant("inception_score_10_splits", "bench/evaluate/reference_set.py",
-           "fm.inception_score(fm.Precomputed(logits.shape[1]), logits, seed, p.is_splits)",
-           "fm.inception_score(fm.Precomputed(logits.shape[1]), logits, seed, 10)",
-           "Inception Score over 10 splits instead of the protocol's",
-           METRICS + "test_published_inception_score_is_one_split_of_the_classifier_softmax"),
-    Mutant("prdc_k_3", "bench/evaluate/reference_set.py",
-           "**prdc(ref.features, feats, p.pr_k),", "**prdc(ref.features, feats, 3),",
-           "precision/recall/density/coverage with k=3 instead of the protocol's k",
-           METRICS + "test_published_precision_recall_density_coverage_use_k_5_neighbourhoods"),
-    Mutant("floor_from_test_split", "bench/evaluate/reference_set.py",
-           "images = ref.train[order[:n]]", "images = ref.images[order[:n]]",
-           "data floor drawn from the reference (test) split instead of train",
-           "tests/test_evaluate.py::test_data_floor_is_seeded_cached_and_bounded_by_the_train_split"),
-    Mutant("floor_of_half_the_images", "bench/evaluate/reference_set.py",
-           "images = ref.train[order[:n]]", "images = ref.train[order[:n // 2]]",
-           "data floor scored on n / 2 training images while the record says n (FID biased up)",
-           "tests/test_evaluate.py::test_data_floor_is_seeded_cached_and_bounded_by_the_train_split", 16),
-    Mutant("vae_bits_in_nats", "bench/models/cnn_decoder.py",
-           "LOG2 = math.log(2.0)", "LOG2 = 1.0",
-           "VAE bits/dim in nats (log base e)", LARGE + "[cnn_decoder-28x28x1]"),
-    Mutant("token_bits_in_nats", "bench/models/pixel_tokens.py",
-           "return nats.mean(dim=1) / math.log(2.0)", "return nats.mean(dim=1)",
-           "RNN/GPT bits/dim in nats (5.5 on uniform 256 levels, inside the old bound of 12)",
-           LARGE + "[gpt-28x28x1]", 16),
-    Mutant("token_bits_per_image", "bench/models/pixel_tokens.py",
-           "return nats.mean(dim=1) / math.log(2.0)", "return nats.sum(dim=1) / math.log(2.0)",
-           "RNN/GPT bits/dim summed over pixels instead of divided by dims",
-           LIKELIHOOD + "test_exact_likelihoods_give_every_image_together_probability_one"),
-    Mutant("elbo_kl_doubled", "bench/models/cnn_decoder.py",
-           "kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)",
-           "kl = (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)",
-           "VAE ELBO with the KL term doubled", LIKELIHOOD + "test_iwae_at_k_1_equals_the_elbo_in_expectation"),
-    Mutant("headline_bpd_is_elbo", "bench/evaluate/metrics/likelihood.py",
-           '"bits_per_dim": iwae if iwae is not None else nll,', '"bits_per_dim": nll,',
-           "VAE headline bits/dim is the ELBO, not the IWAE bound",
-           LIKELIHOOD + "test_published_vae_bits_per_dim_is_the_iwae_bound_with_the_elbo_beside_it"),
-    Mutant("quantize_floor", "bench/data/spec.py",
-           "x = torch.round(x.clamp(0.0, 1.0) * (levels - 1))", "x = torch.floor(x.clamp(0.0, 1.0) * (levels - 1))",
-           "continuous samples quantized by flooring instead of rounding",
-           "tests/test_data.py::test_quantize_clamps_and_rounds"),
-    Mutant("to_unit_by_levels", "bench/data/spec.py",
-           "return x.to(torch.float32) / (levels - 1)", "return x.to(torch.float32) / levels",
-           "pixel intensities divided by levels instead of levels - 1", "tests/test_data.py::test_quantize_round_trip"),
-    Mutant("samples_seen_doubled", "bench/run/budget.py",
-           "self.samples_seen += len(batch[0])", "self.samples_seen += 2 * len(batch[0])",
-           "samples-seen budget counts every image twice",
-           "tests/test_gan.py::test_runs_through_the_training_entry_point"),
-    Mutant("lr_cosine_to_zero", "bench/models/base.py",
-           "return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress))",
-           "return 0.5 * (1.0 + math.cos(math.pi * progress))",
-           "cosine learning rate ends at 0 instead of 2% of the base",
-           TRAINING + "test_learning_rate_warms_up_linearly_then_decays_by_cosine_to_two_percent"),
-    Mutant("lr_schedule_not_applied", "bench/run/budget.py",
-           'group["lr"] = group["initial_lr"] * factor', 'group["lr"] = group["initial_lr"]',
-           "the optimizer never follows the learning-rate schedule",
-           TRAINING + "test_training_follows_the_learning_rate_and_kl_warm_up_schedules"),
-    Mutant("kl_warmup_ignores_its_length", "bench/models/cnn_decoder.py",
-           "beta = min(1.0, budget.fraction / self.kl_warmup_fraction)", "beta = min(1.0, budget.fraction)",
-           "KL warm-up over the whole budget instead of its configured fraction",
-           TRAINING + "test_training_follows_the_learning_rate_and_kl_warm_up_schedules"),
-    Mutant("eval_time_in_budget", "bench/run/fit.py",
-           "callbacks: list[pl.Callback] = [budget, *extra_callbacks, FlushLogsOnCheckpoint()]",
-           "callbacks: list[pl.Callback] = [*extra_callbacks, budget, FlushLogsOnCheckpoint()]",
-           "the quality curve's evaluation time counted as training time",
-           TRAINING + "test_evaluation_during_training_is_kept_out_of_the_training_time"),
-    Mutant("best_checkpoint_not_loaded", "bench/run/fit.py",
-           'module.load_state_dict(state["state_dict"])', 'state.get("state_dict")',
-           "the last weights are scored while the record names the best checkpoint",
-           TRAINING + "test_fit_leaves_the_selected_weights_in_the_module_not_the_last_ones"),
-    Mutant("nan_loss_never_checked", "bench/run/budget.py",
-           "finite = not checks or bool(torch.stack([c.cpu() for c in checks]).all())",
-           "finite = True",
-           "non-finite losses or weights never mark the run as diverged",
-           TRAINING + "test_a_run_whose_loss_turns_nan_is_recorded_as_diverged"),
+    Mutant(
+        "validation_cadence_on_train_size",
+        "bench/run/fit.py",
+        "images = float(every) * len(datamodule.val_images)",
+        "images = float(every) * len(datamodule.train_images)",
+        "validation cadence from the training split's size (far fewer best-checkpoint candidates)",
+        TRAINING + "test_validation_comes_after_every_validation_every_times_the_validation_set_in_training_images",
+    ),
+    Mutant(
+        "deferred_timing_draws_other_samples",
+        "bench/evaluate/cost/timing.py",
+        "            samples = draw(n, seed)",
+        "            samples = draw(n, seed + 1)",
+        "a parallel sweep's job scores samples of another seed than the one its record names",
+        "tests/test_evaluate.py::test_a_deferred_timing_draws_the_same_scored_samples_and_leaves_the_speed_to_the"
+        "_timing_pass",
+    ),
+    Mutant(
+        "marginal_without_class_prior",
+        "bench/models/base.py",
+        "log_marginal = torch.logsumexp(log_p, 0) - math.log(self.num_classes)",
+        "log_marginal = torch.logsumexp(log_p, 0)",
+        "a conditional model's unconditional bits/dim without the class prior (too low by log2(K)/dims)",
+        "tests/test_conditional_models.py::test_conditional_likelihoods_sum_to_one_per_label_and_the_marginal_is"
+        "_their_mean",
+    ),
+    Mutant(
+        "conditional_labels_all_class_0",
+        "bench/models/base.py",
+        "return torch.arange(n, dtype=torch.int64) % num_classes",
+        "return torch.zeros(n, dtype=torch.int64)",
+        "conditional samples all asked for class 0 instead of spread over the classes",
+        "tests/test_conditional_interface.py::test_evaluation_labels_spread_evenly_over_the_classes",
+    ),
+    Mutant(
+        "label_dropout_inverted",
+        "bench/models/base.py",
+        "drop = torch.rand(labels.shape, device=labels.device) < self.label_dropout",
+        "drop = torch.rand(labels.shape, device=labels.device) > self.label_dropout",
+        "training labels dropped with probability 1 - label_dropout",
+        "tests/test_conditional_interface.py::test_label_dropout_replaces_that_share_of_labels_by_the_null_label"
+        "_and_keeps_the_rest",
+    ),
+    Mutant(
+        "class_accuracy_ignores_labels",
+        "bench/evaluate/conditional.py",
+        "return (logits.argmax(1) == labels.to(logits.device)).double().mean().item()",
+        "return (logits.argmax(1) == logits.argmax(1)).double().mean().item()",
+        "accuracy of conditional samples always 1",
+        "tests/test_conditional_metrics.py::test_accuracy_is_one_for_a_class_copier_and_chance_for_a_label"
+        "_ignoring_model",
+    ),
+    Mutant(
+        "memorization_percentile_10",
+        "bench/evaluate/metrics/memorization.py",
+        "QUANTILE = 0.05",
+        "QUANTILE = 0.10",
+        "memorization threshold at the 10th percentile of validation->train distances",
+        "tests/test_evaluate.py::test_memorization_of_a_copier_and_of_held_out_images",
+        9,
+    ),
+    Mutant(
+        "iwae_without_log_k",
+        "bench/models/cnn_decoder.py",
+        "log_p = torch.logsumexp(log_w, dim=0) - math.log(k)",
+        "log_p = torch.logsumexp(log_w, dim=0)",
+        "IWAE bound without its - log k (VAE bits/dim too low)",
+        LIKELIHOOD + "test_iwae_bound_gives_every_image_together_at_most_probability_one",
+        9,
+    ),
+    Mutant(
+        "fid_on_standardized_features",
+        "bench/evaluate/reference_set.py",
+        '"fid": fm.frechet_distance(identity, ref.features, feats),',
+        '"fid": fm.frechet_distance(identity, ref.standardized(ref.features), ref.standardized(feats)),',
+        "headline FID on the standardized features meant for KID",
+        METRICS + "test_published_fid_equals_scipy_fid_on_the_classifier_features",
+        9,
+    ),
+    Mutant(
+        "checkpoint_by_highest_val_bpd",
+        "bench/run/fit.py",
+        'monitor=module.selection_metric,\n            mode="min"',
+        'monitor=module.selection_metric,\n            mode="max"',
+        "evaluated checkpoint chosen by the highest validation bits/dim",
+        TRAINING + "test_the_scored_checkpoint_is_the_one_with_the_lowest_validation_bits_per_dim",
+        9,
+    ),
+    Mutant(
+        "kid_on_raw_features",
+        "bench/evaluate/reference_set.py",
+        "identity, ref.standardized(ref.features), ref.standardized(feats), p.kid_subset_size",
+        "identity, ref.features, feats, p.kid_subset_size",
+        "KID on raw instead of standardized features",
+        METRICS + "test_published_kid_is_the_mmd_of_features_standardized_by_the_reference",
+    ),
+    Mutant(
+        "kid_half_subsets",
+        "bench/evaluate/metrics/feature_metrics.py",
+        "size = min(subset_size, len(real), len(fake))",
+        "size = min(subset_size, len(real), len(fake)) // 2",
+        "KID subsets half the size the protocol records",
+        METRICS + "test_published_kid_is_the_mmd_of_features_standardized_by_the_reference",
+    ),
+    Mutant(
+        "inception_score_10_splits",
+        "bench/evaluate/reference_set.py",
+        "fm.inception_score(fm.Precomputed(logits.shape[1]), logits, seed, p.is_splits)",
+        "fm.inception_score(fm.Precomputed(logits.shape[1]), logits, seed, 10)",
+        "Inception Score over 10 splits instead of the protocol's",
+        METRICS + "test_published_inception_score_is_one_split_of_the_classifier_softmax",
+    ),
+    Mutant(
+        "prdc_k_3",
+        "bench/evaluate/reference_set.py",
+        "**prdc(ref.features, feats, p.pr_k),",
+        "**prdc(ref.features, feats, 3),",
+        "precision/recall/density/coverage with k=3 instead of the protocol's k",
+        METRICS + "test_published_precision_recall_density_coverage_use_k_5_neighbourhoods",
+    ),
+    Mutant(
+        "floor_from_test_split",
+        "bench/evaluate/floor.py",
+        "images = ref.train[order[:n]]",
+        "images = ref.images[order[:n]]",
+        "data floor drawn from the reference (test) split instead of train",
+        "tests/test_evaluate.py::test_data_floor_is_seeded_cached_and_bounded_by_the_train_split",
+    ),
+    Mutant(
+        "floor_of_half_the_images",
+        "bench/evaluate/floor.py",
+        "images = ref.train[order[:n]]",
+        "images = ref.train[order[:n // 2]]",
+        "data floor scored on n / 2 training images while the record says n (FID biased up)",
+        "tests/test_evaluate.py::test_data_floor_is_seeded_cached_and_bounded_by_the_train_split",
+        16,
+    ),
+    Mutant(
+        "vae_bits_in_nats",
+        "bench/models/cnn_decoder.py",
+        "LOG2 = math.log(2.0)",
+        "LOG2 = 1.0",
+        "VAE bits/dim in nats (log base e)",
+        LARGE + "[cnn_decoder-28x28x1]",
+    ),
+    Mutant(
+        "token_bits_in_nats",
+        "bench/models/pixel_tokens.py",
+        "return nats.mean(dim=1) / math.log(2.0)",
+        "return nats.mean(dim=1)",
+        "RNN/GPT bits/dim in nats (5.5 on uniform 256 levels, inside the old bound of 12)",
+        LARGE + "[gpt-28x28x1]",
+        16,
+    ),
+    Mutant(
+        "token_bits_per_image",
+        "bench/models/pixel_tokens.py",
+        "return nats.mean(dim=1) / math.log(2.0)",
+        "return nats.sum(dim=1) / math.log(2.0)",
+        "RNN/GPT bits/dim summed over pixels instead of divided by dims",
+        LIKELIHOOD + "test_exact_likelihoods_give_every_image_together_probability_one",
+    ),
+    Mutant(
+        "elbo_kl_doubled",
+        "bench/models/cnn_decoder.py",
+        "kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)",
+        "kl = (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)",
+        "VAE ELBO with the KL term doubled",
+        LIKELIHOOD + "test_iwae_at_k_1_equals_the_elbo_in_expectation",
+    ),
+    Mutant(
+        "headline_bpd_is_elbo",
+        "bench/evaluate/metrics/likelihood.py",
+        '"bits_per_dim": iwae if iwae is not None else nll,',
+        '"bits_per_dim": nll,',
+        "VAE headline bits/dim is the ELBO, not the IWAE bound",
+        LIKELIHOOD + "test_published_vae_bits_per_dim_is_the_iwae_bound_with_the_elbo_beside_it",
+    ),
+    Mutant(
+        "quantize_floor",
+        "bench/data/spec.py",
+        "x = torch.round(x.clamp(0.0, 1.0) * (levels - 1))",
+        "x = torch.floor(x.clamp(0.0, 1.0) * (levels - 1))",
+        "continuous samples quantized by flooring instead of rounding",
+        "tests/test_data.py::test_quantize_clamps_and_rounds",
+    ),
+    Mutant(
+        "to_unit_by_levels",
+        "bench/data/spec.py",
+        "return x.to(torch.float32) / (levels - 1)",
+        "return x.to(torch.float32) / levels",
+        "pixel intensities divided by levels instead of levels - 1",
+        "tests/test_data.py::test_quantize_round_trip",
+    ),
+    Mutant(
+        "samples_seen_doubled",
+        "bench/run/budget.py",
+        "self.samples_seen += len(batch[0])",
+        "self.samples_seen += 2 * len(batch[0])",
+        "samples-seen budget counts every image twice",
+        "tests/test_gan.py::test_runs_through_the_training_entry_point",
+    ),
+    Mutant(
+        "lr_cosine_to_zero",
+        "bench/models/base.py",
+        "return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress))",
+        "return 0.5 * (1.0 + math.cos(math.pi * progress))",
+        "cosine learning rate ends at 0 instead of 2% of the base",
+        TRAINING + "test_learning_rate_warms_up_linearly_then_decays_by_cosine_to_two_percent",
+    ),
+    Mutant(
+        "lr_schedule_not_applied",
+        "bench/run/budget.py",
+        'group["lr"] = group["initial_lr"] * factor',
+        'group["lr"] = group["initial_lr"]',
+        "the optimizer never follows the learning-rate schedule",
+        TRAINING + "test_training_follows_the_learning_rate_and_kl_warm_up_schedules",
+    ),
+    Mutant(
+        "kl_warmup_ignores_its_length",
+        "bench/models/cnn_decoder.py",
+        "beta = min(1.0, budget.fraction / self.kl_warmup_fraction)",
+        "beta = min(1.0, budget.fraction)",
+        "KL warm-up over the whole budget instead of its configured fraction",
+        TRAINING + "test_training_follows_the_learning_rate_and_kl_warm_up_schedules",
+    ),
+    Mutant(
+        "eval_time_in_budget",
+        "bench/run/fit.py",
+        "callbacks: list[pl.Callback] = [budget, *extra_callbacks, FlushLogsOnCheckpoint()]",
+        "callbacks: list[pl.Callback] = [*extra_callbacks, budget, FlushLogsOnCheckpoint()]",
+        "the quality curve's evaluation time counted as training time",
+        TRAINING + "test_evaluation_during_training_is_kept_out_of_the_training_time",
+    ),
+    Mutant(
+        "best_checkpoint_not_loaded",
+        "bench/run/fit.py",
+        'module.load_state_dict(state["state_dict"])',
+        'state.get("state_dict")',
+        "the last weights are scored while the record names the best checkpoint",
+        TRAINING + "test_fit_leaves_the_selected_weights_in_the_module_not_the_last_ones",
+    ),
+    Mutant(
+        "nan_loss_never_checked",
+        "bench/run/budget.py",
+        "finite = not checks or bool(torch.stack([c.cpu() for c in checks]).all())",
+        "finite = True",
+        "non-finite losses or weights never mark the run as diverged",
+        TRAINING + "test_a_run_whose_loss_turns_nan_is_recorded_as_diverged",
+    ),
     # ---- issue 16: the numbers its tests now pin ---------------------------------------------
-    Mutant("timing_min_not_median", "bench/evaluate/cost/timing.py",
-           'STATISTIC, STATISTIC_NAME = statistics.median, "median"', 'STATISTIC, STATISTIC_NAME = min, "median"',
-           "sampling speed from the fastest repeat while the record says median",
-           TIMING + "test_speed_is_images_per_repeat_over_the_median_repeat", 16),
-    Mutant("timing_without_warm_up", "bench/evaluate/cost/timing.py",
-           "        samples, scored_s = _timed(lambda: draw(n, seed), device)\n"
-           "        times, cpu_times = _repeats(lambda i: draw(per_repeat, seed + 1 + i), repeats, device)\n",
-           "        times, cpu_times = _repeats(lambda i: draw(per_repeat, seed + 1 + i), repeats, device)\n"
-           "        samples, scored_s = _timed(lambda: draw(n, seed), device)\n",
-           "timed draws before the scored draw that warms up (the first timed draw cold)",
-           TIMING + "test_timed_draws_are_warm_after_the_scored_draw_of_a_full_batch", 16),
-    Mutant("timing_repeats_draw_all_n", "bench/evaluate/cost/timing.py",
-           "return max(1, min(n, TIMED_BATCHES * batch))", "return n",
-           "every timed repeat draws all N images again",
-           TIMING + "test_timing_draws_n_images_once_and_a_few_batches_besides", 16),
-    Mutant("diffusion_variance_beta_not_posterior", f"{DIFFUSION}/bench_diffusion/model.py",
-           "sigma = self.eta * ((1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev)) ** 0.5",
-           "sigma = self.eta * (1.0 - ab / ab_prev) ** 0.5",
-           "ancestral steps with variance beta_t instead of the posterior's",
-           DIFFUSION_TESTS + "test_each_ancestral_step_draws_from_the_closed_form_posterior", 16),
-    Mutant("diffusion_direction_ignores_sigma", f"{DIFFUSION}/bench_diffusion/model.py",
-           "max(1.0 - ab_prev - sigma ** 2, 0.0) ** 0.5 * eps", "max(1.0 - ab_prev, 0.0) ** 0.5 * eps",
-           "ancestral steps whose noise direction keeps the variance the added noise already brings",
-           DIFFUSION_TESTS + "test_each_ancestral_step_draws_from_the_closed_form_posterior", 16),
-    Mutant("diffusion_x0_at_this_step", f"{DIFFUSION}/bench_diffusion/model.py",
-           "x = ab_prev ** 0.5 * x0 +", "x = ab ** 0.5 * x0 +",
-           "each step scales the predicted x_0 by the current instead of the next signal level",
-           DIFFUSION_TESTS + "test_each_ddim_step_is_the_deterministic_update", 16),
-    Mutant("diffusion_one_starting_noise", f"{DIFFUSION}/bench_diffusion/model.py",
-           "x = torch.randn((n, *self.spec.shape), generator=generator, device=self.device)",
-           "x = torch.randn((1, *self.spec.shape), generator=generator, device=self.device).expand(n, -1, -1, -1)",
-           "one starting noise for the whole draw: deterministic DDIM collapses onto one image",
-           DIFFUSION_TESTS + "test_passes_the_contract_kit_and_a_smoke_bench_train_run", 16),
-    Mutant("gan_ignores_its_generator", "bench/models/gan.py",
-           "z = torch.randn(n, self.net.latent_dim, generator=generator, device=self.device)",
-           "z = torch.randn(n, self.net.latent_dim, generator=torch.Generator(self.device).manual_seed(0), "
-           "device=self.device)",
-           "GAN latents from a fixed seed of its own: the same samples under every generator",
-           KIT + "[gan]", 16),
-    Mutant("gan_one_latent", "bench/models/gan.py",
-           "z = torch.randn(n, self.net.latent_dim, generator=generator, device=self.device)",
-           "z = torch.randn(1, self.net.latent_dim, generator=generator, device=self.device).expand(n, -1)",
-           "one GAN latent for the whole draw: every sample the same image",
-           KIT + "[gan]", 16),
-    Mutant("record_interpolations_resolved", "bench/pipeline/saved_run.py",
-           'if isinstance(value, str) and "${" in value:', 'if False:',
-           "a received record's ${oc.env:...} values reach the rebuilt run (resolved, never refused)",
-           PLANTED + "test_bench_eval_refuses_a_planted_record_in_one_line_and_writes_nothing[env_interpolation]", 16),
-    Mutant("record_nested_targets_allowed", "bench/pipeline/saved_run.py",
-           'if key.rsplit(".", 1)[-1] in HYDRA_NODE_KEYS and key != "config.model.net._target_":',
-           'if key.rsplit(".", 1)[-1] in HYDRA_NODE_KEYS and key.startswith("config.model.module"):',
-           "a received record's nested _target_ under model.net is let through to the network build",
-           PLANTED + "test_bench_eval_refuses_a_planted_record_in_one_line_and_writes_nothing[nested_target]", 16),
-    Mutant("record_any_network_allowed", "bench/pipeline/saved_run.py",
-           "    if target not in allowed:", "    if target is None:",
-           "a received record may name any class as its network",
-           PLANTED + "test_bench_eval_refuses_a_planted_record_in_one_line_and_writes_nothing[undeclared_network]", 16),
-    Mutant("timing_pass_scans_the_sweep_folder", "bench/pipeline/timing_pass.py",
-           "pending = [folder for folder in folders if is_pending(read_record(folder))]",
-           "pending = [p.parent for f in folders for p in f.parent.glob('*/result.json') "
-           "if is_pending(read_record(p.parent))]",
-           "the sweep's timing pass times every deferred record in the sweep folder, planted ones included",
-           PLANTED + "test_the_sweeps_timing_pass_never_reads_a_folder_no_job_names", 16),
-    Mutant("hash_skips_validation_every", "bench/config/run_folder.py",
-           "    for key in UNHASHED_KEYS:", "    for key in (*UNHASHED_KEYS, 'validation_every'):",
-           "validation_every (which checkpoint is evaluated) left out of the config hash: a changed cadence skips",
-           HASH + "test_validation_cadence_and_concurrency_change_the_hash", 16),
-    Mutant("n_not_capped_at_a_small_split", "bench/pipeline/train_task.py",
-           "    if n <= available:", "    if True:",
-           "a folder smaller than N trains fully, then fails at the data floor",
-           "tests/test_train.py::test_a_folder_smaller_than_n_is_scored_at_its_training_split_size", 16),
+    Mutant(
+        "timing_min_not_median",
+        "bench/evaluate/cost/timing.py",
+        'STATISTIC, STATISTIC_NAME = statistics.median, "median"',
+        'STATISTIC, STATISTIC_NAME = min, "median"',
+        "sampling speed from the fastest repeat while the record says median",
+        TIMING + "test_speed_is_images_per_repeat_over_the_median_repeat",
+        16,
+    ),
+    Mutant(
+        "timing_without_warm_up",
+        "bench/evaluate/cost/timing.py",
+        "        samples, scored_s = _timed(lambda: draw(n, seed), device)\n"
+        "        times, cpu_times = _repeats(lambda i: draw(per_repeat, seed + 1 + i), repeats, device)\n",
+        "        times, cpu_times = _repeats(lambda i: draw(per_repeat, seed + 1 + i), repeats, device)\n"
+        "        samples, scored_s = _timed(lambda: draw(n, seed), device)\n",
+        "timed draws before the scored draw that warms up (the first timed draw cold)",
+        TIMING + "test_timed_draws_are_warm_after_the_scored_draw_of_a_full_batch",
+        16,
+    ),
+    Mutant(
+        "timing_repeats_draw_all_n",
+        "bench/evaluate/cost/timing.py",
+        "return max(1, min(n, TIMED_BATCHES * batch))",
+        "return n",
+        "every timed repeat draws all N images again",
+        TIMING + "test_timing_draws_n_images_once_and_a_few_batches_besides",
+        16,
+    ),
+    Mutant(
+        "diffusion_variance_beta_not_posterior",
+        f"{DIFFUSION}/bench_diffusion/model.py",
+        "sigma = self.eta * ((1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev)) ** 0.5",
+        "sigma = self.eta * (1.0 - ab / ab_prev) ** 0.5",
+        "ancestral steps with variance beta_t instead of the posterior's",
+        DIFFUSION_TESTS + "test_each_ancestral_step_draws_from_the_closed_form_posterior",
+        16,
+    ),
+    Mutant(
+        "diffusion_direction_ignores_sigma",
+        f"{DIFFUSION}/bench_diffusion/model.py",
+        "max(1.0 - ab_prev - sigma ** 2, 0.0) ** 0.5 * eps",
+        "max(1.0 - ab_prev, 0.0) ** 0.5 * eps",
+        "ancestral steps whose noise direction keeps the variance the added noise already brings",
+        DIFFUSION_TESTS + "test_each_ancestral_step_draws_from_the_closed_form_posterior",
+        16,
+    ),
+    Mutant(
+        "diffusion_x0_at_this_step",
+        f"{DIFFUSION}/bench_diffusion/model.py",
+        "x = ab_prev ** 0.5 * x0 +",
+        "x = ab ** 0.5 * x0 +",
+        "each step scales the predicted x_0 by the current instead of the next signal level",
+        DIFFUSION_TESTS + "test_each_ddim_step_is_the_deterministic_update",
+        16,
+    ),
+    Mutant(
+        "diffusion_one_starting_noise",
+        f"{DIFFUSION}/bench_diffusion/model.py",
+        "x = torch.randn((n, *self.spec.shape), generator=generator, device=self.device)",
+        "x = torch.randn((1, *self.spec.shape), generator=generator, device=self.device).expand(n, -1, -1, -1)",
+        "one starting noise for the whole draw: deterministic DDIM collapses onto one image",
+        DIFFUSION_TESTS + "test_passes_the_contract_kit_and_a_smoke_bench_train_run",
+        16,
+    ),
+    Mutant(
+        "gan_ignores_its_generator",
+        "bench/models/gan.py",
+        "z = torch.randn(n, self.net.latent_dim, generator=generator, device=self.device)",
+        "z = torch.randn(n, self.net.latent_dim, generator=torch.Generator(self.device).manual_seed(0), "
+        "device=self.device)",
+        "GAN latents from a fixed seed of its own: the same samples under every generator",
+        KIT + "[gan]",
+        16,
+    ),
+    Mutant(
+        "gan_one_latent",
+        "bench/models/gan.py",
+        "z = torch.randn(n, self.net.latent_dim, generator=generator, device=self.device)",
+        "z = torch.randn(1, self.net.latent_dim, generator=generator, device=self.device).expand(n, -1)",
+        "one GAN latent for the whole draw: every sample the same image",
+        KIT + "[gan]",
+        16,
+    ),
+    Mutant(
+        "record_interpolations_resolved",
+        "bench/pipeline/saved_run.py",
+        'if isinstance(value, str) and "${" in value:',
+        "if False:",
+        "a received record's ${oc.env:...} values reach the rebuilt run (resolved, never refused)",
+        PLANTED + "test_bench_eval_refuses_a_planted_record_in_one_line_and_writes_nothing[env_interpolation]",
+        16,
+    ),
+    Mutant(
+        "record_nested_targets_allowed",
+        "bench/pipeline/saved_run.py",
+        'if key.rsplit(".", 1)[-1] in HYDRA_NODE_KEYS and key != "config.model.net._target_":',
+        'if key.rsplit(".", 1)[-1] in HYDRA_NODE_KEYS and key.startswith("config.model.module"):',
+        "a received record's nested _target_ under model.net is let through to the network build",
+        PLANTED + "test_bench_eval_refuses_a_planted_record_in_one_line_and_writes_nothing[nested_target]",
+        16,
+    ),
+    Mutant(
+        "record_any_network_allowed",
+        "bench/pipeline/saved_run.py",
+        "    if target not in allowed:",
+        "    if target is None:",
+        "a received record may name any class as its network",
+        PLANTED + "test_bench_eval_refuses_a_planted_record_in_one_line_and_writes_nothing[undeclared_network]",
+        16,
+    ),
+    Mutant(
+        "timing_pass_scans_the_sweep_folder",
+        "bench/pipeline/timing_pass.py",
+        "pending = [folder for folder in folders if is_pending(read_record(folder))]",
+        "pending = [p.parent for f in folders for p in f.parent.glob('*/result.json') "
+        "if is_pending(read_record(p.parent))]",
+        "the sweep's timing pass times every deferred record in the sweep folder, planted ones included",
+        PLANTED + "test_the_sweeps_timing_pass_never_reads_a_folder_no_job_names",
+        16,
+    ),
+    Mutant(
+        "hash_skips_validation_every",
+        "bench/config/run_folder.py",
+        "    for key in UNHASHED_KEYS:",
+        "    for key in (*UNHASHED_KEYS, 'validation_every'):",
+        "validation_every (which checkpoint is evaluated) left out of the config hash: a changed cadence skips",
+        HASH + "test_validation_cadence_and_concurrency_change_the_hash",
+        16,
+    ),
+    Mutant(
+        "n_not_capped_at_a_small_split",
+        "bench/pipeline/stages.py",
+        "    if n <= available:",
+        "    if True:",
+        "a folder smaller than N trains fully, then fails at the data floor",
+        "tests/test_train.py::test_a_folder_smaller_than_n_is_scored_at_its_training_split_size",
+        16,
+    ),
 ]
 
 
 def tracked_files(repo: Path) -> list[str]:
     """Files git would commit: tracked ones and untracked ones that are not ignored."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=repo,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [p for p in out.split("\0") if p and (repo / p).is_file()]
 
 
@@ -338,8 +530,16 @@ def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[list[dict] 
         return None, time.perf_counter() - started
     seconds = time.perf_counter() - started
     if not outcomes.exists():
-        return [{"nodeid": "", "when": "session", "outcome": "failed", "assertion": False,
-                 "exception": "no report", "message": "pytest ended without writing its outcomes"}], seconds
+        return [
+            {
+                "nodeid": "",
+                "when": "session",
+                "outcome": "failed",
+                "assertion": False,
+                "exception": "no report",
+                "message": "pytest ended without writing its outcomes",
+            }
+        ], seconds
     return json.loads(outcomes.read_text()), seconds
 
 
@@ -364,8 +564,11 @@ def verdict(test: str, rows: list[dict]) -> tuple[str, str]:
         return "error", f"{r['exception']} at {r['when']}: {r['message']}"
     if not mine:
         broken = [r for r in rows if r["outcome"] == "failed"]
-        return "error", (f"{broken[0]['exception'] or 'error'}: {broken[0]['message']}" if broken
-                         else "the named test was not collected")
+        return "error", (
+            f"{broken[0]['exception'] or 'error'}: {broken[0]['message']}"
+            if broken
+            else "the named test was not collected"
+        )
     if all(r["outcome"] == "skipped" for r in mine):
         return "skipped", mine[0]["message"]
     return "missed", f"{len(mine)} case(s) passed"
@@ -407,8 +610,10 @@ def _cell(text: str) -> str:
 
 def report(rows: list[dict], baseline_note: str) -> str:
     applied = [r for r in rows if r["status"] not in ("stale", "baseline fails")]
-    count = {s: sum(r["status"] == s for r in rows) for s in
-             ("caught", "missed", "error", "timeout", "skipped", "stale", "baseline fails")}
+    count = {
+        s: sum(r["status"] == s for r in rows)
+        for s in ("caught", "missed", "error", "timeout", "skipped", "stale", "baseline fails")
+    }
     lines = [
         "# Mutants: does the test named for each change catch it?",
         "",
@@ -426,8 +631,10 @@ def report(rows: list[dict], baseline_note: str) -> str:
     for r in rows:
         m = r["mutant"]
         name = m.name + (f" (issue {m.from_issue})" if m.from_issue else "")
-        lines.append(f"| {_cell(name)} — {_cell(m.description)} | {_cell(r['file'])} | `{_cell(m.test)}` | "
-                     f"{r['status']} | {r['seconds']:.0f} | {_cell(r['detail'])} |")
+        lines.append(
+            f"| {_cell(name)} — {_cell(m.description)} | {_cell(r['file'])} | `{_cell(m.test)}` | "
+            f"{r['status']} | {r['seconds']:.0f} | {_cell(r['detail'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -467,8 +674,13 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for mutant in mutants:
             if mutant.test in failing:
-                row = {"mutant": mutant, "file": mutant.path, "seconds": 0.0, "status": "baseline fails",
-                       "detail": failing[mutant.test]}
+                row = {
+                    "mutant": mutant,
+                    "file": mutant.path,
+                    "seconds": 0.0,
+                    "status": "baseline fails",
+                    "detail": failing[mutant.test],
+                }
             else:
                 row = evaluate(mutant, copy, files, args.timeout)
             print(f"{mutant.name}: {row['status']} ({row['seconds']:.0f} s) {row['detail']}", flush=True)

@@ -11,8 +11,13 @@ from pathlib import Path
 
 def machine(**extra) -> dict:
     """When and where a measurement starts (load average included: it is the noise)."""
-    return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
-            "cpu_count": os.cpu_count(), **extra, "load_average_at_start": os.getloadavg()}
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        **extra,
+        "load_average_at_start": os.getloadavg(),
+    }
 
 
 def write(result: dict, path: Path) -> None:

@@ -21,8 +21,15 @@ import json
 import sys
 from pathlib import Path
 
-FIELDS = ("metrics", "data_floor", "training.samples_seen", "checkpoint.selected", "checkpoint.selected_at.step",
-          "checkpoint.selected_at.samples_seen", "status")
+FIELDS = (
+    "metrics",
+    "data_floor",
+    "training.samples_seen",
+    "checkpoint.selected",
+    "checkpoint.selected_at.step",
+    "checkpoint.selected_at.samples_seen",
+    "status",
+)
 
 
 def records(folder: Path) -> dict[str, dict]:
@@ -50,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         changed = [f for f in FIELDS if field(before[name], f) != field(after[name], f)]
         differing += bool(changed)
-        print(f"{name}: {'differs in ' + ', '.join(changed) if changed else 'identical'} "
-              f"(fid {field(after[name], 'metrics.fid')})")
+        print(
+            f"{name}: {'differs in ' + ', '.join(changed) if changed else 'identical'} "
+            f"(fid {field(after[name], 'metrics.fid')})"
+        )
     print(f"{len(before.keys() & after.keys()) - differing} of {len(before.keys() | after.keys())} run(s) identical")
     return 1 if differing else 0
 

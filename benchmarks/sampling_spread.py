@@ -45,8 +45,14 @@ print(json.dumps(speed))
 
 
 def one(model: str, seed: int, n: int) -> dict:
-    done = subprocess.run([sys.executable, "-c", ONE_SEED, model, str(seed), str(n)], cwd=REPO, capture_output=True,
-                          text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_SEED, model, str(seed), str(n)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -65,8 +71,11 @@ def main() -> None:
             speeds = [m[key] for m in measured]
             spread = (max(speeds) - min(speeds)) / statistics.median(speeds)
             result["models"][model].update({key: speeds, f"{key}_spread": spread})
-            print(f"{model}: {key} over seeds {', '.join(f'{s:.0f}' for s in speeds)}: "
-                  f"spread {100 * spread:.1f}% (target <= 15%)", flush=True)
+            print(
+                f"{model}: {key} over seeds {', '.join(f'{s:.0f}' for s in speeds)}: "
+                f"spread {100 * spread:.1f}% (target <= 15%)",
+                flush=True,
+            )
     write(result, args.out)
 
 

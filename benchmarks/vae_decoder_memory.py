@@ -25,8 +25,17 @@ from bench.models import cnn_decoder
 from bench.models.build import build_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CIFAR_SHAPE = DatasetSpec("cifar10-shaped", channels=3, height=32, width=32, levels=256, split_seed=0,
-                          train_size=45_000, val_size=5_000, test_size=10_000)
+CIFAR_SHAPE = DatasetSpec(
+    "cifar10-shaped",
+    channels=3,
+    height=32,
+    width=32,
+    levels=256,
+    split_seed=0,
+    train_size=45_000,
+    val_size=5_000,
+    test_size=10_000,
+)
 IWAE_K, EVAL_BATCH = 64, 256  # protocol.iwae_k and bench.evaluate.metrics.likelihood's batch
 
 
@@ -56,16 +65,30 @@ def main() -> None:
         "sampling_batch_undivided_mib": mib(2 * samples * per_image),  # logits + probabilities
         "sampling_chunked_mib": mib(2 * images_per_chunk * per_image),
     }
-    print(f"VAE decoder output at 32x32x3, 256 levels: {CIFAR_SHAPE.dims:,} sub-pixels x 256 levels x 4 B "
-          f"= {figures['per_image_mib']:.2f} MiB per image (checked on a decoded batch)")
+    print(
+        f"VAE decoder output at 32x32x3, 256 levels: {CIFAR_SHAPE.dims:,} sub-pixels x 256 levels x 4 B "
+        f"= {figures['per_image_mib']:.2f} MiB per image (checked on a decoded batch)"
+    )
     print(f"  training batch of {batch} (logits + gradient):      {figures['training_batch_mib']:9.0f} MiB")
     print(f"  IWAE k={IWAE_K} x {EVAL_BATCH} images, undivided:          {figures['iwae_undivided_mib']:9.0f} MiB")
-    print(f"  IWAE as decoded ({iwae_per_chunk} sample(s) x {EVAL_BATCH} a chunk):       {figures['iwae_chunked_mib']:9.0f} MiB")
-    print(f"  sampling {samples} images at once (logits + probs):    {figures['sampling_batch_undivided_mib']:9.0f} MiB")
-    print(f"  sampling as decoded ({images_per_chunk} images a chunk):         {figures['sampling_chunked_mib']:9.0f} MiB")
-    result = {"benchmark": "vae_decoder_memory", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "model": "cnn_decoder_cifar10", "shape": list(CIFAR_SHAPE.shape), "levels": CIFAR_SHAPE.levels,
-              "dtype": "float32", **{k: round(v, 2) for k, v in figures.items()}}
+    print(
+        f"  IWAE as decoded ({iwae_per_chunk} sample(s) x {EVAL_BATCH} a chunk):       {figures['iwae_chunked_mib']:9.0f} MiB"
+    )
+    print(
+        f"  sampling {samples} images at once (logits + probs):    {figures['sampling_batch_undivided_mib']:9.0f} MiB"
+    )
+    print(
+        f"  sampling as decoded ({images_per_chunk} images a chunk):         {figures['sampling_chunked_mib']:9.0f} MiB"
+    )
+    result = {
+        "benchmark": "vae_decoder_memory",
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": "cnn_decoder_cifar10",
+        "shape": list(CIFAR_SHAPE.shape),
+        "levels": CIFAR_SHAPE.levels,
+        "dtype": "float32",
+        **{k: round(v, 2) for k, v in figures.items()},
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "vae_decoder_memory.json").write_text(json.dumps(result, indent=2) + "\n")
 

@@ -61,11 +61,23 @@ def run_folders(jobs: list[list[str]]) -> list[Path]:
 
 
 #: Hydra's flags that show something and run nothing, with how `bench-train` spells them.
-SHOW_FLAGS = {"help": "--help", "hydra_help": "--hydra-help", "cfg": "--cfg", "package": "--package",
-              "resolve": "--resolve", "info": "--info", "shell_completion": "--shell-completion"}
+SHOW_FLAGS = {
+    "help": "--help",
+    "hydra_help": "--hydra-help",
+    "cfg": "--cfg",
+    "package": "--package",
+    "resolve": "--resolve",
+    "info": "--info",
+    "shell_completion": "--shell-completion",
+}
 #: Hydra's flags that choose another config or run mode than the comparison's.
-OTHER_FLAGS = {"run": "--run", "config_path": "--config-path", "config_name": "--config-name",
-               "config_dir": "--config-dir", "experimental_rerun": "--experimental-rerun"}
+OTHER_FLAGS = {
+    "run": "--run",
+    "config_path": "--config-path",
+    "config_name": "--config-name",
+    "config_dir": "--config-dir",
+    "experimental_rerun": "--experimental-rerun",
+}
 
 
 def command_line(argv: list[str]):
@@ -73,8 +85,10 @@ def command_line(argv: list[str]):
     args = get_args_parser().parse_args(argv)
     for dest, flag in OTHER_FLAGS.items():
         if getattr(args, dest):
-            raise BenchError(f"{flag}: not supported by bench-compare, which runs the comparison of bench/conf; "
-                             "use bench-train -m for other configs or run modes")
+            raise BenchError(
+                f"{flag}: not supported by bench-compare, which runs the comparison of bench/conf; "
+                "use bench-train -m for other configs or run modes"
+            )
     return args
 
 

@@ -53,18 +53,28 @@ def eval_main(argv: list[str] | None = None) -> None:
         module = run.module(dm.spec)
         config = run.record["config"]
         # protocol v2 holds N; a v1 record kept it in its dataset config
-        n = args.n or int((config.get("protocol") or {}).get("n_generated")
-                          or config["dataset"].get("n_generated") or protocol.n_generated)
+        n = args.n or int(
+            (config.get("protocol") or {}).get("n_generated")
+            or config["dataset"].get("n_generated")
+            or protocol.n_generated
+        )
         with tempfile.TemporaryDirectory() as tmp:
-            result = evaluate_module(module, dm, protocol, n_generated=n, run_dir=Path(args.out or tmp),
-                                     seed=int(run.record.get("seed") or 0))
+            result = evaluate_module(
+                module,
+                dm,
+                protocol,
+                n_generated=n,
+                run_dir=Path(args.out or tmp),
+                seed=int(run.record.get("seed") or 0),
+            )
     print(json.dumps(result, indent=2))
 
 
 @exit_on_user_error
 def rescore_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench-rescore",
-                                     description="Re-score saved samples of runs under the current protocol.")
+    parser = argparse.ArgumentParser(
+        prog="bench-rescore", description="Re-score saved samples of runs under the current protocol."
+    )
     parser.add_argument("runs", nargs="+", help="run folders, or folders holding them")
     parser.add_argument("--protocol", default=None, help="protocol YAML (default bench/conf/protocol/default.yaml)")
     add_received_run_options(parser, networks=False)

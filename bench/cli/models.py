@@ -57,9 +57,16 @@ def model_entries(dataset: str | None = None) -> list[ModelEntry]:
 
 def format_table(entries: list[ModelEntry]) -> str:
     rows = [("model", "family", "likelihood", "source", "sampling params")]
-    rows += [(e.name, e.family, e.likelihood, e.source,
-              f"{e.sampling_parameters:,}" if e.sampling_parameters is not None else f"- ({e.problem})")
-             for e in entries]
+    rows += [
+        (
+            e.name,
+            e.family,
+            e.likelihood,
+            e.source,
+            f"{e.sampling_parameters:,}" if e.sampling_parameters is not None else f"- ({e.problem})",
+        )
+        for e in entries
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)
 
@@ -67,7 +74,9 @@ def format_table(entries: list[ModelEntry]) -> str:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench-models", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default=None, help="count parameters at this dataset config (default: the default)")
+    parser.add_argument(
+        "--dataset", default=None, help="count parameters at this dataset config (default: the default)"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     print(format_table(model_entries(args.dataset)))
     return 0

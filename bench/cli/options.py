@@ -13,11 +13,15 @@ def names_one_run(paths: list[str], dirs: list[Path]) -> bool:
 
 def add_received_run_options(parser: argparse.ArgumentParser, networks: bool = True) -> None:
     """Options of commands that rebuild runs from their records (`bench.pipeline.saved_run`)."""
-    parser.add_argument("--root", default=None,
-                        help="folder holding the dataset's files (default: the root in each run's record)")
+    parser.add_argument(
+        "--root", default=None, help="folder holding the dataset's files (default: the root in each run's record)"
+    )
     if networks:
-        parser.add_argument("--allow-network", action="append", default=[], metavar="TARGET",
-                            help="also build this network class (a dotted path, as in model.net._target_) "
-                                 "when a record names it; by default only the networks a family declares")
-
-
+        parser.add_argument(
+            "--allow-network",
+            action="append",
+            default=[],
+            metavar="TARGET",
+            help="also build this network class (a dotted path, as in model.net._target_) "
+            "when a record names it; by default only the networks a family declares",
+        )

@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.showwarning = _show_warning  # one plain line per skipped record
     files = build_report(args.folder, args.out, args.title)
-    print(f"report: {files.markdown} and {files.html} ({files.completed} completed, "
-          f"{files.incomplete} not completed, {files.skipped} skipped, {files.groups} group(s))")
+    print(
+        f"report: {files.markdown} and {files.html} ({files.completed} completed, "
+        f"{files.incomplete} not completed, {files.skipped} skipped, {files.groups} group(s))"
+    )
     return 0
 
 

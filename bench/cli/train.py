@@ -94,6 +94,7 @@ def main() -> None:
         print(f"bench-train: {len(names)} job(s) did not complete: {', '.join(names)}", file=sys.stderr, flush=True)
         sys.exit(1)
 
+
 if __name__ == "__main__":  # `python -m bench.cli.train`: run the imported module's copy, so that launchers
     from bench.cli.train import main as _main  # that pickle the task (submitit) refer to it by name
 

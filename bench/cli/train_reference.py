@@ -35,17 +35,27 @@ def main(argv: list[str] | None = None) -> None:
         feats = net.features(to_unit(dm.test_images, dm.spec.levels)).double()
     rank = int(torch.linalg.matrix_rank(feats - feats.mean(0)))
     if acc < MIN_ACCURACY or rank < NUM_FEATURES:
-        raise BenchError(f"digits classifier: test accuracy {acc:.4f} (expected >= {MIN_ACCURACY}) and "
-                         f"feature rank {rank} (expected {NUM_FEATURES}); nothing was written")
+        raise BenchError(
+            f"digits classifier: test accuracy {acc:.4f} (expected >= {MIN_ACCURACY}) and "
+            f"feature rank {rank} (expected {NUM_FEATURES}); nothing was written"
+        )
     path = SHIPPED["digits"]
     save_atomic(net.state_dict(), path)
     meta = {
         "id": f"digits:{ARCHITECTURE}:seed{CLASSIFIER_SEED}:v{args.protocol_version}",
-        "dataset": "digits", "architecture": ARCHITECTURE, "seed": CLASSIFIER_SEED,
-        "protocol_version": args.protocol_version, "num_classes": dm.spec.num_classes,
-        "num_features": NUM_FEATURES, "split_seed": dm.spec.split_seed, "val_size": dm.spec.val_size,
-        "test_size": dm.spec.test_size, "split_sha256": dm.split.sha256(),
-        "weights_sha256": file_sha256(path), "test_accuracy": round(acc, 6), "feature_rank_test": rank,
+        "dataset": "digits",
+        "architecture": ARCHITECTURE,
+        "seed": CLASSIFIER_SEED,
+        "protocol_version": args.protocol_version,
+        "num_classes": dm.spec.num_classes,
+        "num_features": NUM_FEATURES,
+        "split_seed": dm.spec.split_seed,
+        "val_size": dm.spec.val_size,
+        "test_size": dm.spec.test_size,
+        "split_sha256": dm.split.sha256(),
+        "weights_sha256": file_sha256(path),
+        "test_accuracy": round(acc, 6),
+        "feature_rank_test": rank,
         "torch_version": torch.__version__,
     }
     write_json_atomic(path.with_suffix(".json"), meta)

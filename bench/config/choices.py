@@ -46,7 +46,7 @@ def config_roots(args: list[str], conf_dir: str = CONF_DIR) -> list[Path]:
         if arg.lstrip("+").startswith("hydra.searchpath="):
             for entry in (e.strip() for e in arg.split("=", 1)[1].strip("[]'\"").split(",")):
                 if entry.startswith("pkg://"):
-                    roots += [f for f in [package_folder(entry[len("pkg://"):].replace("/", "."))] if f]
+                    roots += [f for f in [package_folder(entry[len("pkg://") :].replace("/", "."))] if f]
                 elif entry:
                     roots.append(Path(entry.removeprefix("file://")))
     return roots
@@ -86,8 +86,9 @@ def check_model_family(path: Path, choices: dict[str, Path] | None = None) -> No
     family = model_family(path, choices or {})
     families = available()
     if family not in families:
-        raise BenchError(f"{path}: family {family!r} is not registered; registered families: "
-                         f"{', '.join(sorted(families))}")
+        raise BenchError(
+            f"{path}: family {family!r} is not registered; registered families: {', '.join(sorted(families))}"
+        )
 
 
 def parse_overrides(args: list[str]) -> list:
@@ -97,14 +98,18 @@ def parse_overrides(args: list[str]) -> list:
         return OverridesParser.create().parse_overrides(args)
     except OverrideParseException as err:
         reason = str(err.message).strip().splitlines()[0] if str(err.message).strip() else "not an override"
-        raise BenchError(f"{err.override!r}: could not parse the override ({reason}); expected key=value, "
-                         "with comma-separated values to sweep") from None
+        raise BenchError(
+            f"{err.override!r}: could not parse the override ({reason}); expected key=value, "
+            "with comma-separated values to sweep"
+        ) from None
 
 
 #: Keys Hydra itself reads (`hydra.run.dir` and `hydra.sweep.dir` are `${results_dir}/${sweep}`):
 #: deleting one ends in Hydra's traceback before bench's validation runs.
-HYDRA_NEEDS = {"results_dir": ("PATH", "where runs land"),
-               "sweep": ("NAME", "the folder under results_dir that runs land in")}
+HYDRA_NEEDS = {
+    "results_dir": ("PATH", "where runs land"),
+    "sweep": ("NAME", "the folder under results_dir that runs land in"),
+}
 
 
 def check_deletions(overrides: list) -> None:
@@ -113,8 +118,9 @@ def check_deletions(overrides: list) -> None:
         if override.is_delete() and override.key_or_group in HYDRA_NEEDS:
             key = override.key_or_group
             value, meaning = HYDRA_NEEDS[key]
-            raise BenchError(f"{key}: this key is required ({meaning}); set it with {key}={value} instead of "
-                             "deleting it")
+            raise BenchError(
+                f"{key}: this key is required ({meaning}); set it with {key}={value} instead of deleting it"
+            )
 
 
 def check_group_choices(args: list[str], conf_dir: str = CONF_DIR) -> None:

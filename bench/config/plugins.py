@@ -62,8 +62,10 @@ def _plugin_entry_points(group: str) -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
     for ep in entry_points(group=group):
         if ep.name in found and found[ep.name].value != ep.value:
-            warn_plugin(f"plugin {_source(ep).describe()}: {group} name {ep.name!r} is declared twice; "
-                        f"using {found[ep.name].value}")
+            warn_plugin(
+                f"plugin {_source(ep).describe()}: {group} name {ep.name!r} is declared twice; "
+                f"using {found[ep.name].value}"
+            )
             continue
         found.setdefault(ep.name, ep)
     return found
@@ -73,8 +75,10 @@ def _plugin_targets() -> dict[str, EntryPoint]:
     """Plugin families, minus those clashing with a built-in (the built-in wins, with a warning)."""
     plugins = _plugin_entry_points(ENTRY_POINT_GROUP)
     for name in sorted(set(plugins) & set(BUILTIN)):
-        warn_plugin(f"plugin {_source(plugins[name]).describe()}: family {name!r} clashes with a built-in family; "
-                    "the built-in is used")
+        warn_plugin(
+            f"plugin {_source(plugins[name]).describe()}: family {name!r} clashes with a built-in family; "
+            "the built-in is used"
+        )
     return {name: ep for name, ep in plugins.items() if name not in BUILTIN}
 
 
@@ -101,8 +105,10 @@ def config_packages() -> dict[str, tuple[str, Path, Source]]:
         package, source = ep.value.strip(), _source(ep)
         folder = package_folder(package)
         if folder is None:
-            warn_plugin(f"plugin {source.describe()}: its config package {package!r} ({CONFIG_ENTRY_POINT_GROUP} "
-                        f"entry point {name!r}) was not found; its configs are not available")
+            warn_plugin(
+                f"plugin {source.describe()}: its config package {package!r} ({CONFIG_ENTRY_POINT_GROUP} "
+                f"entry point {name!r}) was not found; its configs are not available"
+            )
             continue
         found[name] = (package, folder, source)
     return found
@@ -116,5 +122,3 @@ def package_folder(package: str) -> Path | None:
         return None
     folders = list(spec.submodule_search_locations or []) if spec is not None else []
     return Path(folders[0]) if folders and Path(folders[0]).is_dir() else None
-
-

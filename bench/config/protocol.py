@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -49,12 +50,22 @@ class Protocol:
         object.__setattr__(self, "guidance_sweep", _guidance_weights(self.guidance_sweep))
         if self.reference_split not in SPLITS:
             raise ConfigError("protocol.reference_split", self.reference_split, f"one of {', '.join(SPLITS)}")
-        for key in ("version", "iwae_k", "kid_subset_size", "kid_subsets", "is_splits", "pr_k",
-                    "n_generated", "floor_draws", "seed"):
+        for key in (
+            "version",
+            "iwae_k",
+            "kid_subset_size",
+            "kid_subsets",
+            "is_splits",
+            "pr_k",
+            "n_generated",
+            "floor_draws",
+            "seed",
+        ):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed" else 1):
-                raise ConfigError(f"protocol.{key}", value, "a non-negative integer" if key == "seed"
-                                  else "a positive integer")
+                raise ConfigError(
+                    f"protocol.{key}", value, "a non-negative integer" if key == "seed" else "a positive integer"
+                )
         for key in ("kid_subset_size", "n_generated", "floor_draws"):
             if getattr(self, key) < 2:
                 raise ConfigError(f"protocol.{key}", getattr(self, key), "an integer >= 2")
@@ -62,7 +73,7 @@ class Protocol:
             raise ConfigError("protocol.n_generated", self.n_generated, f"more than pr_k={self.pr_k} images")
 
     @classmethod
-    def from_config(cls, cfg: DictConfig | Mapping[str, Any] | "Protocol" | None) -> "Protocol":
+    def from_config(cls, cfg: DictConfig | Mapping[str, Any] | Protocol | None) -> Protocol:
         if isinstance(cfg, Protocol):
             return cfg
         if cfg is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
@@ -43,21 +43,22 @@ class DatasetConfig:
     test_size: float = 450
     source_args: dict = field(default_factory=dict)
     # options of the file-backed sources (bench/data/sources.py); None = not set, the source's default
-    root: Optional[str] = None
-    download: Optional[bool] = None
-    levels: Optional[int] = None
-    size: Optional[int] = None
-    channels: Optional[int] = None
-    cache_dir: Optional[str] = None
+    root: str | None = None
+    download: bool | None = None
+    levels: int | None = None
+    size: int | None = None
+    channels: int | None = None
+    cache_dir: str | None = None
     # the protocol's N on this dataset: `protocol.n_generated` follows it unless set itself
-    protocol_n_generated: Optional[int] = None
+    protocol_n_generated: int | None = None
 
     def __post_init__(self) -> None:
         for key in ("val_size", "test_size"):
             value = getattr(self, key)
             if not (0 < value < 1 or (value >= 1 and float(value).is_integer())):
-                raise ConfigError(f"dataset.{key}", value,
-                                  "a count (an integer >= 1) or a fraction in (0, 1) of the images")
+                raise ConfigError(
+                    f"dataset.{key}", value, "a count (an integer >= 1) or a fraction in (0, 1) of the images"
+                )
         levels = self.source_args.get("levels")
         if levels is not None and levels < 2:
             raise ConfigError("dataset.source_args.levels", levels, "an integer >= 2")
@@ -70,7 +71,7 @@ class ModelConfig:
     batch_size: int = 64
     conditional: bool = False
     module: dict = field(default_factory=dict)
-    net: Optional[Any] = None
+    net: Any | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
@@ -88,12 +89,15 @@ class RunConfig:
     sweep: str = "runs"
     progress: str = "auto"
     concurrent_jobs: int = 1
-    validation_every: Optional[float] = None
+    validation_every: float | None = None
 
     def __post_init__(self) -> None:
         if self.validation_every is not None and not self.validation_every > 0:
-            raise ConfigError("validation_every", self.validation_every,
-                              "a positive number (x validation-set size, in training images) or null")
+            raise ConfigError(
+                "validation_every",
+                self.validation_every,
+                "a positive number (x validation-set size, in training images) or null",
+            )
         if self.threads < 1:
             raise ConfigError("threads", self.threads, "a positive integer")
         if self.concurrent_jobs < 1:
@@ -103,13 +107,26 @@ class RunConfig:
 
 
 #: Keys the run reads directly: deleting one (e.g. `~seed`) is a mistake, not a request for a default.
-REQUIRED_KEYS = ("dataset.name", "model.name", "model.family", "budget.kind", "budget.value",
-                 *(key for key in RunConfig.__dataclass_fields__ if key != "validation_every"))  # null is a value
+REQUIRED_KEYS = (
+    "dataset.name",
+    "model.name",
+    "model.family",
+    "budget.kind",
+    "budget.value",
+    *(key for key in RunConfig.__dataclass_fields__ if key != "validation_every"),
+)  # null is a value
 
 _GROUPS = {"budget": BudgetConfig, "dataset": DatasetConfig, "model": ModelConfig}
 #: Trainer arguments that the training code sets itself (`bench.run.fit`), so a config may not.
-_TRAINER_OWNED = ("callbacks", "logger", "default_root_dir", "enable_progress_bar", "enable_model_summary",
-                  "num_sanity_val_steps", "use_distributed_sampler")
+_TRAINER_OWNED = (
+    "callbacks",
+    "logger",
+    "default_root_dir",
+    "enable_progress_bar",
+    "enable_model_summary",
+    "num_sanity_val_steps",
+    "use_distributed_sampler",
+)
 _TRAINER_CHOICES = {"accelerator": ("cpu", "gpu", "cuda", "mps", "auto"), "deterministic": (True, False, "warn")}
 
 
@@ -139,8 +156,11 @@ def _check_logger(node: Any) -> None:
         return
     target = node.get("_target_")
     if not isinstance(target, str) or "." not in target:
-        raise ConfigError("logger._target_", target, "the dotted path of a pytorch_lightning Logger class "
-                          "(see bench/conf/logger/*.yaml), or logger=none")
+        raise ConfigError(
+            "logger._target_",
+            target,
+            "the dotted path of a pytorch_lightning Logger class (see bench/conf/logger/*.yaml), or logger=none",
+        )
     mode = node.get("mode")
     if target.endswith("WandbLogger") and mode not in WANDB_MODES:
         raise ConfigError("logger.mode", mode, f"one of {', '.join(WANDB_MODES)}")
@@ -151,8 +171,9 @@ def _check_callbacks(node: Any) -> None:
     for name, entry in (node or {}).items():
         target = entry.get("_target_") if isinstance(entry, DictConfig) else None
         if not isinstance(target, str) or "." not in target:
-            raise ConfigError(f"callbacks.{name}._target_", target, "the dotted path of a pytorch_lightning "
-                              "Callback class")
+            raise ConfigError(
+                f"callbacks.{name}._target_", target, "the dotted path of a pytorch_lightning Callback class"
+            )
 
 
 def _check_trainer(node: Any) -> None:
@@ -161,8 +182,11 @@ def _check_trainer(node: Any) -> None:
     accepted = set(inspect.signature(pl.Trainer.__init__).parameters) - {"self", *_TRAINER_OWNED}
     for key, value in data.items():
         if key not in accepted:
-            expected = ("set by the training code, not the config" if key in _TRAINER_OWNED
-                        else "an argument of pytorch_lightning.Trainer")
+            expected = (
+                "set by the training code, not the config"
+                if key in _TRAINER_OWNED
+                else "an argument of pytorch_lightning.Trainer"
+            )
             raise ConfigError(f"trainer.{key}", value, expected)
         if key in _TRAINER_CHOICES and value not in _TRAINER_CHOICES[key]:
             raise ConfigError(f"trainer.{key}", value, f"one of {', '.join(map(str, _TRAINER_CHOICES[key]))}")
@@ -184,8 +208,11 @@ def validate(cfg: DictConfig) -> None:
         if group not in cfg:
             raise BenchError(f"config group '{group}' is missing: expected bench/conf/{group}/*.yaml to be selected")
         if group == "dataset" and "n_generated" in cfg.dataset:
-            raise ConfigError("dataset.n_generated", cfg.dataset.n_generated,
-                              "protocol.n_generated instead (an evaluation setting since protocol version 2)")
+            raise ConfigError(
+                "dataset.n_generated",
+                cfg.dataset.n_generated,
+                "protocol.n_generated instead (an evaluation setting since protocol version 2)",
+            )
         _checked(schema, cfg[group], f"{group}.")
     for key in REQUIRED_KEYS:
         if OmegaConf.select(cfg, key, default=None, throw_on_missing=False) is None:

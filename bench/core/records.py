@@ -72,12 +72,32 @@ _NUMBER = (int, float)
 _SCALAR = (int, float, str)
 #: The type every top-level key must have when present (None is allowed where a run may lack it).
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "schema_version": (int,), "run_id": (str,), "status": (str,), "message": (str,), "config": (dict,),
-    "config_hash": (str,), "family": (str,), "model": (str,), "dataset": (str,), "seed": _SCALAR,
-    "budget": (dict,), "training": (dict,), "checkpoint": (dict,), "metrics": (dict,), "protocol": (dict,),
-    "data_floor": (dict,), "timing": (dict,), "curves": (dict,), "environment": (dict,), "paths": (dict,),
-    "created": (str,), "dataset_spec": (dict,), "divergence": (dict,),
-    "conditional": (bool,), "per_class": (dict,), "guidance_sweep": (dict,),
+    "schema_version": (int,),
+    "run_id": (str,),
+    "status": (str,),
+    "message": (str,),
+    "config": (dict,),
+    "config_hash": (str,),
+    "family": (str,),
+    "model": (str,),
+    "dataset": (str,),
+    "seed": _SCALAR,
+    "budget": (dict,),
+    "training": (dict,),
+    "checkpoint": (dict,),
+    "metrics": (dict,),
+    "protocol": (dict,),
+    "data_floor": (dict,),
+    "timing": (dict,),
+    "curves": (dict,),
+    "environment": (dict,),
+    "paths": (dict,),
+    "created": (str,),
+    "dataset_spec": (dict,),
+    "divergence": (dict,),
+    "conditional": (bool,),
+    "per_class": (dict,),
+    "guidance_sweep": (dict,),
 }
 #: Sections whose values the report averages: numbers (text only for a `*_kind` label).
 _NUMERIC_SECTIONS = ("metrics", "training")
@@ -98,8 +118,10 @@ def record_problem(record: Any) -> str | None:
         for name, value in (record.get(section) or {}).items():
             allowed = (str,) if name.endswith("_kind") else _NUMBER
             if value is not None and (not isinstance(value, allowed) or isinstance(value, bool)):
-                return f"{section}.{name}: expected {'text' if name.endswith('_kind') else 'a number'} or null, " \
-                       f"found {type(value).__name__}"
+                return (
+                    f"{section}.{name}: expected {'text' if name.endswith('_kind') else 'a number'} or null, "
+                    f"found {type(value).__name__}"
+                )
     budget = record.get("budget") or {}
     if budget.get("value") is not None and not isinstance(budget["value"], _NUMBER):
         return f"budget.value: expected a number, found {type(budget['value']).__name__}"
@@ -182,5 +204,3 @@ def run_dirs(paths: list[str]) -> list[Path]:
         else:
             raise BenchError(f"{p}: expected a run folder or a folder of runs")
     return dirs
-
-

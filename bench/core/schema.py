@@ -8,7 +8,7 @@ that computes it). The run record's sections are declared below as `TypedDict`s.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Optional, TypedDict
+from typing import Any, Literal, TypedDict
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,9 @@ class MetricSpec:
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("fid", "FID (classifier features)", "metrics", better="lower", floor=True, table="quality"),
-    MetricSpec("kid_mean", "KID (standardized classifier features)", "metrics", better="lower", floor=True,
-               table="quality"),
+    MetricSpec(
+        "kid_mean", "KID (standardized classifier features)", "metrics", better="lower", floor=True, table="quality"
+    ),
     MetricSpec("kid_std", "KID std over subsets", "metrics", floor=True),
     MetricSpec("inception_score", "IS (classifier logits)", "metrics", better="higher", floor=True, table="quality"),
     MetricSpec("precision", "precision", "metrics", better="higher", floor=True, table="quality"),
@@ -45,21 +46,47 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("elbo_bits_per_dim", "ELBO bits/dim", "metrics", unit="bits/dim", better="lower"),
     # conditional runs (protocol v3; null on unconditional runs): samples ask for labels spread evenly
     # over the classes; the floor draws real training images evenly by class (bench.evaluate.conditional)
-    MetricSpec("accuracy", "accuracy of conditional samples", "metrics", better="higher", floor=True,
-               table="conditional"),
-    MetricSpec("class_kid_mean", "per-class KID mean (standardized classifier features)", "metrics",
-               better="lower", floor=True, table="conditional"),
-    MetricSpec("class_kid_worst", "worst-class KID (standardized classifier features)", "metrics",
-               better="lower", floor=True, table="conditional"),
-    MetricSpec("bits_per_dim_given_label", "bits/dim given the label", "metrics", unit="bits/dim", better="lower",
-               table="conditional"),
-    MetricSpec("elbo_bits_per_dim_given_label", "ELBO bits/dim given the label", "metrics", unit="bits/dim",
-               better="lower"),
+    MetricSpec(
+        "accuracy", "accuracy of conditional samples", "metrics", better="higher", floor=True, table="conditional"
+    ),
+    MetricSpec(
+        "class_kid_mean",
+        "per-class KID mean (standardized classifier features)",
+        "metrics",
+        better="lower",
+        floor=True,
+        table="conditional",
+    ),
+    MetricSpec(
+        "class_kid_worst",
+        "worst-class KID (standardized classifier features)",
+        "metrics",
+        better="lower",
+        floor=True,
+        table="conditional",
+    ),
+    MetricSpec(
+        "bits_per_dim_given_label",
+        "bits/dim given the label",
+        "metrics",
+        unit="bits/dim",
+        better="lower",
+        table="conditional",
+    ),
+    MetricSpec(
+        "elbo_bits_per_dim_given_label", "ELBO bits/dim given the label", "metrics", unit="bits/dim", better="lower"
+    ),
     MetricSpec("train_seconds", "train s", "training", unit="s", table="cost"),
     MetricSpec("sample_images_per_s", "sampling img/s", "timing", unit="images/s", better="higher", table="cost"),
     # per CPU second of the sampling process: on a shared CPU, not stretched by other jobs' load
-    MetricSpec("sample_images_per_cpu_s", "sampling img/CPU s", "timing", unit="images per CPU second",
-               better="higher", table="cost"),
+    MetricSpec(
+        "sample_images_per_cpu_s",
+        "sampling img/CPU s",
+        "timing",
+        unit="images per CPU second",
+        better="higher",
+        table="cost",
+    ),
     MetricSpec("parameters_sampling", "parameters (sampling)", "timing", table="cost", integer=True),
 )
 METRIC_BY_KEY: dict[str, MetricSpec] = {m.key: m for m in METRICS}
@@ -68,13 +95,26 @@ FLOOR_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS if m.floor)
 #: The report's quality columns, in order.
 QUALITY_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS if m.table == "quality")
 #: Keys computed from image features alone (no likelihood, no Inception).
-FEATURE_KEYS: tuple[str, ...] = ("fid", "kid_mean", "kid_std", "inception_score", "precision", "recall",
-                                 "density", "coverage")
+FEATURE_KEYS: tuple[str, ...] = (
+    "fid",
+    "kid_mean",
+    "kid_std",
+    "inception_score",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+)
 #: The report's columns for conditional runs, in order.
 CONDITIONAL_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS if m.table == "conditional")
 #: What conditional evaluation adds to `metrics` (null on unconditional runs, so every record has every key).
-CONDITIONAL_NA: dict[str, Any] = {"accuracy": None, "class_kid_mean": None, "class_kid_worst": None,
-                                  "bits_per_dim_given_label": None, "elbo_bits_per_dim_given_label": None}
+CONDITIONAL_NA: dict[str, Any] = {
+    "accuracy": None,
+    "class_kid_mean": None,
+    "class_kid_worst": None,
+    "bits_per_dim_given_label": None,
+    "elbo_bits_per_dim_given_label": None,
+}
 #: The data floor's conditional keys (its class-balanced draws), null on unconditional runs.
 CONDITIONAL_FLOOR_KEYS: tuple[str, ...] = tuple(k for k in CONDITIONAL_KEYS if METRIC_BY_KEY[k].floor)
 #: What the guidance sweep records per weight w (labels: those of METRICS).
@@ -104,7 +144,7 @@ StoppedBy = Literal["time", "samples", "max_epochs", "closed_form", "diverged", 
 class Budget(TypedDict):
     kind: Literal["time", "samples"]
     value: float
-    stopped_by: Optional[StoppedBy]
+    stopped_by: StoppedBy | None
 
 
 class Training(TypedDict, total=False):
@@ -112,7 +152,7 @@ class Training(TypedDict, total=False):
     optimizer_steps: int
     epochs: int
     train_seconds: float
-    train_images_per_s: Optional[float]
+    train_images_per_s: float | None
     eval_seconds_during_training: float
 
 
@@ -124,18 +164,18 @@ class Timing(TypedDict, total=False):
     phases: dict  # seconds per phase: startup, training, validation, checkpointing, evaluation
     parameters_sampling: int
     parameters_training: int
-    flops_per_sample: Optional[float]
-    flops_per_sample_source: Optional[str]
-    flops_per_train_sample: Optional[float]
-    flops_per_train_sample_source: Optional[str]
-    peak_memory_mb: Optional[float]
+    flops_per_sample: float | None
+    flops_per_sample_source: str | None
+    flops_per_train_sample: float | None
+    flops_per_train_sample_source: str | None
+    peak_memory_mb: float | None
     peak_memory_kind: str
 
 
 class GuidanceSweep(TypedDict, total=False):
     weights: list  # protocol.guidance_sweep
     applies: bool  # false: the model is unconditional or its family has no guidance
-    reason: Optional[str]  # why it does not apply
+    reason: str | None  # why it does not apply
     points: list  # [{guidance, accuracy, fid, recall}] (GUIDANCE_SWEEP_KEYS), one per weight
 
 
@@ -144,7 +184,7 @@ class Record(TypedDict, total=False):
     conditional: bool  # the model conditions on class labels (model.conditional); absent before protocol v3
     run_id: str
     status: Status
-    message: Optional[str]
+    message: str | None
     created: str
     config: dict
     config_hash: str

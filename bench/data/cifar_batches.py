@@ -23,6 +23,8 @@ except ImportError:  # NumPy 1
     from numpy.core.multiarray import _reconstruct
 
 IMAGE_BYTES = 3 * 32 * 32
+
+
 def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
     """What Python 3 writes for `bytes` in a protocol-2 pickle (`_codecs.encode(text, 'latin1')`),
     limited to that one codec."""
@@ -59,9 +61,16 @@ def read_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
         raise BenchError(f"{path}: expected a CIFAR-10 python batch, could not read it ({err})") from None
     data = batch.get("data") if isinstance(batch, dict) else None
     labels = batch.get("labels") if isinstance(batch, dict) else None
-    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
-            and data.shape[1] == IMAGE_BYTES and labels is not None and len(labels) == len(data)):
-        raise BenchError(f"{path}: expected a CIFAR-10 python batch (a dict with uint8 'data' [N, {IMAGE_BYTES}] "
-                         "and N 'labels')")
+    if not (
+        isinstance(data, np.ndarray)
+        and data.dtype == np.uint8
+        and data.ndim == 2
+        and data.shape[1] == IMAGE_BYTES
+        and labels is not None
+        and len(labels) == len(data)
+    ):
+        raise BenchError(
+            f"{path}: expected a CIFAR-10 python batch (a dict with uint8 'data' [N, {IMAGE_BYTES}] and N 'labels')"
+        )
     images = torch.from_numpy(np.ascontiguousarray(data)).view(-1, 3, 32, 32)
     return images, torch.as_tensor(np.asarray(labels, dtype=np.int64))

@@ -64,8 +64,10 @@ def _source_options(name: str, source_args: dict[str, Any], options: dict[str, A
     for key in merged:
         if key not in accepted:
             where = "dataset" if key in options else "dataset.source_args"
-            raise BenchError(f"{where}.{key}={merged[key]!r}: dataset {name!r} has no such option "
-                             f"(it takes: {', '.join(accepted) or 'none'})")
+            raise BenchError(
+                f"{where}.{key}={merged[key]!r}: dataset {name!r} has no such option "
+                f"(it takes: {', '.join(accepted) or 'none'})"
+            )
     return merged
 
 
@@ -77,17 +79,36 @@ class ImageDataModule(pl.LightningDataModule):
     `test_size` are counts or fractions in (0, 1) (`bench.data.split.split_count`); `spec` holds the counts.
     """
 
-    def __init__(self, name: str, split_seed: int = 0, val_size: float = 150, test_size: float = 450,
-                 batch_size: int = 64, source_args: dict[str, Any] | None = None, root: str | None = None,
-                 download: bool | None = None, levels: int | None = None, size: int | None = None,
-                 channels: int | None = None, cache_dir: str | None = None, shuffle_seed: int = 0, **_: Any):
+    def __init__(
+        self,
+        name: str,
+        split_seed: int = 0,
+        val_size: float = 150,
+        test_size: float = 450,
+        batch_size: int = 64,
+        source_args: dict[str, Any] | None = None,
+        root: str | None = None,
+        download: bool | None = None,
+        levels: int | None = None,
+        size: int | None = None,
+        channels: int | None = None,
+        cache_dir: str | None = None,
+        shuffle_seed: int = 0,
+        **_: Any,
+    ):
         super().__init__()
         if name not in SOURCES:
             raise BenchError(f"dataset.name={name!r}: expected one of {', '.join(sorted(SOURCES))}")
         if batch_size <= 0:
             raise ConfigError("model.batch_size", batch_size, "a positive integer")
-        options = {"root": root, "download": download, "levels": levels, "size": size, "channels": channels,
-                   "cache_dir": cache_dir}
+        options = {
+            "root": root,
+            "download": download,
+            "levels": levels,
+            "size": size,
+            "channels": channels,
+            "cache_dir": cache_dir,
+        }
         source = SOURCES[name](**_source_options(name, source_args or {}, options))
         images, labels = source.images, source.labels
         if source.test_from is None:
@@ -103,8 +124,15 @@ class ImageDataModule(pl.LightningDataModule):
         self.test_images, self.test_labels = images.index_select(0, split.test), labels[split.test]
         _, c, h, w = images.shape
         self.spec = DatasetSpec(
-            name=name, channels=c, height=h, width=w, levels=source.levels, split_seed=split_seed,
-            train_size=len(split.train), val_size=len(split.val), test_size=len(split.test),
+            name=name,
+            channels=c,
+            height=h,
+            width=w,
+            levels=source.levels,
+            split_seed=split_seed,
+            train_size=len(split.train),
+            val_size=len(split.val),
+            test_size=len(split.test),
             num_classes=source.num_classes,
         )
 
@@ -119,12 +147,14 @@ class ImageDataModule(pl.LightningDataModule):
         trainer = self.trainer
         ranks = trainer.world_size if trainer is not None else 1
         if shuffle and ranks > 1:
-            base = DistributedSampler(ds, num_replicas=ranks, rank=trainer.global_rank, shuffle=True,
-                                      seed=self.shuffle_seed, drop_last=True)
+            base = DistributedSampler(
+                ds, num_replicas=ranks, rank=trainer.global_rank, shuffle=True, seed=self.shuffle_seed, drop_last=True
+            )
         else:
             base = RandomSampler(ds) if shuffle else SequentialSampler(ds)
-        sampler = _EpochBatchSampler(base, batch_size=self.batch_size,
-                                     drop_last=shuffle and len(base) > self.batch_size)
+        sampler = _EpochBatchSampler(
+            base, batch_size=self.batch_size, drop_last=shuffle and len(base) > self.batch_size
+        )
         return DataLoader(ds, sampler=sampler, batch_size=None)
 
     def train_dataloader(self) -> DataLoader:

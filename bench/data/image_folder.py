@@ -16,7 +16,6 @@ import io
 import json
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -87,16 +86,26 @@ def _read_cache(path: Path, key: str):
         with np.load(path, allow_pickle=False) as z:
             if str(z["fingerprint"]) != key:
                 return None
-            return (torch.from_numpy(z["images"]), torch.from_numpy(z["labels"]),
-                    [str(n) for n in z["class_names"]], [str(s) for s in z["skipped"]])
+            return (
+                torch.from_numpy(z["images"]),
+                torch.from_numpy(z["labels"]),
+                [str(n) for n in z["class_names"]],
+                [str(s) for s in z["skipped"]],
+            )
     except (OSError, KeyError, ValueError):  # absent or damaged: decode again
         return None
 
 
 def _write_cache(path: Path, key: str, images, labels, names, skipped) -> None:
     buf = io.BytesIO()
-    np.savez(buf, fingerprint=np.array(key), images=images.numpy(), labels=labels.numpy(),
-             class_names=np.array(names, dtype=str), skipped=np.array(skipped, dtype=str))
+    np.savez(
+        buf,
+        fingerprint=np.array(key),
+        images=images.numpy(),
+        labels=labels.numpy(),
+        class_names=np.array(names, dtype=str),
+        skipped=np.array(skipped, dtype=str),
+    )
     write_bytes_atomic(path, buf.getvalue())
 
 
@@ -106,8 +115,13 @@ def cache_path(cache_dir: Path, root: Path, size: int, channels: int) -> Path:
     return cache_dir / f"folder-{root.name}-{tag}-{size}px-{channels}ch.npz"
 
 
-def folder(root: Optional[str] = None, size: Optional[int] = None, channels: int = 3, levels: int = 256,
-           cache_dir: str = "results/data_cache") -> SourceImages:
+def folder(
+    root: str | None = None,
+    size: int | None = None,
+    channels: int = 3,
+    levels: int = 256,
+    cache_dir: str = "results/data_cache",
+) -> SourceImages:
     """Every PNG/JPEG under `root` as uint8 `[N, channels, size, size]` (see the module docstring)."""
     if root is None or str(root) == "":
         raise ConfigError("dataset.root", root, "a folder of PNG/JPEG images (searched recursively)")
@@ -129,10 +143,10 @@ def folder(root: Optional[str] = None, size: Optional[int] = None, channels: int
     images, labels, names, skipped = cached
     if skipped:
         shown = ", ".join(skipped[:_SHOWN_SKIPPED]) + (" …" if len(skipped) > _SHOWN_SKIPPED else "")
-        warnings.warn(f"dataset.root={str(root)!r}: skipped {len(skipped)} unreadable image(s): {shown}",
-                      stacklevel=2)
+        warnings.warn(f"dataset.root={str(root)!r}: skipped {len(skipped)} unreadable image(s): {shown}", stacklevel=2)
     if not len(images):
-        raise BenchError(f"dataset.root={str(root)!r}: no readable PNG/JPEG images found (searched recursively "
-                         f"for {', '.join(IMAGE_SUFFIXES)}; {len(files)} candidate file(s), {len(skipped)} unreadable)")
-    return SourceImages(reduce_levels(images, levels), labels, levels=levels, num_classes=len(names),
-                        where=str(base))
+        raise BenchError(
+            f"dataset.root={str(root)!r}: no readable PNG/JPEG images found (searched recursively "
+            f"for {', '.join(IMAGE_SUFFIXES)}; {len(files)} candidate file(s), {len(skipped)} unreadable)"
+        )
+    return SourceImages(reduce_levels(images, levels), labels, levels=levels, num_classes=len(names), where=str(base))

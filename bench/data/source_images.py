@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
@@ -23,7 +22,7 @@ class SourceImages:
     labels: torch.Tensor
     levels: int
     num_classes: int
-    test_from: Optional[int] = None
+    test_from: int | None = None
     where: str = ""
 
 

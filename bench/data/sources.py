@@ -7,7 +7,7 @@ Each returns a `SourceImages`. `digits` and `procedural` need no files; `mnist`,
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -53,6 +53,10 @@ def procedural(n: int = 512, size: int = 8, levels: int = 4, seed: int = 1234) -
 
 
 SOURCES: dict[str, Source] = {
-    "digits": digits, "procedural": procedural,
-    "mnist": mnist, "fashion_mnist": fashion_mnist, "cifar10": cifar10, "folder": folder,
+    "digits": digits,
+    "procedural": procedural,
+    "mnist": mnist,
+    "fashion_mnist": fashion_mnist,
+    "cifar10": cifar10,
+    "folder": folder,
 }

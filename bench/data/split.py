@@ -56,10 +56,14 @@ def seeded_split(n: int, val_size: float, test_size: float, seed: int, where: st
     test_size = split_count(test_size, n, "dataset.test_size")
     if val_size + test_size >= n:
         counted = "" if given == (val_size, test_size) else f", which gives {val_size} val + {test_size} test"
-        hint = ("a split needs at least 3 images, one per part" if n < 3
-                else "fractions such as 0.1 and 0.2 fit a set of any size")
+        hint = (
+            "a split needs at least 3 images, one per part"
+            if n < 3
+            else "fractions such as 0.1 and 0.2 fit a set of any size"
+        )
         raise ConfigError(
-            "dataset.val_size/test_size", given,
+            "dataset.val_size/test_size",
+            given,
             f"sizes that leave training images (the set has {n} image(s){_at(where)}{counted}; {hint})",
         )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
@@ -69,8 +73,7 @@ def seeded_split(n: int, val_size: float, test_size: float, seed: int, where: st
     return Split(train=train, val=val, test=test)
 
 
-def official_test_split(n: int, test_from: int, val_size: float, test_size: float, seed: int,
-                        where: str = "") -> Split:
+def official_test_split(n: int, test_from: int, val_size: float, test_size: float, seed: int, where: str = "") -> Split:
     """Keep a dataset's own test split (`test_from..n-1`) as test; carve validation from the rest.
 
     Validation is `val_size` indices of `0..test_from-1` drawn with `seed`. A `test_size` below the
@@ -83,9 +86,11 @@ def official_test_split(n: int, test_from: int, val_size: float, test_size: floa
     if not 1 <= test_size <= n_test:
         raise ConfigError("dataset.test_size", test_size, f"1..{n_test}, the official test split's size{_at(where)}")
     if not 1 <= val_size < test_from:
-        raise ConfigError("dataset.val_size", val_size,
-                          f"a positive size that leaves training images (the official train split has {test_from}"
-                          f"{_at(where)})")
+        raise ConfigError(
+            "dataset.val_size",
+            val_size,
+            f"a positive size that leaves training images (the official train split has {test_from}{_at(where)})",
+        )
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(test_from, generator=g)
     test = torch.arange(test_from, n)

@@ -33,19 +33,27 @@ def check_classes(ref, n: int, num_classes: int) -> None:
     """Raise one `BenchError` unless `n` samples give every class at least 2 (per-class KID), and every
     class has at least 2 reference images; `num_classes` is the model's, which must be the dataset's."""
     if not ref.extractor.has_classes:  # its logits are over rotations: no accuracy to measure
-        raise BenchError(f"model.conditional: the dataset has {ref.num_classes} class(es); conditional runs "
-                         "expect a labelled dataset with at least 2 classes")
+        raise BenchError(
+            f"model.conditional: the dataset has {ref.num_classes} class(es); conditional runs "
+            "expect a labelled dataset with at least 2 classes"
+        )
     if num_classes != ref.num_classes:
-        raise BenchError(f"model.conditional: the model conditions on {num_classes} classes, the dataset has "
-                         f"{ref.num_classes}; expected the same")
+        raise BenchError(
+            f"model.conditional: the model conditions on {num_classes} classes, the dataset has "
+            f"{ref.num_classes}; expected the same"
+        )
     if n < 2 * num_classes:
-        raise BenchError(f"protocol.n_generated={n}: a conditional run scores samples of every class; expected at "
-                         f"least 2 per class ({2 * num_classes} for {num_classes} classes)")
+        raise BenchError(
+            f"protocol.n_generated={n}: a conditional run scores samples of every class; expected at "
+            f"least 2 per class ({2 * num_classes} for {num_classes} classes)"
+        )
     counts = torch.bincount(ref.labels, minlength=num_classes)
     if int(counts.min()) < 2:
         c = int(counts.argmin())
-        raise BenchError(f"protocol.reference_split={ref.protocol.reference_split!r}: class {c} has "
-                         f"{int(counts[c])} image(s); per-class KID expects at least 2 per class")
+        raise BenchError(
+            f"protocol.reference_split={ref.protocol.reference_split!r}: class {c} has "
+            f"{int(counts[c])} image(s); per-class KID expects at least 2 per class"
+        )
 
 
 def class_balanced_draw(ref, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,8 +66,10 @@ def class_balanced_draw(ref, n: int, seed: int) -> tuple[torch.Tensor, torch.Ten
         slots = (labels == c).nonzero().squeeze(1)
         pool = (ref.train_labels == c).nonzero().squeeze(1)
         if len(slots) > len(pool):
-            raise BenchError(f"protocol.n_generated={n}: the class-balanced data floor draws {len(slots)} training "
-                             f"images of class {c} without replacement, but the train split holds {len(pool)}")
+            raise BenchError(
+                f"protocol.n_generated={n}: the class-balanced data floor draws {len(slots)} training "
+                f"images of class {c} without replacement, but the train split holds {len(pool)}"
+            )
         images[slots] = ref.train[pool[torch.randperm(len(pool), generator=generator)[: len(slots)]]]
     return images, labels
 
@@ -69,8 +79,9 @@ def class_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (logits.argmax(1) == labels.to(logits.device)).double().mean().item()
 
 
-def conditional_scores(ref, feats: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
-                       seed: int) -> tuple[dict[str, float], dict]:
+def conditional_scores(
+    ref, feats: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, seed: int
+) -> tuple[dict[str, float], dict]:
     """Accuracy and per-class KID of samples with features `[N, 64]`, logits `[N, K]` and asked
     labels `[N]`: `({accuracy, class_kid_mean, class_kid_worst}, per-class lists)`. Each class's
     KID subsets are drawn with their own seed derived from `seed`."""
@@ -82,18 +93,29 @@ def conditional_scores(ref, feats: torch.Tensor, logits: torch.Tensor, labels: t
     accuracy, kid_mean, kid_std, n_fake, n_real = [], [], [], [], []
     for c in range(ref.num_classes):
         mine, theirs = labels == c, ref.labels == c
-        mean, std = fm.kernel_distance(identity, real[theirs], fake[mine], p.kid_subset_size, p.kid_subsets,
-                                       derived_seed(seed, "class-kid", c))
+        mean, std = fm.kernel_distance(
+            identity, real[theirs], fake[mine], p.kid_subset_size, p.kid_subsets, derived_seed(seed, "class-kid", c)
+        )
         accuracy.append(class_accuracy(logits[mine], labels[mine]))
         kid_mean.append(mean)
         kid_std.append(std)
         n_fake.append(int(mine.sum()))
         n_real.append(int(theirs.sum()))
-    metrics = {"accuracy": class_accuracy(logits, labels), "class_kid_mean": sum(kid_mean) / len(kid_mean),
-               "class_kid_worst": max(kid_mean)}
-    per_class = {"num_classes": ref.num_classes, "labels": "spread evenly: sample i asks for class i mod K",
-                 "n_generated": n_fake, "n_reference": n_real, "accuracy": accuracy, "kid_mean": kid_mean,
-                 "kid_std": kid_std, "kid_subset_size": min(p.kid_subset_size, min(n_fake), min(n_real))}
+    metrics = {
+        "accuracy": class_accuracy(logits, labels),
+        "class_kid_mean": sum(kid_mean) / len(kid_mean),
+        "class_kid_worst": max(kid_mean),
+    }
+    per_class = {
+        "num_classes": ref.num_classes,
+        "labels": "spread evenly: sample i asks for class i mod K",
+        "n_generated": n_fake,
+        "n_reference": n_real,
+        "accuracy": accuracy,
+        "kid_mean": kid_mean,
+        "kid_std": kid_std,
+        "kid_subset_size": min(p.kid_subset_size, min(n_fake), min(n_real)),
+    }
     return metrics, per_class
 
 
@@ -124,9 +146,12 @@ def guidance_sweep(module, ref, labels: torch.Tensor, seed: int, scored: torch.T
                 generator = torch.Generator(module.device).manual_seed(seed)
                 samples = module.sample(len(labels), generator=generator, labels=labels)
         feats, logits = embed(ref, samples)
-        sweep["points"].append({
-            "guidance": w, "accuracy": class_accuracy(logits, labels),
-            "fid": fm.frechet_distance(fm.Precomputed(feats.shape[1]), ref.features, feats),
-            "recall": prdc(ref.features, feats, ref.protocol.pr_k)["recall"],
-        })
+        sweep["points"].append(
+            {
+                "guidance": w,
+                "accuracy": class_accuracy(logits, labels),
+                "fid": fm.frechet_distance(fm.Precomputed(feats.shape[1]), ref.features, feats),
+                "recall": prdc(ref.features, feats, ref.protocol.pr_k)["recall"],
+            }
+        )
     return sweep

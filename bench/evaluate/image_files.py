@@ -48,11 +48,14 @@ def load_samples(path: Path, spec: DatasetSpec) -> torch.Tensor:
             images, levels = data["images"], int(data["levels"])
     except Exception as err:  # truncated zip, random bytes, pickled objects, missing arrays
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
-        raise BenchError(f"{path}: expected a samples.npz with 'images' and 'levels' "
-                         f"({type(err).__name__}: {reason})") from None
+        raise BenchError(
+            f"{path}: expected a samples.npz with 'images' and 'levels' ({type(err).__name__}: {reason})"
+        ) from None
     if images.dtype != np.uint8 or tuple(images.shape[1:]) != spec.shape or levels != spec.levels:
-        raise BenchError(f"{path}: expected uint8 images of shape [N, {', '.join(map(str, spec.shape))}] with "
-                         f"{spec.levels} levels, found {images.dtype} {list(images.shape)} with {levels} levels")
+        raise BenchError(
+            f"{path}: expected uint8 images of shape [N, {', '.join(map(str, spec.shape))}] with "
+            f"{spec.levels} levels, found {images.dtype} {list(images.shape)} with {levels} levels"
+        )
     return torch.from_numpy(images)
 
 
@@ -71,8 +74,9 @@ def load_labels(path: Path, n: int) -> torch.Tensor | None:
     return torch.from_numpy(labels.astype(np.int64))
 
 
-def save_class_grid(path: Path, samples: torch.Tensor, labels: torch.Tensor, levels: int, num_classes: int,
-                    per_class: int = 10) -> Path:
+def save_class_grid(
+    path: Path, samples: torch.Tensor, labels: torch.Tensor, levels: int, num_classes: int, per_class: int = 10
+) -> Path:
     """A PNG grid with one row per class: the first `per_class` uint8 samples `[N, C, H, W]` whose
     label (int64 `[N]`) is that class; a class with fewer samples leaves its row's end blank."""
     blank = torch.full((1, *samples.shape[1:]), levels - 1, dtype=torch.uint8)
@@ -117,8 +121,10 @@ def read_png_folder(folder: Path, spec: DatasetSpec) -> torch.Tensor:
         except (OSError, UnidentifiedImageError):
             raise BenchError(f"{file}: expected a readable PNG image") from None
         if array.shape[:2] != (spec.height, spec.width):
-            raise BenchError(f"{file}: expected a {spec.height}x{spec.width} image for dataset {spec.name}, "
-                             f"found {array.shape[0]}x{array.shape[1]}")
+            raise BenchError(
+                f"{file}: expected a {spec.height}x{spec.width} image for dataset {spec.name}, "
+                f"found {array.shape[0]}x{array.shape[1]}"
+            )
         images.append(array.reshape(spec.height, spec.width, spec.channels))
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(torch.float32)
     return torch.round(x * ((spec.levels - 1) / 255.0)).to(torch.uint8).contiguous()

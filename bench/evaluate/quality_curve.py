@@ -73,8 +73,7 @@ class QualityCurve(pl.Callback):
         device = pl_module.device
         # building the extractor initialises a network: on a forked RNG, so that when (in wall-clock
         # time) the curve fires never changes what training draws next
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-                at_temperature_one(pl_module):
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), at_temperature_one(pl_module):
             if self._extractor is None:
                 self._extractor = reference_for(self.datamodule, self.protocol).extractor
             generator = torch.Generator(device).manual_seed(self.protocol.seed)

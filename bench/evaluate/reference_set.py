@@ -9,10 +9,10 @@ from __future__ import annotations
 import fcntl
 import sys
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -25,13 +25,17 @@ from bench.evaluate.metrics.prdc import prdc
 from bench.evaluate.reference.extractor import SHIPPED, Extractor, cache_dir, dataset_fingerprint, load_extractor
 from bench.evaluate.reference.inception import inception_fid
 
-FLOOR_NOTE = ("real training images as the generator at the same N, mean over independent draws; the "
-              "reference classifier was trained on these images, so the floor is not a held-out "
-              "measurement (on digits, held-out images score a lower FID than training images at equal N)")
+FLOOR_NOTE = (
+    "real training images as the generator at the same N, mean over independent draws; the "
+    "reference classifier was trained on these images, so the floor is not a held-out "
+    "measurement (on digits, held-out images score a lower FID than training images at equal N)"
+)
 IS_NA = "n/a: unlabelled dataset (the reference network predicts rotations, not classes)"
-FLOOR_BY_CLASS_NOTE = ("; accuracy and per-class KID come from separate draws of N training images spread "
-                       "evenly over the classes, as the conditional samples are (the classifier was trained on "
-                       "them, so the floor's accuracy is optimistic)")
+FLOOR_BY_CLASS_NOTE = (
+    "; accuracy and per-class KID come from separate draws of N training images spread "
+    "evenly over the classes, as the conditional samples are (the classifier was trained on "
+    "them, so the floor's accuracy is optimistic)"
+)
 
 
 @dataclass
@@ -61,13 +65,25 @@ class Reference:
         p = self.protocol
         return {
             "version": p.version,
-            "extractor": {**self.extractor.record(), "feature_rank": self.rank,
-                          "num_features": int(self.features.shape[1])},
-            "inception_score": (f"from the reference classifier's logits over {self.num_classes} classes"
-                                if self.extractor.has_classes else IS_NA),
-            "n_reference": len(self.images), "reference_split": p.reference_split, "is_splits": p.is_splits,
-            "pr_k": p.pr_k, "iwae_k": p.iwae_k, "kid_subsets": p.kid_subsets, "seed": p.seed,
-            "memorization_threshold": self.memorization_threshold, "floor_draws": p.floor_draws,
+            "extractor": {
+                **self.extractor.record(),
+                "feature_rank": self.rank,
+                "num_features": int(self.features.shape[1]),
+            },
+            "inception_score": (
+                f"from the reference classifier's logits over {self.num_classes} classes"
+                if self.extractor.has_classes
+                else IS_NA
+            ),
+            "n_reference": len(self.images),
+            "reference_split": p.reference_split,
+            "is_splits": p.is_splits,
+            "pr_k": p.pr_k,
+            "iwae_k": p.iwae_k,
+            "kid_subsets": p.kid_subsets,
+            "seed": p.seed,
+            "memorization_threshold": self.memorization_threshold,
+            "floor_draws": p.floor_draws,
             "scored_samples": "temperature 1, no top-k, no guidance",
             "guidance_sweep": list(p.guidance_sweep),
         }
@@ -83,24 +99,38 @@ def reference_for(datamodule, protocol: Protocol) -> Reference:
     if key not in _CACHE:
         images = datamodule.images(protocol.reference_split)
         if len(images) <= protocol.pr_k:
-            raise BenchError(f"protocol.reference_split={protocol.reference_split!r}: the split holds "
-                             f"{len(images)} images; expected more than pr_k={protocol.pr_k}")
+            raise BenchError(
+                f"protocol.reference_split={protocol.reference_split!r}: the split holds "
+                f"{len(images)} images; expected more than pr_k={protocol.pr_k}"
+            )
         with first_use_lock(datamodule.spec.name, fingerprint):
             extractor = load_extractor(datamodule, protocol.version)  # finds the weights another job cached
         feats = extractor.features()(images)
         rank = int(torch.linalg.matrix_rank(feats - feats.mean(0)))
         distinct = len(torch.unique(images.flatten(1), dim=0))
         if rank < min(feats.shape[1], distinct - 1):
-            warnings.warn(f"reference features have rank {rank} of {feats.shape[1]} on the "
-                          f"{protocol.reference_split} split: FID/KID see fewer directions", stacklevel=2)
+            warnings.warn(
+                f"reference features have rank {rank} of {feats.shape[1]} on the "
+                f"{protocol.reference_split} split: FID/KID see fewer directions",
+                stacklevel=2,
+            )
         _CACHE[key] = Reference(
-            protocol=protocol, extractor=extractor, fingerprint=fingerprint, images=images,
-            labels=getattr(datamodule, f"{protocol.reference_split}_labels"), features=feats,
-            mean=feats.mean(0), std=feats.std(0).clamp_min(1e-12), rank=rank,
-            train=datamodule.train_images, train_labels=datamodule.train_labels,
-            num_classes=datamodule.spec.num_classes, levels=datamodule.spec.levels,
-            memorization_threshold=memorization_threshold(datamodule.val_images, datamodule.train_images,
-                                                          datamodule.spec.levels),
+            protocol=protocol,
+            extractor=extractor,
+            fingerprint=fingerprint,
+            images=images,
+            labels=getattr(datamodule, f"{protocol.reference_split}_labels"),
+            features=feats,
+            mean=feats.mean(0),
+            std=feats.std(0).clamp_min(1e-12),
+            rank=rank,
+            train=datamodule.train_images,
+            train_labels=datamodule.train_labels,
+            num_classes=datamodule.spec.num_classes,
+            levels=datamodule.spec.levels,
+            memorization_threshold=memorization_threshold(
+                datamodule.val_images, datamodule.train_images, datamodule.spec.levels
+            ),
         )
     return _CACHE[key]
 
@@ -133,8 +163,11 @@ def first_use_lock(dataset: str, fingerprint: str) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"waiting for another job to build the {dataset} reference network (lock {path})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"waiting for another job to build the {dataset} reference network (lock {path})",
+                file=sys.stderr,
+                flush=True,
+            )
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or when the process dies
         try:
             yield
@@ -164,19 +197,25 @@ def feature_scores(ref: Reference, images: torch.Tensor, seed: int | None = None
     return scores_of_features(ref, *embed(ref, images), seed)
 
 
-def scores_of_features(ref: Reference, feats: torch.Tensor, logits: torch.Tensor,
-                       seed: int | None = None) -> dict[str, float]:
+def scores_of_features(
+    ref: Reference, feats: torch.Tensor, logits: torch.Tensor, seed: int | None = None
+) -> dict[str, float]:
     """`feature_scores` from features `[N, 64]` and logits `[N, K]` already extracted (`embed`)."""
     p = ref.protocol
     seed = p.seed if seed is None else seed
     identity = fm.Precomputed(feats.shape[1])
-    kid_mean, kid_std = fm.kernel_distance(identity, ref.standardized(ref.features), ref.standardized(feats),
-                                           p.kid_subset_size, p.kid_subsets, seed)
+    kid_mean, kid_std = fm.kernel_distance(
+        identity, ref.standardized(ref.features), ref.standardized(feats), p.kid_subset_size, p.kid_subsets, seed
+    )
     return {
         "fid": fm.frechet_distance(identity, ref.features, feats),
-        "kid_mean": kid_mean, "kid_std": kid_std,
-        "inception_score": (fm.inception_score(fm.Precomputed(logits.shape[1]), logits, seed, p.is_splits)
-                            if ref.extractor.has_classes else None),
+        "kid_mean": kid_mean,
+        "kid_std": kid_std,
+        "inception_score": (
+            fm.inception_score(fm.Precomputed(logits.shape[1]), logits, seed, p.is_splits)
+            if ref.extractor.has_classes
+            else None
+        ),
         **prdc(ref.features, feats, p.pr_k),
     }
 

@@ -38,40 +38,52 @@ from bench.evaluate.reference_set import (
 from bench.models.base import labels_for
 
 
-def _sample_metrics(ref: Reference, samples: torch.Tensor, seed: int,
-                    labels: torch.Tensor | None = None) -> tuple[dict[str, Any], dict[str, Any], dict | None]:
+def _sample_metrics(
+    ref: Reference, samples: torch.Tensor, seed: int, labels: torch.Tensor | None = None
+) -> tuple[dict[str, Any], dict[str, Any], dict | None]:
     """Metrics of uint8 samples `[N, C, H, W]` against `ref` (KID/IS subsets drawn with `seed`),
     the protocol record for them, and (with the int64 `labels` `[N]` that conditional samples
     asked for) the per-class record."""
     _check_samples(samples, ref)
     fid_inception, inception_status = inception_of(ref, samples)
     feats, logits = embed(ref, samples)
-    metrics = {**scores_of_features(ref, feats, logits, seed), "memorization": memorization_of(ref, samples),
-               "fid_inception": fid_inception, **CONDITIONAL_NA}
+    metrics = {
+        **scores_of_features(ref, feats, logits, seed),
+        "memorization": memorization_of(ref, samples),
+        "fid_inception": fid_inception,
+        **CONDITIONAL_NA,
+    }
     per_class = None
     if labels is not None:
         conditional, per_class = conditional_scores(ref, feats, logits, labels, seed)
         metrics.update(conditional)
     p = ref.protocol
-    protocol = {**ref.protocol_record(), "n_generated": len(samples), "scoring_seed": seed,
-                "kid_subset_size": min(p.kid_subset_size, len(samples), len(ref.images)),
-                "inception": inception_status}
+    protocol = {
+        **ref.protocol_record(),
+        "n_generated": len(samples),
+        "scoring_seed": seed,
+        "kid_subset_size": min(p.kid_subset_size, len(samples), len(ref.images)),
+        "inception": inception_status,
+    }
     return metrics, protocol, per_class
 
 
 def _check_samples(samples: torch.Tensor, ref: Reference) -> None:
     shape = tuple(ref.images.shape[1:])
     if samples.dtype != torch.uint8 or samples.dim() != 4 or tuple(samples.shape[1:]) != shape:
-        raise BenchError(f"samples: expected uint8 images [N, {', '.join(map(str, shape))}], "
-                         f"got {samples.dtype} {list(samples.shape)}")
+        raise BenchError(
+            f"samples: expected uint8 images [N, {', '.join(map(str, shape))}], "
+            f"got {samples.dtype} {list(samples.shape)}"
+        )
     if len(samples) <= ref.protocol.pr_k:
         raise BenchError(f"samples: expected more than pr_k={ref.protocol.pr_k} images, got {len(samples)}")
     if int(samples.max()) >= ref.levels:
         raise BenchError(f"samples: expected levels 0..{ref.levels - 1}, found {int(samples.max())}")
 
 
-def evaluate_samples(samples_uint8: torch.Tensor, datamodule, protocol_cfg, seed: int = 0,
-                     labels: torch.Tensor | None = None) -> dict[str, Any]:
+def evaluate_samples(
+    samples_uint8: torch.Tensor, datamodule, protocol_cfg, seed: int = 0, labels: torch.Tensor | None = None
+) -> dict[str, Any]:
     """Feature metrics, memorization and (if its weights are on disk) Inception FID of samples.
 
     Returns `{"metrics", "protocol", "data_floor"}` (+ `"per_class"` with `labels`, the int64
@@ -84,15 +96,26 @@ def evaluate_samples(samples_uint8: torch.Tensor, datamodule, protocol_cfg, seed
     if labels is not None:
         check_classes(ref, len(samples_uint8), ref.num_classes)
     metrics, protocol, per_class = _sample_metrics(ref, samples_uint8, scoring_seed(protocol.seed, seed), labels)
-    result = {"metrics": {**metrics, **LIKELIHOOD_NA}, "protocol": protocol,
-              "data_floor": data_floor(ref, len(samples_uint8), by_class=labels is not None)}
+    result = {
+        "metrics": {**metrics, **LIKELIHOOD_NA},
+        "protocol": protocol,
+        "data_floor": data_floor(ref, len(samples_uint8), by_class=labels is not None),
+    }
     if per_class is not None:
         result["per_class"] = per_class
     return result
 
 
-def evaluate_module(module, datamodule, protocol_cfg, n_generated: int | None, run_dir: Path, seed: int = 0,
-                    timing_lock: Path | None = None, defer_timing: bool = False) -> dict[str, Any]:
+def evaluate_module(
+    module,
+    datamodule,
+    protocol_cfg,
+    n_generated: int | None,
+    run_dir: Path,
+    seed: int = 0,
+    timing_lock: Path | None = None,
+    defer_timing: bool = False,
+) -> dict[str, Any]:
     """Sample N images from `module` at temperature 1, score them, and measure the module's cost.
 
     N is `n_generated`, or `protocol.n_generated` when None; `seed` is the run seed, from which the
@@ -117,8 +140,9 @@ def evaluate_module(module, datamodule, protocol_cfg, n_generated: int | None, r
     floor = data_floor(ref, n_generated, by_class=conditional)  # fails early, before any sampling, if N is too large
     sample_seed = scoring_seed(protocol.seed, seed)
     with PeakMemory(module.device) as memory:
-        samples, speed = timed_sample(module, n_generated, sample_seed, lock_path=timing_lock, labels=labels,
-                                       defer=defer_timing)
+        samples, speed = timed_sample(
+            module, n_generated, sample_seed, lock_path=timing_lock, labels=labels, defer=defer_timing
+        )
     run_dir = Path(run_dir)
     levels = datamodule.spec.levels
     save_samples(run_dir, samples, levels, labels=labels)
@@ -126,20 +150,29 @@ def evaluate_module(module, datamodule, protocol_cfg, n_generated: int | None, r
     if conditional:
         save_class_grid(run_dir / CLASS_GRID_NAME, samples, labels, levels, module.num_classes)
     metrics, protocol_record, per_class = _sample_metrics(ref, samples, sample_seed, labels)
-    metrics.update(bits_per_dim(module, ref.images, protocol.iwae_k, sample_seed,
-                                labels=ref.labels if conditional else None))
+    metrics.update(
+        bits_per_dim(module, ref.images, protocol.iwae_k, sample_seed, labels=ref.labels if conditional else None)
+    )
     flops_sample, flops_sample_how = flops(module, "sample")
     flops_train, flops_train_how = flops(module, "train", datamodule.train_images)
     timing = {
         **speed,
         "parameters_sampling": module.num_parameters("sampling"),
         "parameters_training": module.num_parameters("training"),
-        "flops_per_sample": flops_sample, "flops_per_sample_source": flops_sample_how,
-        "flops_per_train_sample": flops_train, "flops_per_train_sample_source": flops_train_how,
-        "peak_memory_mb": memory.mb, "peak_memory_kind": f"{memory.kind} (sampling {n_generated} images)",
+        "flops_per_sample": flops_sample,
+        "flops_per_sample_source": flops_sample_how,
+        "flops_per_train_sample": flops_train,
+        "flops_per_train_sample_source": flops_train_how,
+        "peak_memory_mb": memory.mb,
+        "peak_memory_kind": f"{memory.kind} (sampling {n_generated} images)",
     }
-    result = {"metrics": metrics, "protocol": protocol_record, "data_floor": floor, "timing": timing,
-              "conditional": conditional}
+    result = {
+        "metrics": metrics,
+        "protocol": protocol_record,
+        "data_floor": floor,
+        "timing": timing,
+        "conditional": conditional,
+    }
     if per_class is not None:
         result["per_class"] = per_class
     sweep = guidance_sweep(module, ref, labels, sample_seed, samples)

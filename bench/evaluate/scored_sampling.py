@@ -7,8 +7,8 @@ sees goes through `at_temperature_one`, except the protocol's guidance sweep (`w
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from torch import nn
 
@@ -35,8 +35,11 @@ def at_temperature_one(module: nn.Module) -> Iterator[nn.Module]:
 def with_guidance(module: nn.Module, weight: float) -> Iterator[nn.Module]:
     """Scoring options, except classifier-free guidance at `weight`, for the block."""
     if weight and not (getattr(module, "conditional", False) and getattr(module, "supports_guidance", False)):
-        raise ConfigError("protocol.guidance_sweep", weight,
-                          f"only 0 for {type(module).__name__}: it is not a conditional model with guidance")
+        raise ConfigError(
+            "protocol.guidance_sweep",
+            weight,
+            f"only 0 for {type(module).__name__}: it is not a conditional model with guidance",
+        )
     with at_temperature_one(module):
         module.guidance = float(weight)
         yield module

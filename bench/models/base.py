@@ -8,7 +8,8 @@ through `bench.data.quantize`, so real and generated images reach the metrics by
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Iterator
+from collections.abc import Iterator
+from typing import ClassVar
 
 import pytorch_lightning as pl
 import torch
@@ -45,11 +46,20 @@ class GenerativeModule(pl.LightningModule):
     #: class listed here (`bench.pipeline.saved_run`), never whatever the record names.
     networks: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, net: nn.Module, spec: DatasetSpec, lr: float = 1e-3,
-                 weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
-                 lr_schedule: str = "constant", warmup_fraction: float = 0.0,
-                 sample_batch_size: int = 1000, conditional: bool = False, label_dropout: float = 0.0,
-                 guidance: float = 0.0):
+    def __init__(
+        self,
+        net: nn.Module,
+        spec: DatasetSpec,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        lr_schedule: str = "constant",
+        warmup_fraction: float = 0.0,
+        sample_batch_size: int = 1000,
+        conditional: bool = False,
+        label_dropout: float = 0.0,
+        guidance: float = 0.0,
+    ):
         super().__init__()
         if lr_schedule not in LR_SCHEDULES:
             raise ConfigError("model.module.lr_schedule", lr_schedule, f"one of {', '.join(LR_SCHEDULES)}")
@@ -66,16 +76,21 @@ class GenerativeModule(pl.LightningModule):
         self.sample_batch_size = sample_batch_size
 
     # ---- conditioning -------------------------------------------------------------------
-    def _check_conditioning(self, spec: DatasetSpec, conditional: bool, label_dropout: float,
-                            guidance: float) -> None:
+    def _check_conditioning(self, spec: DatasetSpec, conditional: bool, label_dropout: float, guidance: float) -> None:
         if not isinstance(conditional, bool):
             raise ConfigError("model.conditional", conditional, "true or false")
         if conditional and not self.supports_conditional:
-            raise ConfigError("model.conditional", conditional,
-                              f"false: the {self.family or type(self).__name__} family does not condition on labels")
+            raise ConfigError(
+                "model.conditional",
+                conditional,
+                f"false: the {self.family or type(self).__name__} family does not condition on labels",
+            )
         if conditional and spec.num_classes < 2:
-            raise ConfigError("model.conditional", conditional,
-                              f"false, or a dataset with at least two classes ({spec.name} has {spec.num_classes})")
+            raise ConfigError(
+                "model.conditional",
+                conditional,
+                f"false, or a dataset with at least two classes ({spec.name} has {spec.num_classes})",
+            )
         if not 0.0 <= label_dropout < 1.0:
             raise ConfigError("model.module.label_dropout", label_dropout, "a probability in [0, 1)")
         if label_dropout > 0 and not conditional:
@@ -83,9 +98,12 @@ class GenerativeModule(pl.LightningModule):
         if not (isinstance(guidance, (int, float)) and math.isfinite(guidance) and guidance >= 0):
             raise ConfigError("model.module.guidance", guidance, "a guidance weight w >= 0")
         if guidance and not (conditional and self.supports_guidance):
-            raise ConfigError("model.module.guidance", guidance,
-                              "0: guidance needs a conditional model of a family that supports it "
-                              f"({self.family or type(self).__name__} with model.conditional={conditional})")
+            raise ConfigError(
+                "model.module.guidance",
+                guidance,
+                "0: guidance needs a conditional model of a family that supports it "
+                f"({self.family or type(self).__name__} with model.conditional={conditional})",
+            )
 
     @property
     def null_label(self) -> int:
@@ -103,8 +121,10 @@ class GenerativeModule(pl.LightningModule):
         if labels.shape != (n,):
             raise BenchError(f"labels: expected shape [{n}] (one label per sample), got {list(labels.shape)}")
         if n and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise BenchError(f"labels: expected class indices in 0..{self.num_classes - 1}, "
-                             f"got values in {int(labels.min())}..{int(labels.max())}")
+            raise BenchError(
+                f"labels: expected class indices in 0..{self.num_classes - 1}, "
+                f"got values in {int(labels.min())}..{int(labels.max())}"
+            )
         return labels.to(self.device)
 
     def training_labels(self, labels: torch.Tensor) -> torch.Tensor:
@@ -117,15 +137,20 @@ class GenerativeModule(pl.LightningModule):
     def marginal_bits_per_dim(self, x: torch.Tensor, conditional_bpd) -> torch.Tensor:
         """-log2 sum_y p(y) p(x | y) / dims under a uniform class prior p(y) = 1/num_classes,
         from `conditional_bpd(x, labels)` (a bound stays a bound: log-sum-exp is monotone)."""
-        per_class = torch.stack([conditional_bpd(x, torch.full((len(x),), c, dtype=torch.int64, device=x.device))
-                                 for c in range(self.num_classes)])  # [K, B]
+        per_class = torch.stack(
+            [
+                conditional_bpd(x, torch.full((len(x),), c, dtype=torch.int64, device=x.device))
+                for c in range(self.num_classes)
+            ]
+        )  # [K, B]
         log_p = -per_class.double() * self.spec.dims * math.log(2)  # ln p(x | y)
         log_marginal = torch.logsumexp(log_p, 0) - math.log(self.num_classes)
         return (-log_marginal / (self.spec.dims * math.log(2))).to(per_class.dtype)
 
     # ---- sampling -------------------------------------------------------------------------
-    def generate(self, n: int, generator: torch.Generator | None = None,
-                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Draw `n` images: float intensities in [0, 1] or integer level indices, `[n, C, H, W]`.
 
         Conditional models receive `labels` (int64 `[n]`, validated, on the model's device) and
@@ -134,8 +159,9 @@ class GenerativeModule(pl.LightningModule):
         raise NotImplementedError
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               labels: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Draw `n` samples as uint8 `[n, C, H, W]` in `0..levels-1`, on the CPU.
 
         `generator` (on the model's device) makes the draw reproducible without touching the
@@ -152,8 +178,11 @@ class GenerativeModule(pl.LightningModule):
             chunks = []
             for start in range(0, n, self.sample_batch_size):
                 size = min(self.sample_batch_size, n - start)
-                drawn = (self.generate(size, generator) if labels is None
-                         else self.generate(size, generator, labels=labels[start:start + size]))
+                drawn = (
+                    self.generate(size, generator)
+                    if labels is None
+                    else self.generate(size, generator, labels=labels[start : start + size])
+                )
                 chunks.append(quantize(drawn, self.spec.levels).cpu())
         finally:
             self.train(was_training)

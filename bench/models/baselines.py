@@ -39,8 +39,10 @@ class PixelLogits(nn.Module):
 def training_labels_for(model: GenerativeModule, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
     """The class of each training image `[N]` (all 0 on an unconditional model), validated."""
     if model.conditional and labels is None:
-        raise BenchError(f"labels: a conditional {model.family} is fitted on labelled images: "
-                         "call fit_closed_form(train_images, labels=train_labels)")
+        raise BenchError(
+            f"labels: a conditional {model.family} is fitted on labelled images: "
+            "call fit_closed_form(train_images, labels=train_labels)"
+        )
     if labels is None:
         return torch.zeros(len(images), dtype=torch.int64, device=model.device)
     return model.check_labels(labels, len(images))
@@ -98,8 +100,9 @@ class IndependentPixels(GenerativeModule):
         # fitting adds one count per pixel; sampling scans one cumulative distribution per pixel
         return float(self.spec.dims * (1 if kind == "train" else self.spec.levels))
 
-    def generate(self, n: int, generator: torch.Generator | None = None,
-                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Level indices `[n, C, H, W]` (int64), every pixel drawn independently (from the
         categoricals of each sample's class on a conditional model)."""
         probs = self._class_log_probs().exp()  # [K, D, L]
@@ -152,8 +155,9 @@ class TrainingSetCopier(GenerativeModule):
             self.images = torch.empty_like(stored, device=self.images.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def generate(self, n: int, generator: torch.Generator | None = None,
-                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if len(self.images) == 0:
             raise BenchError("copier: call fit_closed_form(train_images) before sampling")
         if labels is None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -14,8 +15,9 @@ from bench.models.base import GenerativeModule
 from bench.models.registry import get_family
 
 
-def build_model(model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec,
-                recursive: bool = True) -> GenerativeModule:
+def build_model(
+    model_cfg: DictConfig | Mapping[str, Any], spec: DatasetSpec, recursive: bool = True
+) -> GenerativeModule:
     """`model_cfg` holds `family` (registry name), optional `net` (a Hydra `_target_` node whose
     class takes `spec=` plus its own keys) and `module` (keyword arguments of the family class).
 

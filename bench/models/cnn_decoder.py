@@ -47,8 +47,9 @@ class ConvVAENet(nn.Module):
     channels of the encoder, extra inputs of the decoder's first layer.
     """
 
-    def __init__(self, spec: DatasetSpec, latent_dim: int = 8, hidden: int = 32, dropout: float = 0.0,
-                 num_classes: int = 0):
+    def __init__(
+        self, spec: DatasetSpec, latent_dim: int = 8, hidden: int = 32, dropout: float = 0.0, num_classes: int = 0
+    ):
         super().__init__()
         if spec.height % 4 or spec.width % 4:
             raise ConfigError("dataset", f"{spec.height}x{spec.width}", "image sides divisible by 4 for the conv VAE")
@@ -59,17 +60,24 @@ class ConvVAENet(nn.Module):
         self.num_classes = num_classes
         self._grid = (4 * hidden, h4, w4)
         self.encoder = nn.Sequential(
-            nn.Conv2d(c + num_classes, hidden, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(2 * hidden, 4 * hidden, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Flatten(), nn.Dropout(dropout),
+            nn.Conv2d(c + num_classes, hidden, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(2 * hidden, 4 * hidden, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Flatten(),
+            nn.Dropout(dropout),
             nn.Linear(4 * hidden * h4 * w4, 2 * latent_dim),
         )
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim + num_classes, 4 * hidden * h4 * w4), nn.SiLU(),
+            nn.Linear(latent_dim + num_classes, 4 * hidden * h4 * w4),
+            nn.SiLU(),
             nn.Unflatten(1, self._grid),
-            nn.ConvTranspose2d(4 * hidden, 2 * hidden, 4, stride=2, padding=1), nn.SiLU(),
-            nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1), nn.SiLU(),
+            nn.ConvTranspose2d(4 * hidden, 2 * hidden, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1),
+            nn.SiLU(),
             nn.Dropout(dropout),
             nn.Conv2d(hidden, c * spec.levels, 3, padding=1),
         )
@@ -168,11 +176,15 @@ class VAE(GenerativeModule):
         eps = torch.randn(k, b, zdim, device=mu.device)
         z = mu + eps * torch.exp(0.5 * logvar)  # [k, B, Z]
         per_chunk = max(1, LOGITS_PER_CHUNK // (b * self.logits_per_image))
-        log_px = torch.cat([  # [k, B], decoded a few importance samples at a time
-            self._log_px(self._decode(zc.reshape(-1, zdim), None if labels is None else labels.repeat(len(zc))),
-                         x.repeat(len(zc), 1, 1, 1)).view(len(zc), b)
-            for zc in z.split(per_chunk)
-        ])
+        log_px = torch.cat(
+            [  # [k, B], decoded a few importance samples at a time
+                self._log_px(
+                    self._decode(zc.reshape(-1, zdim), None if labels is None else labels.repeat(len(zc))),
+                    x.repeat(len(zc), 1, 1, 1),
+                ).view(len(zc), b)
+                for zc in z.split(per_chunk)
+            ]
+        )
         log_w = log_px + _log_normal(z, torch.zeros_like(z), torch.zeros_like(z)) - _log_normal(z, mu, logvar)
         log_p = torch.logsumexp(log_w, dim=0) - math.log(k)
         return -log_p / (self.spec.dims * LOG2)
@@ -180,8 +192,9 @@ class VAE(GenerativeModule):
     def sampling_parameters(self):
         return self.net.decoder.parameters()
 
-    def generate(self, n: int, generator: torch.Generator | None = None,
-                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Level indices `[n, C, H, W]` int64: one latent per image, then every sub-pixel drawn
         from its categorical (decoded in chunks of at most `LOGITS_PER_CHUNK` logits); a
         conditional model decodes each latent with its label `[n]`."""

@@ -14,7 +14,7 @@ features and an unconditional `psi`. Both embed `num_classes + 1` labels, the la
 from __future__ import annotations
 
 import copy
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +36,8 @@ def _check_shape(spec: DatasetSpec, stages: int) -> tuple[int, int]:
     factor = 2**stages
     if spec.height % factor or spec.width % factor:
         raise ConfigError(
-            "dataset.height/width", f"{spec.height}x{spec.width}",
+            "dataset.height/width",
+            f"{spec.height}x{spec.width}",
             f"sizes divisible by {factor} for a GAN with {stages} stages on {spec.name!r} "
             f"(its networks resample {stages} times by 2; lower model.net.stages)",
         )
@@ -53,8 +54,15 @@ class Generator(nn.Module):
     `num_classes` meaning "no label") are embedded in `label_dim` numbers concatenated to z.
     """
 
-    def __init__(self, spec: DatasetSpec, latent_dim: int = 64, hidden: int = 48, stages: int = 2,
-                 num_classes: int = 0, label_dim: int = 16):
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        latent_dim: int = 64,
+        hidden: int = 48,
+        stages: int = 2,
+        num_classes: int = 0,
+        label_dim: int = 16,
+    ):
         super().__init__()
         self.start = _check_shape(spec, stages)
         self.latent_dim, self.width = latent_dim, hidden * 2**stages
@@ -62,12 +70,16 @@ class Generator(nn.Module):
         label_dim = label_dim if num_classes else 0
         self.project = nn.Sequential(
             nn.Linear(latent_dim + label_dim, self.width * h0 * w0, bias=False),
-            nn.BatchNorm1d(self.width * h0 * w0), nn.ReLU(),
+            nn.BatchNorm1d(self.width * h0 * w0),
+            nn.ReLU(),
         )
         layers: list[nn.Module] = []
         for i in range(stages, 0, -1):
-            layers += [nn.ConvTranspose2d(hidden * 2**i, hidden * 2 ** (i - 1), 4, stride=2, padding=1, bias=False),
-                       nn.BatchNorm2d(hidden * 2 ** (i - 1)), nn.ReLU()]
+            layers += [
+                nn.ConvTranspose2d(hidden * 2**i, hidden * 2 ** (i - 1), 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(hidden * 2 ** (i - 1)),
+                nn.ReLU(),
+            ]
         self.body = nn.Sequential(*layers, nn.Conv2d(hidden, spec.channels, 3, padding=1), nn.Tanh())
         self.label_embedding = nn.Embedding(num_classes + 1, label_dim) if num_classes else None
 
@@ -101,8 +113,15 @@ class Discriminator(nn.Module):
     a (spectrally normalized) label embedding with the last feature map summed over its positions.
     """
 
-    def __init__(self, spec: DatasetSpec, hidden: int = 32, slope: float = 0.1, minibatch_std: bool = True,
-                 stages: int = 2, num_classes: int = 0):
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        hidden: int = 32,
+        slope: float = 0.1,
+        minibatch_std: bool = True,
+        stages: int = 2,
+        num_classes: int = 0,
+    ):
         super().__init__()
         h0, w0 = _check_shape(spec, stages)
         act = nn.LeakyReLU(slope)
@@ -112,13 +131,16 @@ class Discriminator(nn.Module):
             extra = 1 if minibatch_std and last else 0
             if extra:
                 layers.append(MinibatchStd())
-            layers += [spectral_norm(nn.Conv2d(hidden * 2**i + extra, hidden * 2 ** (i + 1), 4, stride=2, padding=1)),
-                       act]
+            layers += [
+                spectral_norm(nn.Conv2d(hidden * 2**i + extra, hidden * 2 ** (i + 1), 4, stride=2, padding=1)),
+                act,
+            ]
         self.body = nn.Sequential(
-            *layers, nn.Flatten(), spectral_norm(nn.Linear(hidden * 2**stages * h0 * w0, 1)),
+            *layers,
+            nn.Flatten(),
+            spectral_norm(nn.Linear(hidden * 2**stages * h0 * w0, 1)),
         )
-        self.label_embedding = (spectral_norm(nn.Embedding(num_classes + 1, hidden * 2**stages))
-                                if num_classes else None)
+        self.label_embedding = spectral_norm(nn.Embedding(num_classes + 1, hidden * 2**stages)) if num_classes else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.label_embedding is None:
@@ -131,9 +153,18 @@ class Discriminator(nn.Module):
 class GANNet(nn.Module):
     """The pair of networks a `GAN` trains: `generator` and `discriminator`."""
 
-    def __init__(self, spec: DatasetSpec, latent_dim: int = 64, g_hidden: int = 48, d_hidden: int = 32,
-                 d_slope: float = 0.1, minibatch_std: bool = True, stages: int = 2, num_classes: int = 0,
-                 label_dim: int = 16):
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        latent_dim: int = 64,
+        g_hidden: int = 48,
+        d_hidden: int = 32,
+        d_slope: float = 0.1,
+        minibatch_std: bool = True,
+        stages: int = 2,
+        num_classes: int = 0,
+        label_dim: int = 16,
+    ):
         super().__init__()
         self.generator = Generator(spec, latent_dim, g_hidden, stages, num_classes, label_dim)
         self.discriminator = Discriminator(spec, d_hidden, d_slope, minibatch_std, stages, num_classes)
@@ -172,9 +203,19 @@ class GAN(GenerativeModule):
     supports_conditional = True
     has_unused_parameters = True  # the critic's step leaves the generator without gradients
 
-    def __init__(self, net: GANNet | None, spec: DatasetSpec, lr: float = 1e-3, d_lr: float | None = None,
-                 betas: tuple[float, float] = (0.0, 0.9), loss: str = "hinge", ema_decay: float = 0.99,
-                 d_steps: int = 1, dequantize: bool = True, **kwargs):
+    def __init__(
+        self,
+        net: GANNet | None,
+        spec: DatasetSpec,
+        lr: float = 1e-3,
+        d_lr: float | None = None,
+        betas: tuple[float, float] = (0.0, 0.9),
+        loss: str = "hinge",
+        ema_decay: float = 0.99,
+        d_steps: int = 1,
+        dequantize: bool = True,
+        **kwargs,
+    ):
         if not isinstance(net, GANNet):
             raise ConfigError("model.net", type(net).__name__, "a bench.models.gan.GANNet node")
         if loss not in LOSSES:
@@ -192,8 +233,9 @@ class GAN(GenerativeModule):
         self._ema_step = get_ema_multi_avg_fn(ema_decay)
 
     # ---- sampling -------------------------------------------------------------------------
-    def generate(self, n: int, generator: torch.Generator | None = None,
-                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """`n` images from the EMA generator as float intensities in `[0, 1]`, `[n, C, H, W]`
         (a conditional model draws each of the classes in `labels` `[n]`)."""
         z = torch.randn(n, self.net.latent_dim, generator=generator, device=self.device)
@@ -205,8 +247,9 @@ class GAN(GenerativeModule):
     # ---- training -------------------------------------------------------------------------
     def configure_optimizers(self):
         net = self.net
-        opt_g = torch.optim.Adam(net.generator.parameters(), lr=self.lr, betas=self.betas,
-                                 weight_decay=self.weight_decay)
+        opt_g = torch.optim.Adam(
+            net.generator.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay
+        )
         opt_d = torch.optim.Adam(net.discriminator.parameters(), lr=self.d_lr, betas=self.betas)
         # `initial_lr` names each group's base rate, for schedules that scale it.
         for opt in (opt_g, opt_d):

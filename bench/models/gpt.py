@@ -19,7 +19,7 @@ memory of the cache).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -50,8 +50,12 @@ class Block(nn.Module):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.attn = CausalSelfAttention(d_model, heads, dropout)
-        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
-                                 nn.Linear(mlp_ratio * d_model, d_model), nn.Dropout(dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, mlp_ratio * d_model),
+            nn.GELU(),
+            nn.Linear(mlp_ratio * d_model, d_model),
+            nn.Dropout(dropout),
+        )
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, start: int) -> torch.Tensor:
@@ -67,9 +71,18 @@ class PixelGPTNet(nn.Module):
     `num_classes` the start token (the null label; just `levels` on an unconditional net).
     """
 
-    def __init__(self, spec: DatasetSpec, d_model: int = 128, layers: int = 2, heads: int = 4,
-                 mlp_ratio: int = 4, dropout: float = 0.0, levels: int | None = None,
-                 max_positions: int | None = None, num_classes: int = 0):
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        d_model: int = 128,
+        layers: int = 2,
+        heads: int = 4,
+        mlp_ratio: int = 4,
+        dropout: float = 0.0,
+        levels: int | None = None,
+        max_positions: int | None = None,
+        num_classes: int = 0,
+    ):
         super().__init__()
         self.levels, self.max_positions = check_vocabulary(spec, levels, max_positions, "model.net")
         self.d_model, self.num_layers, self.heads = d_model, layers, heads
@@ -98,8 +111,15 @@ class PixelGPTNet(nn.Module):
     def new_cache(self, batch: int) -> KVCache:
         """A cache for `batch` sequences of up to `max_positions` tokens on the net's device."""
         weight = self.head.weight
-        return KVCache(self.num_layers, batch, self.heads, self.max_positions, self.d_model // self.heads,
-                       device=weight.device, dtype=weight.dtype)
+        return KVCache(
+            self.num_layers,
+            batch,
+            self.heads,
+            self.max_positions,
+            self.d_model // self.heads,
+            device=weight.device,
+            dtype=weight.dtype,
+        )
 
     def forward(self, inputs: torch.Tensor, cache: KVCache | None = None, start: int = 0) -> torch.Tensor:
         """Input tokens `[B, T]` at positions `start..start+T-1` -> logits `[B, T, levels]`."""
@@ -122,8 +142,15 @@ class PixelGPT(GenerativeModule):
     supports_conditional = True
     supports_guidance = True
 
-    def __init__(self, net: PixelGPTNet | None, spec: DatasetSpec, temperature: float = 1.0,
-                 top_k: int | None = None, kv_cache: bool = True, **kwargs):
+    def __init__(
+        self,
+        net: PixelGPTNet | None,
+        spec: DatasetSpec,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        kv_cache: bool = True,
+        **kwargs,
+    ):
         classes = spec.num_classes if kwargs.get("conditional") is True else 0
         net = net if net is not None else PixelGPTNet(spec, num_classes=classes)
         super().__init__(net=net, spec=spec, **kwargs)
@@ -172,21 +199,26 @@ class PixelGPT(GenerativeModule):
         if labels is None and self.conditional:
             raise BenchError("labels: stepwise scoring of a conditional model needs one label per image")
         tokens = to_tokens(x)
-        return forced_log_prob(tokens, self.net.head.weight.dtype,
-                               lambda score: self.decode(self.first_tokens(labels, len(tokens)), score))
+        return forced_log_prob(
+            tokens, self.net.head.weight.dtype, lambda score: self.decode(self.first_tokens(labels, len(tokens)), score)
+        )
 
-    def generate(self, n: int, generator: torch.Generator | None = None,
-                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Level indices `[n, C, H, W]` int64, one token per step (of the classes `labels` on a
         conditional model, guided when `self.guidance > 0`)."""
         weight = self.guidance if labels is not None else 0.0
         if weight > 0:  # the conditional and the null-label stream in one batch
             first = self.first_tokens(with_null_stream(labels, self.null_label), 2 * n)
-            tokens = self.decode(first, lambda logits: draw(guided_logits(logits, weight), generator,
-                                                           self.temperature, self.top_k).repeat(2))
+            tokens = self.decode(
+                first,
+                lambda logits: draw(guided_logits(logits, weight), generator, self.temperature, self.top_k).repeat(2),
+            )
         else:
-            tokens = self.decode(self.first_tokens(labels, n),
-                                 lambda logits: draw(logits, generator, self.temperature, self.top_k))
+            tokens = self.decode(
+                self.first_tokens(labels, n), lambda logits: draw(logits, generator, self.temperature, self.top_k)
+            )
         return from_tokens(tokens[:n], self.spec.shape)
 
     def configure_optimizers(self):

@@ -18,8 +18,16 @@ class KVCache:
     """Keys and values of every layer: `keys`, `values` `[layers, B, heads, max_len, head_dim]`,
     allocated once; position `t` of a layer is written when token `t` passes through it."""
 
-    def __init__(self, layers: int, batch: int, heads: int, max_len: int, head_dim: int,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        layers: int,
+        batch: int,
+        heads: int,
+        max_len: int,
+        head_dim: int,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
         shape = (layers, batch, heads, max_len, head_dim)
         self.keys = torch.empty(shape, device=device, dtype=dtype)
         self.values = torch.empty(shape, device=device, dtype=dtype)
@@ -40,8 +48,7 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
-                start: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, start: int = 0) -> torch.Tensor:
         """`x` `[B, T, d_model]` holds positions `start..start+T-1`; with a cache, their keys and
         values are stored in it and the queries attend over positions `0..start+T-1`."""
         b, t, d = x.shape

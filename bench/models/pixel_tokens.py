@@ -17,8 +17,7 @@ from bench.core.errors import BenchError, ConfigError
 from bench.data.spec import DatasetSpec
 
 
-def check_vocabulary(spec: DatasetSpec, levels: int | None, max_positions: int | None,
-                     key: str) -> tuple[int, int]:
+def check_vocabulary(spec: DatasetSpec, levels: int | None, max_positions: int | None, key: str) -> tuple[int, int]:
     """Resolve the configured vocabulary and sequence length against `spec`.
 
     `None` takes the dataset's own value; a configured value too small for the data fails here,
@@ -26,12 +25,14 @@ def check_vocabulary(spec: DatasetSpec, levels: int | None, max_positions: int |
     """
     levels = spec.levels if levels is None else int(levels)
     if spec.levels > levels:
-        raise ConfigError(f"{key}.levels", levels,
-                          f"at least the {spec.levels} levels of dataset {spec.name!r}")
+        raise ConfigError(f"{key}.levels", levels, f"at least the {spec.levels} levels of dataset {spec.name!r}")
     max_positions = spec.dims if max_positions is None else int(max_positions)
     if spec.dims > max_positions:
-        raise ConfigError(f"{key}.max_positions", max_positions,
-                          f"at least the {spec.dims} pixel tokens (C*H*W) of a {spec.name!r} image")
+        raise ConfigError(
+            f"{key}.max_positions",
+            max_positions,
+            f"at least the {spec.dims} pixel tokens (C*H*W) of a {spec.name!r} image",
+        )
     return levels, max_positions
 
 
@@ -92,8 +93,9 @@ def guided_logits(logits: torch.Tensor, weight: float) -> torch.Tensor:
     return (1 + weight) * conditional - weight * unconditional
 
 
-def draw(logits: torch.Tensor, generator: torch.Generator | None, temperature: float = 1.0,
-         top_k: int | None = None) -> torch.Tensor:
+def draw(
+    logits: torch.Tensor, generator: torch.Generator | None, temperature: float = 1.0, top_k: int | None = None
+) -> torch.Tensor:
     """One token per row from logits `[B, V]` -> `[B]` int64, all randomness from `generator`."""
     logits = logits / temperature
     if top_k is not None and top_k < logits.shape[-1]:
@@ -118,5 +120,7 @@ def check_sampling_options(temperature: float, top_k: int | None, levels: int) -
 def check_net_classes(net: torch.nn.Module, num_classes: int) -> None:
     """A conditional model needs a network built with its `num_classes` (`build_model` passes it)."""
     if getattr(net, "num_classes", 0) != num_classes:
-        raise BenchError(f"model.net: the network embeds {getattr(net, 'num_classes', 0)} classes, the model "
-                         f"conditions on {num_classes}; build the net with num_classes={num_classes}")
+        raise BenchError(
+            f"model.net: the network embeds {getattr(net, 'num_classes', 0)} classes, the model "
+            f"conditions on {num_classes}; build the net with num_classes={num_classes}"
+        )

@@ -31,8 +31,9 @@ def _load(name: str, target: str, source: Source) -> type:
     if not (isinstance(cls, type) and issubclass(cls, GenerativeModule)):
         raise BenchError(f"{who}: {target} is not a GenerativeModule subclass")
     if cls.family != name:  # records and reports name the class's family: two names would split a model's rows
-        raise BenchError(f"{who}: {target} sets family = {cls.family!r}; expected {name!r}, the name it is "
-                         "registered under")
+        raise BenchError(
+            f"{who}: {target} sets family = {cls.family!r}; expected {name!r}, the name it is registered under"
+        )
     return cls
 
 

@@ -18,7 +18,7 @@ labels in training, the unconditional stream of guidance). Classifier-free guida
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -52,9 +52,19 @@ class PixelRNNNet(nn.Module):
     a class embedding (`num_classes + 1` rows, the last the null label) joins every input.
     """
 
-    def __init__(self, spec: DatasetSpec, hidden: int = 192, layers: int = 2, embed_dim: int = 64,
-                 cell: str = "lstm", dropout: float = 0.25, position_embedding: bool = True,
-                 levels: int | None = None, max_positions: int | None = None, num_classes: int = 0):
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        hidden: int = 192,
+        layers: int = 2,
+        embed_dim: int = 64,
+        cell: str = "lstm",
+        dropout: float = 0.25,
+        position_embedding: bool = True,
+        levels: int | None = None,
+        max_positions: int | None = None,
+        num_classes: int = 0,
+    ):
         super().__init__()
         if cell not in CELLS:
             raise ConfigError("model.net.cell", cell, f"one of {', '.join(CELLS)}")
@@ -64,8 +74,9 @@ class PixelRNNNet(nn.Module):
         self.position_embedding = nn.Embedding(self.max_positions, embed_dim) if position_embedding else None
         self.num_classes = int(num_classes)
         self.class_embedding = nn.Embedding(self.num_classes + 1, embed_dim) if self.num_classes else None
-        self.rnn = CELLS[cell](embed_dim, hidden, num_layers=layers, batch_first=True,
-                               dropout=dropout if layers > 1 else 0.0)
+        self.rnn = CELLS[cell](
+            embed_dim, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
+        )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, self.levels)
 
@@ -108,8 +119,9 @@ class PixelRNN(GenerativeModule):
     supports_conditional = True
     supports_guidance = True
 
-    def __init__(self, net: PixelRNNNet | None, spec: DatasetSpec, temperature: float = 1.0,
-                 top_k: int | None = None, **kwargs):
+    def __init__(
+        self, net: PixelRNNNet | None, spec: DatasetSpec, temperature: float = 1.0, top_k: int | None = None, **kwargs
+    ):
         classes = spec.num_classes if kwargs.get("conditional") is True else 0
         net = net if net is not None else PixelRNNNet(spec, num_classes=classes)
         super().__init__(net=net, spec=spec, **kwargs)
@@ -132,8 +144,9 @@ class PixelRNN(GenerativeModule):
         logits, _ = self.net(shift_right(tokens, self.net.start_token), labels=self.net_labels(labels))
         return bits_per_dim(logits, tokens)
 
-    def decode(self, n: int, labels: torch.Tensor | None,
-               next_token: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    def decode(
+        self, n: int, labels: torch.Tensor | None, next_token: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
         """The one token-by-token loop, shared by sampling and stepwise scoring: `n` sequences
         (of classes `labels` `[n]` on a conditional model) from the start token, the recurrent
         state carried; each step's logits `[n, levels]` go to `next_token`, whose tokens `[n]`
@@ -154,18 +167,22 @@ class PixelRNN(GenerativeModule):
         if labels is None and self.conditional:
             raise BenchError("labels: stepwise scoring of a conditional model needs one label per image")
         tokens = to_tokens(x)
-        return forced_log_prob(tokens, self.net.head.weight.dtype,
-                               lambda score: self.decode(len(tokens), labels, score))
+        return forced_log_prob(
+            tokens, self.net.head.weight.dtype, lambda score: self.decode(len(tokens), labels, score)
+        )
 
-    def generate(self, n: int, generator: torch.Generator | None = None,
-                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Level indices `[n, C, H, W]` int64, one token per step with the state carried (of the
         classes `labels` on a conditional model, guided when `self.guidance > 0`)."""
         weight = self.guidance if labels is not None else 0.0
         if weight > 0:  # the conditional and the null-label stream in one batch
-            tokens = self.decode(2 * n, with_null_stream(labels, self.null_label),
-                                 lambda logits: draw(guided_logits(logits, weight), generator,
-                                                     self.temperature, self.top_k).repeat(2))
+            tokens = self.decode(
+                2 * n,
+                with_null_stream(labels, self.null_label),
+                lambda logits: draw(guided_logits(logits, weight), generator, self.temperature, self.top_k).repeat(2),
+            )
         else:
             tokens = self.decode(n, labels, lambda logits: draw(logits, generator, self.temperature, self.top_k))
         return from_tokens(tokens[:n], self.spec.shape)
@@ -181,6 +198,4 @@ class PixelRNN(GenerativeModule):
         raise ValueError(f"kind={kind!r}: expected 'sample' or 'train'")
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.net.parameters(), lr=self.lr, betas=self.betas,
-                                 weight_decay=self.weight_decay)
-
+        return torch.optim.AdamW(self.net.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)

@@ -29,5 +29,3 @@ def rescore_run(run: SavedRun, protocol: Protocol) -> None:
         record["per_class"] = result["per_class"]
     write_record(run.folder, record)
     print(f"rescored {run.folder}: fid {result['metrics']['fid']:.3f} (protocol v{protocol.version})")
-
-

@@ -26,14 +26,30 @@ def new_record(cfg: DictConfig, run_dir: Path, message: str | None = None) -> di
     still gets a readable record naming its mistake.
     """
     return {
-        "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "status": "failed", "message": message,
-        "config": OmegaConf.to_container(cfg, resolve=True), "config_hash": config_hash(cfg),
-        **{key: _scalar(OmegaConf.select(cfg, path, default=None)) for key, path in (
-            ("family", "model.family"), ("model", "model.name"), ("dataset", "dataset.name"), ("seed", "seed"))},
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_dir.name,
+        "status": "failed",
+        "message": message,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config_hash": config_hash(cfg),
+        **{
+            key: _scalar(OmegaConf.select(cfg, path, default=None))
+            for key, path in (
+                ("family", "model.family"),
+                ("model", "model.name"),
+                ("dataset", "dataset.name"),
+                ("seed", "seed"),
+            )
+        },
         "conditional": OmegaConf.select(cfg, "model.conditional", default=False) is True,
-        "budget": {"kind": OmegaConf.select(cfg, "budget.kind", default=None), "value": _budget_value(cfg),
-                   "stopped_by": None},
-        "training": {}, "curves": {}, "paths": {},
+        "budget": {
+            "kind": OmegaConf.select(cfg, "budget.kind", default=None),
+            "value": _budget_value(cfg),
+            "stopped_by": None,
+        },
+        "training": {},
+        "curves": {},
+        "paths": {},
     }
 
 

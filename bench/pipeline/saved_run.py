@@ -19,9 +19,10 @@ is used) and `root` is only a default the user's `--root` replaces.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from bench.core.errors import BenchError
 from bench.core.records import RECORD_NAME, read_record
@@ -70,13 +71,16 @@ class SavedRun:
         meta = ckpt.get("bench")
         family = meta.get("family", module.family) if isinstance(meta, dict) else module.family
         if family != module.family:
-            raise BenchError(f"{path}: a checkpoint of family {family!r}; expected {module.family!r} as in the run config")
+            raise BenchError(
+                f"{path}: a checkpoint of family {family!r}; expected {module.family!r} as in the run config"
+            )
         try:
             module.load_state_dict(state)
         except (RuntimeError, TypeError, AttributeError) as err:
             first = str(err).strip().splitlines()[0]
-            raise BenchError(f"{path}: weights do not fit model {self.model.get('name', module.family)!r} "
-                             f"({first})") from None
+            raise BenchError(
+                f"{path}: weights do not fit model {self.model.get('name', module.family)!r} ({first})"
+            ) from None
         return module
 
     def checkpoint_path(self) -> Path:
@@ -86,15 +90,17 @@ class SavedRun:
             raise BenchError(f"{self.record_file}: expected a checkpoint.selected path; this run kept none")
         path = (self.folder / selected).resolve()
         if not path.is_relative_to(self.folder.resolve()):
-            raise BenchError(f"{self.record_file}: checkpoint.selected={selected!r}: expected a file inside the run "
-                             "folder")
+            raise BenchError(
+                f"{self.record_file}: checkpoint.selected={selected!r}: expected a file inside the run folder"
+            )
         if not path.is_file():
             raise BenchError(f"{path}: checkpoint not found; expected the file named in {RECORD_NAME}")
         return path
 
 
-def read_saved_run(run_dir: Path, root: str | None = None,
-                   trusted_networks: frozenset[str] | set[str] = frozenset()) -> SavedRun:
+def read_saved_run(
+    run_dir: Path, root: str | None = None, trusted_networks: frozenset[str] | set[str] = frozenset()
+) -> SavedRun:
     """The run in `run_dir`, checked as described above; one `BenchError` line if it is refused.
 
     `root` replaces the record's `dataset.root`; `trusted_networks` adds network targets the
@@ -108,11 +114,15 @@ def read_saved_run(run_dir: Path, root: str | None = None,
     config = record.get("config")
     for key in ("dataset", "model"):
         if not isinstance(config, dict) or not isinstance(config.get(key), dict):
-            raise BenchError(f"{where}: expected config.{key} (a mapping) in the record; it is missing or not a mapping")
+            raise BenchError(
+                f"{where}: expected config.{key} (a mapping) in the record; it is missing or not a mapping"
+            )
     for key, value in _nodes(config, "config"):
         if isinstance(value, str) and "${" in value:
-            raise BenchError(f"{where}: {key}={value!r}: a record is data and is never resolved; expected a plain "
-                             "value, not an interpolation")
+            raise BenchError(
+                f"{where}: {key}={value!r}: a record is data and is never resolved; expected a plain "
+                "value, not an interpolation"
+            )
     _check_model(where, config["model"], trusted_networks)
     return SavedRun(run_dir, record, config["model"], _dataset_kwargs(config["dataset"], root))
 
@@ -120,8 +130,10 @@ def read_saved_run(run_dir: Path, root: str | None = None,
 def _check_model(where: Path, model: dict, trusted_networks: frozenset[str] | set[str]) -> None:
     for key, _ in _nodes(model, "config.model"):
         if key.rsplit(".", 1)[-1] in HYDRA_NODE_KEYS and key != "config.model.net._target_":
-            raise BenchError(f"{where}: {key}: a record may name a network only as config.model.net._target_; "
-                             "nothing else in it is built")
+            raise BenchError(
+                f"{where}: {key}: a record may name a network only as config.model.net._target_; "
+                "nothing else in it is built"
+            )
     family = model.get("family")
     try:
         cls = get_family(str(family))
@@ -136,8 +148,10 @@ def _check_model(where: Path, model: dict, trusted_networks: frozenset[str] | se
     allowed = set(cls.networks) | set(trusted_networks)
     if target not in allowed:
         declared = ", ".join(sorted(cls.networks)) or "none"
-        raise BenchError(f"{where}: config.model.net._target_={target!r}: not a network the {family!r} family "
-                         f"declares (declared: {declared}); a record is never allowed to name other code")
+        raise BenchError(
+            f"{where}: config.model.net._target_={target!r}: not a network the {family!r} family "
+            f"declares (declared: {declared}); a record is never allowed to name other code"
+        )
 
 
 def _dataset_kwargs(dataset: dict, root: str | None) -> dict[str, Any]:

@@ -77,8 +77,11 @@ def run_stages(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict
     except Exception as err:  # a failing job must not take the sweep down with it
         record.update(status="failed", message=f"{type(err).__name__}: {err}")
         save_log(run_dir / "error.log", traceback.format_exc())
-        print(f"error: {run_dir.name} failed: {record['message']} (traceback in {run_dir / 'error.log'})",
-              file=sys.stderr, flush=True)
+        print(
+            f"error: {run_dir.name} failed: {record['message']} (traceback in {run_dir / 'error.log'})",
+            file=sys.stderr,
+            flush=True,
+        )
     finally:
         close_logger(logger)
         save_record(run_dir, record)
@@ -100,12 +103,18 @@ def _fit_closed_form(record: dict, module, datamodule: ImageDataModule) -> None:
     started = time.perf_counter()
     fit_on(module, datamodule)
     record["budget"]["stopped_by"] = "closed_form"
-    record["training"] = {"samples_seen": len(datamodule.train_images), "optimizer_steps": 0, "epochs": 1,
-                          "train_seconds": time.perf_counter() - started, "eval_seconds_during_training": 0.0}
+    record["training"] = {
+        "samples_seen": len(datamodule.train_images),
+        "optimizer_steps": 0,
+        "epochs": 1,
+        "train_seconds": time.perf_counter() - started,
+        "eval_seconds_during_training": 0.0,
+    }
 
 
-def _train(record: dict, cfg: DictConfig, run_dir: Path, module, datamodule: ImageDataModule, logger,
-           started: float) -> PhaseTimes:
+def _train(
+    record: dict, cfg: DictConfig, run_dir: Path, module, datamodule: ImageDataModule, logger, started: float
+) -> PhaseTimes:
     """Fit within the budget (`bench.run.fit`) and record how training went; returns its phase times."""
     callbacks, enable_bar = make_progress(mode=cfg.progress, run_name=run_dir.name)
     callbacks += [*quality_curve(cfg, datamodule), rng := RngState(), phases := PhaseTimes(started)]
@@ -120,16 +129,32 @@ def _train(record: dict, cfg: DictConfig, run_dir: Path, module, datamodule: Ima
     return phases
 
 
-def _evaluate(record: dict, cfg: DictConfig, run_dir: Path, module, datamodule: ImageDataModule, n_generated: int,
-              phases: PhaseTimes | None) -> None:
+def _evaluate(
+    record: dict,
+    cfg: DictConfig,
+    run_dir: Path,
+    module,
+    datamodule: ImageDataModule,
+    n_generated: int,
+    phases: PhaseTimes | None,
+) -> None:
     """Score the trained model under the protocol (`bench.evaluate.score`) into the record."""
     seconds = record["training"]["train_seconds"]
     record["training"]["train_images_per_s"] = record["training"]["samples_seen"] / seconds if seconds > 0 else None
     evaluation_started = time.perf_counter()
-    record.update(evaluate_module(module, datamodule, cfg.protocol, n_generated=n_generated,
-                                  run_dir=run_dir, seed=int(cfg.seed), timing_lock=run_dir.parent / TIMING_LOCK,
-                                  # other jobs of a parallel sweep may still be training: time after the sweep
-                                  defer_timing=int(cfg.concurrent_jobs) > 1))
+    record.update(
+        evaluate_module(
+            module,
+            datamodule,
+            cfg.protocol,
+            n_generated=n_generated,
+            run_dir=run_dir,
+            seed=int(cfg.seed),
+            timing_lock=run_dir.parent / TIMING_LOCK,
+            # other jobs of a parallel sweep may still be training: time after the sweep
+            defer_timing=int(cfg.concurrent_jobs) > 1,
+        )
+    )
     record["timing"]["phases"] = phase_seconds(phases, seconds, time.perf_counter() - evaluation_started)
     record["paths"].update(samples_grid="samples.png", samples="samples.npz", checkpoints="checkpoints")
     if record["conditional"]:
@@ -145,8 +170,16 @@ def train_only(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> None
     datamodule, module = built
     if getattr(module, "fits_in_closed_form", False):
         return  # nothing to share: rank 0 fits it alone
-    fit(module, datamodule, cfg, run_dir, None, [*quality_curve(cfg, datamodule), *make_callbacks(cfg)],
-        enable_progress_bar=False, owns_run_dir=False)
+    fit(
+        module,
+        datamodule,
+        cfg,
+        run_dir,
+        None,
+        [*quality_curve(cfg, datamodule), *make_callbacks(cfg)],
+        enable_progress_bar=False,
+        owns_run_dir=False,
+    )
 
 
 def scored_n(cfg: DictConfig, datamodule: ImageDataModule, run_name: str) -> int:
@@ -157,8 +190,11 @@ def scored_n(cfg: DictConfig, datamodule: ImageDataModule, run_name: str) -> int
     n, available = int(cfg.protocol.n_generated), len(datamodule.train_images)
     if n <= available:
         return n
-    print(f"note: {run_name}: protocol.n_generated={n} capped at {available}, the training split's size "
-          "(the data floor scores that many real training images)", flush=True)
+    print(
+        f"note: {run_name}: protocol.n_generated={n} capped at {available}, the training split's size "
+        "(the data floor scores that many real training images)",
+        flush=True,
+    )
     return available
 
 
@@ -167,5 +203,8 @@ def quality_curve(cfg: DictConfig, datamodule: ImageDataModule) -> list[pl.Callb
     curve_cfg = cfg.protocol.get("quality_curve")
     if not curve_cfg or not curve_cfg.get("every_seconds"):
         return []
-    return [QualityCurve(datamodule, cfg.protocol, every_seconds=float(curve_cfg.every_seconds),
-                         n_samples=int(curve_cfg.n_samples))]
+    return [
+        QualityCurve(
+            datamodule, cfg.protocol, every_seconds=float(curve_cfg.every_seconds), n_samples=int(curve_cfg.n_samples)
+        )
+    ]

@@ -10,7 +10,6 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-
     pass
 
 
@@ -25,5 +24,3 @@ def note_incomplete_job(name: str) -> None:
     if path:
         with open(path, "a") as fh:  # one short line per job: appends do not interleave
             fh.write(name + "\n")
-
-

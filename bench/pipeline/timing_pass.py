@@ -11,8 +11,8 @@ times completed runs again.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -48,8 +48,13 @@ def time_run(run: SavedRun) -> dict:
     n = int(protocol.get("n_generated") or (record["timing"].get("measurement") or {}).get("scored_images"))
     labels = labels_for(n, module.num_classes) if getattr(module, "conditional", False) else None
     samples, speed = timed_sample(module, n, int(protocol.get("scoring_seed") or 0), labels=labels)
-    speed["measurement"].update({"pass": PASS, "threads": torch.get_num_threads(),
-                                 "reproduces_scored_samples": _same_as_saved(run.folder, samples, datamodule.spec)})
+    speed["measurement"].update(
+        {
+            "pass": PASS,
+            "threads": torch.get_num_threads(),
+            "reproduces_scored_samples": _same_as_saved(run.folder, samples, datamodule.spec),
+        }
+    )
     record["timing"] = {**record["timing"], **speed}
     return record
 
@@ -67,9 +72,14 @@ def _same_as_saved(run_dir: Path, samples: torch.Tensor, spec) -> bool | None:
     return bool(torch.equal(load_samples(path, spec), samples)) if path.is_file() else None
 
 
-def time_runs(run_dirs: list[Path], threads: int = 1, everything: bool = False,
-              say: Callable[[str], None] = print, root: str | None = None,
-              trusted_networks: frozenset[str] | set[str] = frozenset()) -> list[str]:
+def time_runs(
+    run_dirs: list[Path],
+    threads: int = 1,
+    everything: bool = False,
+    say: Callable[[str], None] = print,
+    root: str | None = None,
+    trusted_networks: frozenset[str] | set[str] = frozenset(),
+) -> list[str]:
     """Time each pending (with `everything`: each completed) run in turn; returns the names of those
     that failed or were refused (each with an `error:` line; the others are still timed)."""
     torch.set_num_threads(threads)

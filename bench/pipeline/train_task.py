@@ -52,8 +52,9 @@ def train(cfg: DictConfig) -> dict | None:
     try:
         acquired = lock.acquire()
     except OSError as err:
-        raise BenchError(f"results_dir={cfg.results_dir}: cannot create the run folder {run_dir} "
-                         f"({err.strerror or err})") from None
+        raise BenchError(
+            f"results_dir={cfg.results_dir}: cannot create the run folder {run_dir} ({err.strerror or err})"
+        ) from None
     if not acquired:
         print(f"skip: {run_dir.name} is running in another process", flush=True)
         return None
@@ -74,10 +75,15 @@ def _quiet_lightning() -> None:
     """Keep a run's output to what a reader needs: Lightning's banners and tips are noise here."""
     for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    for message in (r".*exists and is not empty.*", r".*smaller than the logging interval.*",
-                    r".*isinstance\(treespec, LeafSpec\).*", r".*`weights_only` was not set.*",
-                    r".*does not have many workers.*", r".*litlogger.*",
-                    r".*sync_dist=True.*"):  # DDP: every rank scores the whole validation split (datamodule)
+    for message in (
+        r".*exists and is not empty.*",
+        r".*smaller than the logging interval.*",
+        r".*isinstance\(treespec, LeafSpec\).*",
+        r".*`weights_only` was not set.*",
+        r".*does not have many workers.*",
+        r".*litlogger.*",
+        r".*sync_dist=True.*",
+    ):  # DDP: every rank scores the whole validation split (datamodule)
         warnings.filterwarnings("ignore", message=message)
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -43,8 +44,9 @@ class Summary:
 
 def summarize(values: Iterable[Any]) -> Summary:
     """Mean ± t-based 95% CI of the finite numbers in `values` (None, NaN and inf are dropped)."""
-    finite = tuple(float(v) for v in values
-                   if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+    finite = tuple(
+        float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    )
     if not finite:
         return Summary((), None, None, None)
     mean = float(np.mean(finite))
@@ -90,8 +92,16 @@ def model_rows(runs: Sequence[Run]) -> list[ModelRow]:
                 values = []
             summaries[metric.key] = summarize(values)
         family = sorted({family_label(r.record) for r in model_runs})  # plugins: with package and version
-        rows.append(ModelRow(model=model, family="/".join(family), seeds=sorted((r.seed for r in model_runs), key=str),
-                             runs=list(model_runs), summaries=summaries, bpd_kind=kind))
+        rows.append(
+            ModelRow(
+                model=model,
+                family="/".join(family),
+                seeds=sorted((r.seed for r in model_runs), key=str),
+                runs=list(model_runs),
+                summaries=summaries,
+                bpd_kind=kind,
+            )
+        )
     return rows
 
 
@@ -107,8 +117,11 @@ def data_floor(runs: Sequence[Run]) -> dict[str, Summary]:
         floor = run.record.get("data_floor")
         if isinstance(floor, dict) and floor:
             distinct.setdefault(json.dumps(floor, sort_keys=True, default=str), floor)
-    draws = [draw for floor in distinct.values()
-             for draw in (floor.get("draws") if isinstance(floor.get("draws"), list) else [floor])]
+    draws = [
+        draw
+        for floor in distinct.values()
+        for draw in (floor.get("draws") if isinstance(floor.get("draws"), list) else [floor])
+    ]
     return {key: summarize(d.get(key) for d in draws) for key in FLOOR_KEYS} if draws else {}
 
 
@@ -135,8 +148,12 @@ def guidance_sweep(row: ModelRow) -> GuidanceSweep | None:
     if not by_weight:
         reasons = sorted({str(s.get("reason") or "no points recorded") for s in sweeps})
         return GuidanceSweep({}, "; ".join(reasons))
-    return GuidanceSweep({w: {k: summarize(p.get(k) for p in points) for k in GUIDANCE_SWEEP_KEYS}
-                          for w, points in sorted(by_weight.items())})
+    return GuidanceSweep(
+        {
+            w: {k: summarize(p.get(k) for p in points) for k in GUIDANCE_SWEEP_KEYS}
+            for w, points in sorted(by_weight.items())
+        }
+    )
 
 
 def ratio(a: Summary, b: Summary) -> tuple[float | None, float | None]:
@@ -154,8 +171,9 @@ def ratio(a: Summary, b: Summary) -> tuple[float | None, float | None]:
 def attach_floor_ratio(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> None:
     """Set each row's FID as a multiple of the floor's FID, with the uncertainty of both."""
     for row in rows:
-        row.fid_vs_floor, row.fid_vs_floor_half_width = (ratio(row.summaries["fid"], floor["fid"]) if floor.get("fid")
-                                                         else (None, None))
+        row.fid_vs_floor, row.fid_vs_floor_half_width = (
+            ratio(row.summaries["fid"], floor["fid"]) if floor.get("fid") else (None, None)
+        )
 
 
 @dataclass(frozen=True)
@@ -211,14 +229,20 @@ class Ranking:
         ns = sorted({r.summaries[self.metric.key].n for r in self.rows})
         n_text = f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}–{ns[-1]}"
         if not tested:
-            return (f"No pair of neighbours could be tested ({n_text} seeds per model): the order is "
-                    f"by mean only and says nothing about significance.")
+            return (
+                f"No pair of neighbours could be tested ({n_text} seeds per model): the order is "
+                f"by mean only and says nothing about significance."
+            )
         if not significant:
-            return (f"No neighbouring pair differs significantly at p<{ALPHA} ({n_text} seeds per model): "
-                    f"these models cannot be separated by this run; the order is by mean only.")
-        return (f"{len(significant)} of {len(self.next_comparisons)} neighbouring pairs differ significantly "
-                f"at p<{ALPHA} ({n_text} seeds per model, no correction for multiple tests); the other "
-                f"neighbours cannot be separated by this run.")
+            return (
+                f"No neighbouring pair differs significantly at p<{ALPHA} ({n_text} seeds per model): "
+                f"these models cannot be separated by this run; the order is by mean only."
+            )
+        return (
+            f"{len(significant)} of {len(self.next_comparisons)} neighbouring pairs differ significantly "
+            f"at p<{ALPHA} ({n_text} seeds per model, no correction for multiple tests); the other "
+            f"neighbours cannot be separated by this run."
+        )
 
 
 def rank(rows: Sequence[ModelRow], key: str) -> Ranking:
@@ -231,5 +255,5 @@ def rank(rows: Sequence[ModelRow], key: str) -> Ranking:
         return welch(a.model, a.summaries[key].values, b.model, b.summaries[key].values)
 
     neighbours = [test(a, b) for a, b in zip(ranked, ranked[1:])]
-    pairwise = {(a.model, b.model): test(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1:]}
+    pairwise = {(a.model, b.model): test(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]}
     return Ranking(metric=metric, rows=ranked, next_comparisons=neighbours, pairwise=pairwise)

@@ -8,9 +8,10 @@ is keyed by all of them and nothing is ever averaged across groups.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from bench.core.records import read_record, record_files
 
@@ -52,9 +53,11 @@ class GroupKey:
 
     def title(self) -> str:
         sha = (self.extractor_sha256 or "unknown")[:12]
-        return (f"{self.dataset} · protocol v{self.protocol_version} · extractor {sha} · "
-                f"budget {self.budget_kind} {self.budget_value} · N={self.n_generated}"
-                + (" · conditional" if self.conditional else ""))
+        return (
+            f"{self.dataset} · protocol v{self.protocol_version} · extractor {sha} · "
+            f"budget {self.budget_kind} {self.budget_value} · N={self.n_generated}"
+            + (" · conditional" if self.conditional else "")
+        )
 
 
 @dataclass

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
@@ -30,8 +30,11 @@ def _curve(run_record: dict) -> tuple[np.ndarray, np.ndarray] | None:
     """(train_seconds, fid) of one run's quality curve, sorted by time; None when empty."""
     points = (run_record.get("curves") or {}).get("quality") or []
     pairs = [(p.get("train_seconds"), p.get("fid")) for p in points if isinstance(p, dict)]
-    pairs = [(float(t), float(f)) for t, f in pairs
-             if isinstance(t, (int, float)) and isinstance(f, (int, float)) and np.isfinite(f)]
+    pairs = [
+        (float(t), float(f))
+        for t, f in pairs
+        if isinstance(t, (int, float)) and isinstance(f, (int, float)) and np.isfinite(f)
+    ]
     if not pairs:
         return None
     pairs.sort()
@@ -70,7 +73,7 @@ def quality_vs_time(rows: Sequence[ModelRow]) -> bytes | None:
         if not curves:
             continue
         grid, mean, half = mean_band(curves)
-        line, = ax.plot(grid, mean, marker="." if len(grid) < 20 else None, label=f"{row.model} (n={len(curves)})")
+        (line,) = ax.plot(grid, mean, marker="." if len(grid) < 20 else None, label=f"{row.model} (n={len(curves)})")
         if half is not None:
             ax.fill_between(grid, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
         drawn = True
@@ -120,15 +123,26 @@ def guidance_tradeoff(sweeps: Sequence[tuple[ModelRow, GuidanceSweep]]) -> bytes
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for row, sweep in drawn:
-        points = [(w, p["fid"], p["accuracy"]) for w, p in sweep.points.items()
-                  if p["fid"].mean is not None and p["accuracy"].mean is not None]
+        points = [
+            (w, p["fid"], p["accuracy"])
+            for w, p in sweep.points.items()
+            if p["fid"].mean is not None and p["accuracy"].mean is not None
+        ]
         if not points:
             continue
         xs, ys = [f.mean for _, f, _ in points], [a.mean for _, _, a in points]
-        line, = ax.plot(xs, ys, marker="o", label=row.model)
+        (line,) = ax.plot(xs, ys, marker="o", label=row.model)
         for w, fid, acc in points:
-            ax.errorbar(fid.mean, acc.mean, xerr=_err(fid), yerr=_err(acc), fmt="none", ecolor=line.get_color(),
-                        capsize=2, linewidth=1)
+            ax.errorbar(
+                fid.mean,
+                acc.mean,
+                xerr=_err(fid),
+                yerr=_err(acc),
+                fmt="none",
+                ecolor=line.get_color(),
+                capsize=2,
+                linewidth=1,
+            )
             ax.annotate(f"w={w:g}", (fid.mean, acc.mean), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlabel(label("fid"))
     ax.set_ylabel(label("accuracy"))

@@ -26,15 +26,16 @@ QUALITY_NOTE = (
     "Numbers are mean ± 95% confidence interval (t-distribution) over seeds; a value without ± comes from one "
     "run. Since protocol version 2 each seed also draws its own scored samples, so the interval includes "
     "sampling noise. FID, KID, IS, precision/recall and density/coverage are computed in the features of the "
-    "protocol's reference classifier (\"FID (classifier features)\"; KID on those features standardized with "
-    "the reference set's mean and std, \"KID (standardized classifier features)\"), so they compare only within "
+    'protocol\'s reference classifier ("FID (classifier features)"; KID on those features standardized with '
+    'the reference set\'s mean and std, "KID (standardized classifier features)"), so they compare only within '
     "a group: groups differ in dataset, protocol version, extractor, budget or sample count N, and are never "
     "averaged together. The data floor scores N real training images as if they were generated: its value is "
-    "the mean ± 95% CI over several independent draws, and \"× floor\" carries the uncertainty of both the "
+    'the mean ± 95% CI over several independent draws, and "× floor" carries the uncertainty of both the '
     "model and the floor. The classifier was trained on those images, which can make the floor optimistic; at "
     "small N the draw's noise can outweigh that. Memorization is the share of samples nearer (in pixels) to a "
     "training image than the 5th percentile of validation-to-train distances: the validation split that sets "
-    "the threshold scores 0.05 by construction, other held-out images about 0.02 on digits, a copier about 1.")
+    "the threshold scores 0.05 by construction, other held-out images about 0.02 on digits, a copier about 1."
+)
 CONDITIONAL_NOTE = (
     "Conditional runs (protocol version 3) score N samples asked for labels spread evenly over the classes. "
     "Accuracy is the share the reference classifier assigns to the asked class; per-class KID compares each "
@@ -43,11 +44,16 @@ CONDITIONAL_NOTE = (
     "singular). Bits/dim given the label is -log2 p(x | y) on the test images with their true labels, beside "
     "the marginal -log2 sum_y p(y) p(x | y) under a uniform class prior (the one unconditional models are "
     "scored on). The data floor draws real training images evenly by class; the classifier was trained on "
-    "them, so its accuracy is optimistic.")
-GUIDANCE_NOTE = ("Each guidance weight w draws N conditional samples with the run's scoring seed and labels "
-                 "(w = 0 is the scored draw); headline numbers always use w = 0.")
-BPD_NOTE = ("A bound (VAE ELBO/IWAE) is an upper bound on the exact value; exact and bound values "
-            "rank the same way only if the bound is tight.")
+    "them, so its accuracy is optimistic."
+)
+GUIDANCE_NOTE = (
+    "Each guidance weight w draws N conditional samples with the run's scoring seed and labels "
+    "(w = 0 is the scored draw); headline numbers always use w = 0."
+)
+BPD_NOTE = (
+    "A bound (VAE ELBO/IWAE) is an upper bound on the exact value; exact and bound values "
+    "rank the same way only if the bound is tight."
+)
 
 
 @dataclass
@@ -114,8 +120,13 @@ def _group_view(index: int, key: GroupKey, runs: list[Run]) -> GroupView:
         ranking = aggregate.rank(rows, metric)
         if ranking.rows:
             rankings.append((ranking, tables.ranking_table(ranking), tables.pairwise_table(ranking)))
-    view = GroupView(key=key, runs=len(runs), quality=tables.quality_table(rows, floor),
-                     cost=tables.cost_table(rows), rankings=rankings)
+    view = GroupView(
+        key=key,
+        runs=len(runs),
+        quality=tables.quality_table(rows, floor),
+        cost=tables.cost_table(rows),
+        rankings=rankings,
+    )
     if key.conditional:
         view.conditional = tables.conditional_table(rows, floor)
     sweeps = [(row, sweep) for row in rows if (sweep := aggregate.guidance_sweep(row)) is not None]
@@ -126,8 +137,11 @@ def _group_view(index: int, key: GroupKey, runs: list[Run]) -> GroupView:
     for name, caption, png in (
         ("quality_vs_time", "Quality over training time", plots.quality_vs_time(rows)),
         ("quality_vs_speed", "Quality vs sampling speed", plots.quality_vs_speed(rows, floor_fid)),
-        ("guidance", "Accuracy vs FID under classifier-free guidance",
-         plots.guidance_tradeoff(sweeps) if key.conditional else None),
+        (
+            "guidance",
+            "Accuracy vs FID under classifier-free guidance",
+            plots.guidance_tradeoff(sweeps) if key.conditional else None,
+        ),
     ):
         if png is not None:
             view.figures.append(Figure(f"{prefix}_{name}.png", caption, png))
@@ -165,10 +179,14 @@ def _environment(collection: Collection) -> tables.Table:
 def _environment_jinja(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("bench.report", "templates"),
-        autoescape=autoescape, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+        autoescape=autoescape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
     )
-    env.filters["md"] = lambda text: (str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
-                                      .replace(">", "&gt;").replace("\n", " "))
+    env.filters["md"] = lambda text: (
+        str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+    )
     return env
 
 
@@ -191,8 +209,10 @@ def build_report(root: Path, out_dir: Path | None = None, title: str | None = No
     out_dir = Path(out_dir) if out_dir is not None else root
     out_dir.mkdir(parents=True, exist_ok=True)
     found = collect(root)
-    groups = [_group_view(i + 1, key, runs) for i, (key, runs) in
-              enumerate(sorted(found.groups.items(), key=lambda kv: repr(kv[0])))]
+    groups = [
+        _group_view(i + 1, key, runs)
+        for i, (key, runs) in enumerate(sorted(found.groups.items(), key=lambda kv: repr(kv[0])))
+    ]
     context = dict(
         title=title or f"bench report: {root.name}",
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -202,7 +222,9 @@ def build_report(root: Path, out_dir: Path | None = None, title: str | None = No
         failed=tables.failed_table(found.incomplete, root) if found.incomplete else None,
         skipped=found.skipped,
         environment=_environment(found),
-        bpd_note=BPD_NOTE, quality_note=QUALITY_NOTE, conditional_note=CONDITIONAL_NOTE,
+        bpd_note=BPD_NOTE,
+        quality_note=QUALITY_NOTE,
+        conditional_note=CONDITIONAL_NOTE,
         guidance_note=GUIDANCE_NOTE,
         alpha=aggregate.ALPHA,
     )

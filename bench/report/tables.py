@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from bench.core.schema import CONDITIONAL_KEYS, GUIDANCE_SWEEP_KEYS, METRIC_BY_KEY, METRICS, QUALITY_KEYS
 from bench.report.aggregate import GuidanceSweep, ModelRow, Ranking, Summary
@@ -59,8 +60,14 @@ def fmt_ratio(value: float | None, half_width: float | None) -> str:
 
 
 def quality_table(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> Table:
-    header = ["model", "family", "seeds", METRIC_BY_KEY["fid"].label, "× floor",
-              *(METRIC_BY_KEY[k].label for k in QUALITY_KEYS[1:])]
+    header = [
+        "model",
+        "family",
+        "seeds",
+        METRIC_BY_KEY["fid"].label,
+        "× floor",
+        *(METRIC_BY_KEY[k].label for k in QUALITY_KEYS[1:]),
+    ]
     body = []
     for row in rows:
         cells = [fmt_summary(row.summaries[k]) for k in QUALITY_KEYS]
@@ -70,15 +77,27 @@ def quality_table(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> Table:
     if floor:
         n = max(s.n for s in floor.values())
         cells = [fmt_summary(floor.get(k)) for k in QUALITY_KEYS]
-        body.append(["data floor (real train images)", "–", f"{n} draw" + ("s" if n != 1 else ""),
-                     cells[0], "1×" if floor["fid"].mean else "–", *cells[1:]])
+        body.append(
+            [
+                "data floor (real train images)",
+                "–",
+                f"{n} draw" + ("s" if n != 1 else ""),
+                cells[0],
+                "1×" if floor["fid"].mean else "–",
+                *cells[1:],
+            ]
+        )
         emphasis = (len(body) - 1,)
     return Table(header, body, emphasis)
 
 
 def cost_table(rows: Sequence[ModelRow]) -> Table:
-    header = ["model", *(METRIC_BY_KEY[k].label for k in COST_KEYS[:1]), "kind",
-              *(METRIC_BY_KEY[k].label for k in COST_KEYS[1:])]
+    header = [
+        "model",
+        *(METRIC_BY_KEY[k].label for k in COST_KEYS[:1]),
+        "kind",
+        *(METRIC_BY_KEY[k].label for k in COST_KEYS[1:]),
+    ]
     body = []
     for row in rows:
         cells = [fmt_summary(row.summaries[k], integer=METRIC_BY_KEY[k].integer) for k in COST_KEYS]
@@ -91,8 +110,14 @@ def cost_table(rows: Sequence[ModelRow]) -> Table:
 def conditional_table(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> Table:
     """Accuracy, per-class KID and bits/dim given the label (beside the marginal) of conditional runs,
     with the class-balanced data floor."""
-    header = ["model", "family", "seeds", *(METRIC_BY_KEY[k].label for k in CONDITIONAL_KEYS),
-              "bits/dim (marginal over classes)", "kind"]
+    header = [
+        "model",
+        "family",
+        "seeds",
+        *(METRIC_BY_KEY[k].label for k in CONDITIONAL_KEYS),
+        "bits/dim (marginal over classes)",
+        "kind",
+    ]
     body = []
     for row in rows:
         cells = [fmt_summary(row.summaries[k]) for k in CONDITIONAL_KEYS]
@@ -104,8 +129,16 @@ def conditional_table(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> Ta
     if floor and any(floor.get(k) and floor[k].mean is not None for k in CONDITIONAL_KEYS):
         n = max(floor[k].n for k in CONDITIONAL_KEYS if floor.get(k))
         cells = [fmt_summary(floor.get(k)) for k in CONDITIONAL_KEYS]
-        body.append(["data floor (real train images, even by class)", "–", f"{n} draw" + ("s" if n != 1 else ""),
-                     *cells, "–", "–"])
+        body.append(
+            [
+                "data floor (real train images, even by class)",
+                "–",
+                f"{n} draw" + ("s" if n != 1 else ""),
+                *cells,
+                "–",
+                "–",
+            ]
+        )
         emphasis = (len(body) - 1,)
     return Table(header, body, emphasis)
 
@@ -122,8 +155,14 @@ def guidance_table(sweeps: Sequence[tuple[ModelRow, GuidanceSweep]]) -> Table:
             continue
         for w, summaries in sweep.points.items():
             n = max(s.n for s in summaries.values())
-            body.append([row.model, fmt_number(w, 2 if w != int(w) else 0),
-                         *(fmt_summary(summaries[k]) for k in GUIDANCE_SWEEP_KEYS), str(n)])
+            body.append(
+                [
+                    row.model,
+                    fmt_number(w, 2 if w != int(w) else 0),
+                    *(fmt_summary(summaries[k]) for k in GUIDANCE_SWEEP_KEYS),
+                    str(n),
+                ]
+            )
     return Table(header, body)
 
 
@@ -158,8 +197,17 @@ def pairwise_table(ranking: Ranking) -> Table:
 
 def failed_table(runs: Sequence[Run], root: Path) -> Table:
     header = ["run", "model", "dataset", "seed", "status", "message"]
-    body = [[_relative(run.folder, root), run.model, str(run.record.get("dataset")), str(run.seed),
-             run.status, str(run.record.get("message") or "")] for run in runs]
+    body = [
+        [
+            _relative(run.folder, root),
+            run.model,
+            str(run.record.get("dataset")),
+            str(run.seed),
+            run.status,
+            str(run.record.get("message") or ""),
+        ]
+        for run in runs
+    ]
     return Table(header, body)
 
 

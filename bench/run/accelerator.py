@@ -48,13 +48,17 @@ def check_accelerator(trainer_cfg: DictConfig) -> None:
         hint = "use trainer=cpu"
         if str(trainer_cfg.get("strategy", "")).startswith("ddp"):
             hint += " (or trainer.accelerator=cpu for DDP across CPU processes, with gloo)"
-        raise BenchError(f"trainer.accelerator={trainer_cfg.accelerator}: no CUDA device is available on this "
-                         f"machine (torch {torch.__version__} {build}); {hint}")
+        raise BenchError(
+            f"trainer.accelerator={trainer_cfg.accelerator}: no CUDA device is available on this "
+            f"machine (torch {torch.__version__} {build}); {hint}"
+        )
     devices = trainer_cfg.get("devices", 1)
     wanted = len(devices) if OmegaConf.is_list(devices) else devices
     if isinstance(wanted, int) and wanted > torch.cuda.device_count():
-        raise BenchError(f"trainer.devices={wanted}: expected at most {torch.cuda.device_count()}, "
-                         "the CUDA devices visible on this machine")
+        raise BenchError(
+            f"trainer.devices={wanted}: expected at most {torch.cuda.device_count()}, "
+            "the CUDA devices visible on this machine"
+        )
 
 
 def device_precision(requested: str) -> tuple[str, str | None]:
@@ -63,8 +67,10 @@ def device_precision(requested: str) -> tuple[str, str | None]:
     chosen = choose_precision(requested, torch.cuda.is_bf16_supported(), (major, minor) >= FP16_MIN_CAPABILITY)
     if chosen == str(requested):
         return chosen, None
-    return chosen, (f"precision: {torch.cuda.get_device_name()} (compute capability {major}.{minor}) has no bf16; "
-                    f"training with {chosen} instead of {requested}")
+    return chosen, (
+        f"precision: {torch.cuda.get_device_name()} (compute capability {major}.{minor}) has no bf16; "
+        f"training with {chosen} instead of {requested}"
+    )
 
 
 def trainer_settings(trainer_cfg: DictConfig) -> dict[str, Any]:

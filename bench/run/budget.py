@@ -98,8 +98,11 @@ class TrainingBudget(pl.Callback):
 
     @staticmethod
     def _train_losses(trainer: pl.Trainer) -> dict[str, torch.Tensor]:
-        return {k: v.detach().float() for k, v in trainer.callback_metrics.items()
-                if k.startswith("train/") and torch.is_tensor(v)}
+        return {
+            k: v.detach().float()
+            for k, v in trainer.callback_metrics.items()
+            if k.startswith("train/") and torch.is_tensor(v)
+        }
 
     def _track_last_finite(self, trainer: pl.Trainer) -> None:
         losses = self._train_losses(trainer)
@@ -134,17 +137,22 @@ class TrainingBudget(pl.Callback):
         trainer.should_stop = True
         last_loss = None if self._last_finite_loss is None else float(self._last_finite_loss)
         last_step = None if self._last_finite_step is None else int(self._last_finite_step)
-        self.divergence = {"detected_at_step": trainer.global_step,
-                           "last_finite_step": last_step if last_step is not None and last_step >= 0 else None,
-                           "last_finite_loss": last_loss if last_loss is not None and last_loss == last_loss else None}
+        self.divergence = {
+            "detected_at_step": trainer.global_step,
+            "last_finite_step": last_step if last_step is not None and last_step >= 0 else None,
+            "last_finite_loss": last_loss if last_loss is not None and last_loss == last_loss else None,
+        }
         return False
 
     def divergence_message(self) -> str:
         """One line for the record: where training diverged and the last finite loss."""
         d = self.divergence or {}
         loss = d.get("last_finite_loss")
-        last = f"last finite train/loss {loss:.4g} at step {d.get('last_finite_step')}" if loss is not None \
+        last = (
+            f"last finite train/loss {loss:.4g} at step {d.get('last_finite_step')}"
+            if loss is not None
             else "no finite train/loss logged before"
+        )
         return f"training loss or weights became NaN/Inf (detected at step {d.get('detected_at_step')}; {last})"
 
     def state_dict(self) -> dict:

@@ -21,10 +21,13 @@ def make_callbacks(cfg: DictConfig) -> list[Callback]:
             callback = instantiate(entry)
         except Exception as err:  # a class that does not exist or does not take these keys: the config's mistake
             cause = err.__cause__ or err
-            raise BenchError(f"callbacks.{name}: could not build {entry.get('_target_')} ({type(cause).__name__}: "
-                             f"{str(cause).splitlines()[0] if str(cause) else ''})") from None
+            raise BenchError(
+                f"callbacks.{name}: could not build {entry.get('_target_')} ({type(cause).__name__}: "
+                f"{str(cause).splitlines()[0] if str(cause) else ''})"
+            ) from None
         if not isinstance(callback, Callback):
-            raise BenchError(f"callbacks.{name}._target_={entry.get('_target_')}: expected a pytorch_lightning "
-                             "Callback class")
+            raise BenchError(
+                f"callbacks.{name}._target_={entry.get('_target_')}: expected a pytorch_lightning Callback class"
+            )
         built.append(callback)
     return built

@@ -21,8 +21,14 @@ from bench.core.errors import BenchError
 
 #: Plain-data types a checkpoint may hold beyond tensors: numpy arrays and dtypes, as in a saved
 #: numpy RNG state. An object array still needs its elements' globals, which stay refused.
-SAFE_GLOBALS = [np.ndarray, np.dtype, np.dtypes.UInt32DType, np.dtypes.Float64DType, np.dtypes.Int64DType,
-                getattr(np, "_core", np).multiarray._reconstruct]
+SAFE_GLOBALS = [
+    np.ndarray,
+    np.dtype,
+    np.dtypes.UInt32DType,
+    np.dtypes.Float64DType,
+    np.dtypes.Int64DType,
+    getattr(np, "_core", np).multiarray._reconstruct,
+]
 
 
 def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict:
@@ -36,8 +42,10 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict:
         raise BenchError(f"{path}: checkpoint not found") from None
     except Exception as err:  # truncated zip, random bytes, or a pickle the safe loader refuses
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        raise BenchError(f"{path}: expected a PyTorch checkpoint of tensors and plain values; "
-                         f"could not read it safely ({type(err).__name__}: {reason})") from None
+        raise BenchError(
+            f"{path}: expected a PyTorch checkpoint of tensors and plain values; "
+            f"could not read it safely ({type(err).__name__}: {reason})"
+        ) from None
     if not isinstance(ckpt, dict):
         raise BenchError(f"{path}: expected a PyTorch checkpoint (a dict), found {type(ckpt).__name__}")
     return ckpt

@@ -14,8 +14,17 @@ import torch
 
 from bench.config.plugins import available, family_source
 
-PACKAGES = ("torch", "torchvision", "pytorch-lightning", "torchmetrics", "hydra-core", "numpy", "scipy",
-            "scikit-learn", "bench")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "pytorch-lightning",
+    "torchmetrics",
+    "hydra-core",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "bench",
+)
 
 
 def _version(name: str) -> str | None:
@@ -35,8 +44,13 @@ def git_revision(root: Path | None = None) -> str | None:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         if rev.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return rev.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -52,12 +66,22 @@ def model_source(family: str) -> dict:
     """The package, version and git revision that provided `family` (bench itself for built-ins)."""
     source = family_source(family)
     if source.package is None:
-        return {"family": family, "package": "bench", "version": _version("bench"), "builtin": True,
-                "git_revision": git_revision()}
+        return {
+            "family": family,
+            "package": "bench",
+            "version": _version("bench"),
+            "builtin": True,
+            "git_revision": git_revision(),
+        }
     module = importlib.import_module(available()[family].partition(":")[0])
     root = Path(module.__file__).resolve().parent if getattr(module, "__file__", None) else None
-    return {"family": family, "package": source.package, "version": source.version, "builtin": False,
-            "git_revision": git_revision(root) if root else None}
+    return {
+        "family": family,
+        "package": source.package,
+        "version": source.version,
+        "builtin": False,
+        "git_revision": git_revision(root) if root else None,
+    }
 
 
 def family_label(record: dict) -> str:

@@ -46,9 +46,16 @@ class FitOutcome:
     divergence_message: str | None = None
 
 
-def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictConfig, run_dir: Path,
-        logger: Logger | None, extra_callbacks: list[pl.Callback], enable_progress_bar: bool,
-        owns_run_dir: bool = True) -> FitOutcome:
+def fit(
+    module: GenerativeModule,
+    datamodule: pl.LightningDataModule,
+    cfg: DictConfig,
+    run_dir: Path,
+    logger: Logger | None,
+    extra_callbacks: list[pl.Callback],
+    enable_progress_bar: bool,
+    owns_run_dir: bool = True,
+) -> FitOutcome:
     """Train `module` until the budget is spent (resuming from `last.ckpt` if present), then load
     the selected weights into it.
 
@@ -60,20 +67,36 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
     callbacks: list[pl.Callback] = [budget, *extra_callbacks, FlushLogsOnCheckpoint()]
     callbacks += [] if any(isinstance(cb, RngState) for cb in callbacks) else [RngState()]  # RNG in last.ckpt
     ckpt_dir = run_dir / "checkpoints"
-    callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
-                                     train_time_interval=LAST_CHECKPOINT_EVERY, enable_version_counter=False))
+    callbacks.append(
+        ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename="last",
+            monitor=None,
+            save_top_k=1,
+            train_time_interval=LAST_CHECKPOINT_EVERY,
+            enable_version_counter=False,
+        )
+    )
     best = None
     if module.selection_metric is not None:
-        best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=module.selection_metric, mode="min",
-                               save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
+        best = ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename="best",
+            monitor=module.selection_metric,
+            mode="min",
+            save_top_k=1,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        )
         callbacks.append(best)
     trainer = _trainer(module, datamodule, cfg, run_dir, logger, callbacks, enable_progress_bar)
     last = ckpt_dir / "last.ckpt"
     resume_from = resumable_checkpoint(last, may_set_aside=owns_run_dir)
     if isinstance(logger, ResumableCSVLogger):
         logger.keep_rows_before = logged_steps(resume_from)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume_from is not None else None,
-                weights_only=True)
+    trainer.fit(
+        module, datamodule=datamodule, ckpt_path=str(last) if resume_from is not None else None, weights_only=True
+    )
     trainer.save_checkpoint(last)
     checkpoint = _load_selected(module, best, budget, trainer, run_dir)
     module.to(trainer.strategy.root_device)  # Lightning's teardown moved it to the CPU: evaluate where it trained
@@ -84,15 +107,29 @@ def fit(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictC
         if hasattr(cb, "curve"):
             curves["quality"] = cb.curve
             eval_seconds += getattr(cb, "eval_seconds", 0.0)
-    return FitOutcome(stopped_by=budget.stopped_by or "max_epochs", divergence=budget.divergence,
-                      divergence_message=budget.divergence_message() if budget.divergence else None,
-                      samples_seen=budget.samples_seen, optimizer_steps=trainer.global_step,
-                      epochs=trainer.current_epoch, train_seconds=budget.train_seconds,
-                      eval_seconds_during_training=eval_seconds, checkpoint=checkpoint, curves=curves)
+    return FitOutcome(
+        stopped_by=budget.stopped_by or "max_epochs",
+        divergence=budget.divergence,
+        divergence_message=budget.divergence_message() if budget.divergence else None,
+        samples_seen=budget.samples_seen,
+        optimizer_steps=trainer.global_step,
+        epochs=trainer.current_epoch,
+        train_seconds=budget.train_seconds,
+        eval_seconds_during_training=eval_seconds,
+        checkpoint=checkpoint,
+        curves=curves,
+    )
 
 
-def _trainer(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: DictConfig, run_dir: Path,
-             logger: Logger | None, callbacks: list[pl.Callback], enable_progress_bar: bool) -> pl.Trainer:
+def _trainer(
+    module: GenerativeModule,
+    datamodule: pl.LightningDataModule,
+    cfg: DictConfig,
+    run_dir: Path,
+    logger: Logger | None,
+    callbacks: list[pl.Callback],
+    enable_progress_bar: bool,
+) -> pl.Trainer:
     """The Trainer of a run: the config's settings, with what the training code owns set here."""
     trainer_kwargs: dict[str, Any] = trainer_settings(cfg.trainer)  # precision the device supports
     if module.selection_metric is None:
@@ -103,26 +140,48 @@ def _trainer(module: GenerativeModule, datamodule: pl.LightningDataModule, cfg: 
     trainer_kwargs["use_distributed_sampler"] = False
     if "strategy" in trainer_kwargs:
         trainer_kwargs["strategy"] = ddp_strategy(str(trainer_kwargs["strategy"]), module)
-    return pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger if logger is not None else False,
-                      default_root_dir=str(run_dir), enable_progress_bar=enable_progress_bar,
-                      enable_model_summary=False, num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
+    return pl.Trainer(
+        **trainer_kwargs,
+        callbacks=callbacks,
+        logger=logger if logger is not None else False,
+        default_root_dir=str(run_dir),
+        enable_progress_bar=enable_progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        plugins=[AtomicCheckpointIO()],
+    )
 
 
-def _load_selected(module: GenerativeModule, best: ModelCheckpoint | None, budget: TrainingBudget,
-                   trainer: pl.Trainer, run_dir: Path) -> dict:
+def _load_selected(
+    module: GenerativeModule, best: ModelCheckpoint | None, budget: TrainingBudget, trainer: pl.Trainer, run_dir: Path
+) -> dict:
     """Load the selected weights (best validation score, else the final ones) into `module`; the
     record's `checkpoint` section saying which, and where in training they were taken."""
-    checkpoint = {"last": "checkpoints/last.ckpt", "selection": "final weights", "selected": "checkpoints/last.ckpt",
-                  "selected_at": {"step": trainer.global_step, "samples_seen": budget.samples_seen,
-                                  "train_seconds": budget.train_seconds, "value": None}}
+    checkpoint = {
+        "last": "checkpoints/last.ckpt",
+        "selection": "final weights",
+        "selected": "checkpoints/last.ckpt",
+        "selected_at": {
+            "step": trainer.global_step,
+            "samples_seen": budget.samples_seen,
+            "train_seconds": budget.train_seconds,
+            "value": None,
+        },
+    }
     if best is not None and best.best_model_path:
         state = load_checkpoint(Path(best.best_model_path), map_location=module.device)
         module.load_state_dict(state["state_dict"])
         at = state.get("callbacks", {}).get(budget.state_key, {})
-        checkpoint.update(selection=f"best {module.selection_metric} (validation)",
-                          selected=os.path.relpath(best.best_model_path, run_dir),
-                          selected_at={"step": state.get("global_step"), "samples_seen": at.get("samples_seen"),
-                                       "train_seconds": at.get("train_seconds"), "value": float(best.best_model_score)})
+        checkpoint.update(
+            selection=f"best {module.selection_metric} (validation)",
+            selected=os.path.relpath(best.best_model_path, run_dir),
+            selected_at={
+                "step": state.get("global_step"),
+                "samples_seen": at.get("samples_seen"),
+                "train_seconds": at.get("train_seconds"),
+                "value": float(best.best_model_score),
+            },
+        )
     return checkpoint
 
 

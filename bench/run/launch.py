@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -33,6 +34,7 @@ RANK_EXIT_GRACE_S = 120.0
 class Launch:
     """How a run's processes start: `single` (one process), `spawn` (bench starts `world_size`
     workers on this machine) or `external` (this process is rank `rank` of an outside launch)."""
+
     kind: str
     world_size: int = 1
     rank: int = 0
@@ -77,25 +79,33 @@ def plan_launch(trainer_cfg: DictConfig) -> Launch:
     devices = trainer_cfg.get("devices", 1)
     if strategy.startswith("ddp") and world == 1 and devices != 1 and not OmegaConf.is_list(devices):
         # `auto` or -1 would let Lightning start the ranks by re-executing the command line
-        raise BenchError(f"trainer.devices={devices}: expected a number of devices (or a list of device ids) "
-                         f"with trainer.strategy={strategy}")
+        raise BenchError(
+            f"trainer.devices={devices}: expected a number of devices (or a list of device ids) "
+            f"with trainer.strategy={strategy}"
+        )
     if world == 1:
         return Launch("single")
     if strategy not in DDP_STRATEGIES:
-        raise BenchError(f"trainer.strategy={strategy}: expected one of {', '.join(DDP_STRATEGIES)} with "
-                         f"{world} processes (bench starts them itself; see README, 'Running on a GPU or a cluster')")
+        raise BenchError(
+            f"trainer.strategy={strategy}: expected one of {', '.join(DDP_STRATEGIES)} with "
+            f"{world} processes (bench starts them itself; see README, 'Running on a GPU or a cluster')"
+        )
     launcher = _outside_launcher()
     if launcher == "SLURM" and int(os.environ.get("SLURM_NTASKS", world)) != world:
-        raise BenchError(f"trainer.devices x trainer.num_nodes = {world} processes, but this SLURM job has "
-                         f"{os.environ['SLURM_NTASKS']} task(s): set hydra.launcher.tasks_per_node to "
-                         "trainer.devices and hydra.launcher.nodes to trainer.num_nodes (one task per GPU)")
+        raise BenchError(
+            f"trainer.devices x trainer.num_nodes = {world} processes, but this SLURM job has "
+            f"{os.environ['SLURM_NTASKS']} task(s): set hydra.launcher.tasks_per_node to "
+            "trainer.devices and hydra.launcher.nodes to trainer.num_nodes (one task per GPU)"
+        )
     if launcher is not None:
         return Launch("external", world, _outside_rank(launcher, world // int(trainer_cfg.get("num_nodes", 1))))
     nodes = trainer_cfg.get("num_nodes", 1)
     if nodes != 1:
-        raise BenchError(f"trainer.num_nodes={nodes}: several nodes need a launcher that starts one process per "
-                         "device on each node: SLURM (hydra/launcher=slurm_example with tasks_per_node equal to "
-                         "trainer.devices) or torchrun")
+        raise BenchError(
+            f"trainer.num_nodes={nodes}: several nodes need a launcher that starts one process per "
+            "device on each node: SLURM (hydra/launcher=slurm_example with tasks_per_node equal to "
+            "trainer.devices) or torchrun"
+        )
     return Launch("spawn", world)
 
 
@@ -107,8 +117,9 @@ def _free_port() -> int:
 
 def set_rank_environment(local_rank: int, world: int, port: int) -> None:
     """What Lightning's `LightningEnvironment` reads in a process that someone else started."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), NODE_RANK="0",
-                      LOCAL_RANK=str(local_rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), NODE_RANK="0", LOCAL_RANK=str(local_rank)
+    )
 
 
 def spawn_ranks(entry: Callable[..., None], args: tuple[Any, ...], world: int) -> str | None:
@@ -130,8 +141,9 @@ def spawn_ranks(entry: Callable[..., None], args: tuple[Any, ...], world: int) -
                 stuck = [rank for rank, proc in enumerate(context.processes) if proc.is_alive()]
                 for rank in stuck:
                     context.processes[rank].terminate()
-                return (f"rank(s) {', '.join(map(str, stuck))} still running {RANK_EXIT_GRACE_S:.0f} s "
-                        "after rank 0 ended")
+                return (
+                    f"rank(s) {', '.join(map(str, stuck))} still running {RANK_EXIT_GRACE_S:.0f} s after rank 0 ended"
+                )
     except mp.ProcessRaisedException as err:  # the others were terminated by `join`
         last = str(err).strip().splitlines()[-1]
         return f"rank {err.error_index} failed: {last}"

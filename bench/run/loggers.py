@@ -25,8 +25,7 @@ def make_logger(cfg: DictConfig, run_dir: Path) -> Logger | None:
     node = cfg.get("logger")
     if not node or node.get("_target_") is None:
         return None
-    known = {"save_dir": str(run_dir), "name": run_dir.name,
-             "config": OmegaConf.to_container(cfg, resolve=True)}
+    known = {"save_dir": str(run_dir), "name": run_dir.name, "config": OmegaConf.to_container(cfg, resolve=True)}
     filled = {key: known[key] for key in RUN_KEYS if key in node.keys() and OmegaConf.is_missing(node, key)}
     given = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in filled}
     try:
@@ -34,8 +33,10 @@ def make_logger(cfg: DictConfig, run_dir: Path) -> Logger | None:
         logger = instantiate(given, _partial_=True)(**filled)
     except Exception as err:  # a class that does not exist or does not take these keys: the config's mistake
         cause = err.__cause__ or err
-        raise BenchError(f"logger._target_={node._target_}: could not build it ({type(cause).__name__}: "
-                         f"{str(cause).splitlines()[0] if str(cause) else ''})") from None
+        raise BenchError(
+            f"logger._target_={node._target_}: could not build it ({type(cause).__name__}: "
+            f"{str(cause).splitlines()[0] if str(cause) else ''})"
+        ) from None
     if not isinstance(logger, Logger):
         raise BenchError(f"logger._target_={node._target_}: expected a pytorch_lightning Logger class")
     return logger

@@ -48,5 +48,10 @@ class PhaseTimes(pl.Callback):
 def phase_seconds(phases: PhaseTimes | None, training: float, evaluation: float) -> dict[str, float | None]:
     """The record's `timing.phases`: seconds per phase (None where the run had no such phase)."""
     seconds = phases.seconds if phases is not None else {"startup": None, "validation": None, "checkpointing": None}
-    return {"startup": seconds["startup"], "training": training, "validation": seconds["validation"],
-            "checkpointing": seconds["checkpointing"], "evaluation": evaluation}
+    return {
+        "startup": seconds["startup"],
+        "training": training,
+        "validation": seconds["validation"],
+        "checkpointing": seconds["checkpointing"],
+        "evaluation": evaluation,
+    }

@@ -130,8 +130,9 @@ class LineProgress(Callback):
         self._print(f"stopped by {type(exception).__name__}: {exception}")
 
 
-def make_progress(mode: str = "auto", run_name: str = "run",
-                  stream: TextIO | None = None) -> tuple[list[Callback], bool]:
+def make_progress(
+    mode: str = "auto", run_name: str = "run", stream: TextIO | None = None
+) -> tuple[list[Callback], bool]:
     """Callbacks and the Trainer's `enable_progress_bar` flag for a `progress` setting.
 
     'bar' uses Lightning's TQDM bar, 'lines' a `LineProgress`, 'none' nothing; 'auto' picks

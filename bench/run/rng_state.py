@@ -22,10 +22,12 @@ def capture() -> dict[str, Any]:
     """The process's RNG states (torch CPU and CUDA, NumPy, Python), as types that a checkpoint
     loaded with `weights_only=True` accepts (tensors, tuples, numbers)."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos,
-                                                      has_gauss, gauss),
-            "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
 
 
 def restore(states: dict[str, Any]) -> None:

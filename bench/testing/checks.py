@@ -24,12 +24,21 @@ MAX_ENUMERATED = 4096  # above this many possible images, probability mass is es
 CONDITIONAL_CLASSES = 2  # classes of the tiny specs that conditional models are checked on
 
 
-def tiny_spec(channels: int = 1, height: int = 2, width: int = 2, levels: int = 3,
-              num_classes: int = 0) -> DatasetSpec:
+def tiny_spec(channels: int = 1, height: int = 2, width: int = 2, levels: int = 3, num_classes: int = 0) -> DatasetSpec:
     """A `DatasetSpec` for unit tests (no data behind it): build a model with `cls(net, spec)`;
     `num_classes >= 2` for conditional models."""
-    return DatasetSpec("tiny", channels, height, width, levels, split_seed=0, train_size=8, val_size=0, test_size=0,
-                       num_classes=num_classes)
+    return DatasetSpec(
+        "tiny",
+        channels,
+        height,
+        width,
+        levels,
+        split_seed=0,
+        train_size=8,
+        val_size=0,
+        test_size=0,
+        num_classes=num_classes,
+    )
 
 
 def images_at(index: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
@@ -40,7 +49,7 @@ def images_at(index: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
 
 def all_images(spec: DatasetSpec) -> torch.Tensor:
     """Every image the spec allows, uint8 `[levels ** dims, C, H, W]` (index = base-`levels` digits)."""
-    return images_at(torch.arange(spec.levels ** spec.dims), spec)
+    return images_at(torch.arange(spec.levels**spec.dims), spec)
 
 
 def image_index(images: torch.Tensor, levels: int) -> torch.Tensor:
@@ -60,9 +69,9 @@ def prototype_batch(spec: DatasetSpec, n: int = 64, seed: int = 0) -> tuple[torc
     """`n` labelled images, uint8 `[n, C, H, W]` and int64 `[n]`: every image of class c is
     class c's prototype, and the prototypes differ (rows `0..num_classes-1` are the prototypes)."""
     g = torch.Generator().manual_seed(seed)
-    count = spec.levels ** spec.dims
-    if count <= 2 ** 20:
-        prototypes = images_at(torch.randperm(count, generator=g)[:spec.num_classes], spec)
+    count = spec.levels**spec.dims
+    if count <= 2**20:
+        prototypes = images_at(torch.randperm(count, generator=g)[: spec.num_classes], spec)
     else:  # so many possible images that random ones differ
         prototypes = torch.randint(0, spec.levels, (spec.num_classes, *spec.shape), generator=g, dtype=torch.uint8)
     labels = labels_for(n, spec.num_classes)
@@ -77,8 +86,9 @@ def training_style(model: GenerativeModule) -> str:
     return "gradient" if model.automatic_optimization else "manual"
 
 
-def log2_probabilities(model: GenerativeModule, images: torch.Tensor, repeats: int = 1,
-                       label: int | None = None) -> torch.Tensor:
+def log2_probabilities(
+    model: GenerativeModule, images: torch.Tensor, repeats: int = 1, label: int | None = None
+) -> torch.Tensor:
     """log2 of each uint8 image's probability `[N]` from `nll_bits_per_dim` (given class `label`
     on a conditional model, else the marginal; averaged over `repeats` calls for stochastic
     bounds), float64, in eval mode (dropout would unnormalize it)."""
@@ -90,13 +100,21 @@ def log2_probabilities(model: GenerativeModule, images: torch.Tensor, repeats: i
         return model.nll_bits_per_dim(chunk, torch.full((len(chunk),), label, dtype=torch.int64, device=chunk.device))
 
     with torch.no_grad():
-        bpd = torch.stack([torch.cat([bpd(chunk) for chunk in images.split(1024)])
-                           for _ in range(repeats)]).to(torch.float64).mean(0)
+        bpd = (
+            torch.stack([torch.cat([bpd(chunk) for chunk in images.split(1024)]) for _ in range(repeats)])
+            .to(torch.float64)
+            .mean(0)
+        )
     return -bpd * model.spec.dims
 
 
-def fit_briefly(model: GenerativeModule, batch: torch.Tensor, steps: int = 30, lr: float | None = None,
-                labels: torch.Tensor | None = None) -> list[float]:
+def fit_briefly(
+    model: GenerativeModule,
+    batch: torch.Tensor,
+    steps: int = 30,
+    lr: float | None = None,
+    labels: torch.Tensor | None = None,
+) -> list[float]:
     """A few training steps on uint8 `batch` (closed-form models are fitted); returns the losses.
     A conditional model trains on `labels` `[N]` (default: the classes in turn, 0, 1, 0, ...)."""
     if model.conditional and labels is None:
@@ -148,24 +166,30 @@ def varied_batch(spec: DatasetSpec, n: int = 64, seed: int = 0) -> torch.Tensor:
     return torch.randint(0, spec.levels, (n, *spec.shape), generator=g, dtype=torch.uint8)
 
 
-def check_sample_variety(model: GenerativeModule, n: int = 64, min_distinct: float = 0.25,
-                         labels: torch.Tensor | None = None) -> None:
+def check_sample_variety(
+    model: GenerativeModule, n: int = 64, min_distinct: float = 0.25, labels: torch.Tensor | None = None
+) -> None:
     """All models (on a spec with many levels, where even an untrained model's small differences
     survive quantization). Samples depend on the generator and only on it: one seed gives the
     same `n` samples twice, another seed changes most of them, and at least `min_distinct * n`
     of the `n` are different images (not collapsed onto a few). A conditional model is given
     the same `labels` (int64 `[n]`) for every draw."""
+
     def draw(seed: int) -> torch.Tensor:
         return model.sample(n, torch.Generator().manual_seed(seed), labels)
 
     a, again, other = draw(1), draw(1), draw(2)
     assert torch.equal(a, again), "the same seeded generator must give the same samples"
     same_rows = int((a == other).flatten(1).all(1).sum())
-    assert same_rows < n / 2, (f"{same_rows} of {n} samples are the same under generator seeds 1 and 2: "
-                               "sample() must draw its randomness from the generator it is given")
+    assert same_rows < n / 2, (
+        f"{same_rows} of {n} samples are the same under generator seeds 1 and 2: "
+        "sample() must draw its randomness from the generator it is given"
+    )
     distinct = len(torch.unique(a.flatten(1), dim=0))
-    assert distinct >= min_distinct * n, (f"only {distinct} different images among {n} samples (expected at least "
-                                          f"{math.ceil(min_distinct * n)}): the sampler collapses onto a few images")
+    assert distinct >= min_distinct * n, (
+        f"only {distinct} different images among {n} samples (expected at least "
+        f"{math.ceil(min_distinct * n)}): the sampler collapses onto a few images"
+    )
 
 
 def check_checkpoint_round_trip(model: GenerativeModule, fresh: GenerativeModule) -> None:
@@ -175,8 +199,9 @@ def check_checkpoint_round_trip(model: GenerativeModule, fresh: GenerativeModule
     torch.save({"state_dict": model.state_dict()}, buffer)
     buffer.seek(0)
     fresh.load_state_dict(torch.load(buffer, weights_only=True)["state_dict"])
-    assert torch.equal(model.sample(4, torch.Generator().manual_seed(3)),
-                       fresh.sample(4, torch.Generator().manual_seed(3))), "reloaded weights sample differently"
+    assert torch.equal(
+        model.sample(4, torch.Generator().manual_seed(3)), fresh.sample(4, torch.Generator().manual_seed(3))
+    ), "reloaded weights sample differently"
 
 
 def check_likelihood_normalized(model: GenerativeModule, tolerance: float = 1e-4, label: int | None = None) -> None:
@@ -195,7 +220,9 @@ def check_likelihood_normalized(model: GenerativeModule, tolerance: float = 1e-4
     where = f"over the {len(images)} images of a {'x'.join(map(str, spec.shape))} spec with {spec.levels} levels"
     where += "" if label is None else f" given label {label}"
     if model.likelihood == "exact":
-        assert abs(total - 1) <= tolerance + error, f"exp(-nll) sums to {total:.6f} {where}; an exact likelihood sums to 1"
+        assert abs(total - 1) <= tolerance + error, (
+            f"exp(-nll) sums to {total:.6f} {where}; an exact likelihood sums to 1"
+        )
     else:
         assert total <= 1 + tolerance + error, f"exp(-bound) sums to {total:.6f} {where}; a bound sums to at most 1"
 
@@ -211,8 +238,9 @@ def check_bpd_below_uniform(model: GenerativeModule, steps: int = 30) -> None:
     uniform = math.log2(model.spec.levels)
     assert bpd.shape == (len(batch),), f"nll_bits_per_dim must return one value per image, got {tuple(bpd.shape)}"
     assert bool(torch.isfinite(bpd).all()), f"nll_bits_per_dim is not finite after {steps} steps: {bpd.tolist()}"
-    assert float(bpd.mean()) < uniform, (f"after {steps} steps on a tiny batch, bits/dim is {float(bpd.mean()):.3f}, "
-                                         f"not below the uniform {uniform:.3f}")
+    assert float(bpd.mean()) < uniform, (
+        f"after {steps} steps on a tiny batch, bits/dim is {float(bpd.mean()):.3f}, not below the uniform {uniform:.3f}"
+    )
 
 
 def _fit_to_likelihood(model: GenerativeModule, samples: torch.Tensor, label: int | None = None) -> tuple[float, float]:
@@ -241,8 +269,10 @@ def check_samples_follow_likelihood(model: GenerativeModule, n: int = 4000, min_
     fit_briefly(model, tiny_batch(model.spec))
     model.eval()
     p_value, tv = _fit_to_likelihood(model, model.sample(n, torch.Generator().manual_seed(0)))
-    assert p_value >= min_p_value, (f"samples do not follow the likelihood: chi-square p = {p_value:.2g} over {n} "
-                                    f"samples, total variation {tv:.3f} between sample frequencies and exp(-nll)")
+    assert p_value >= min_p_value, (
+        f"samples do not follow the likelihood: chi-square p = {p_value:.2g} over {n} "
+        f"samples, total variation {tv:.3f} between sample frequencies and exp(-nll)"
+    )
 
 
 def check_loss_falls(model: GenerativeModule, steps: int = 20) -> None:
@@ -258,12 +288,19 @@ def check_loss_falls(model: GenerativeModule, steps: int = 20) -> None:
     before = loss()
     fit_briefly(model, batch, steps)
     after = loss()
-    assert math.isfinite(after) and after < before, (f"training loss went from {before:.4f} to {after:.4f} in {steps} "
-                                                     "steps on a tiny batch; expected it to fall")
+    assert math.isfinite(after) and after < before, (
+        f"training loss went from {before:.4f} to {after:.4f} in {steps} steps on a tiny batch; expected it to fall"
+    )
 
 
-def check_memorizes_one_image(model: GenerativeModule, image: torch.Tensor, lr: float = 3e-2,
-                              max_steps: int = 3000, probability: float = 0.9, n_samples: int = 64) -> None:
+def check_memorizes_one_image(
+    model: GenerativeModule,
+    image: torch.Tensor,
+    lr: float = 3e-2,
+    max_steps: int = 3000,
+    probability: float = 0.9,
+    n_samples: int = 64,
+) -> None:
     """`exact`, gradient-trained: a model fitted to one uint8 image `[1, C, H, W]` gives it
     `probability` and samples it back as often as that probability says (binomial 1e-4 quantile
     of `n_samples`). Fitting stops once the probability is reached, so free per-pixel logits
@@ -287,8 +324,9 @@ def check_memorizes_one_image(model: GenerativeModule, image: torch.Tensor, lr: 
     samples = model.sample(n_samples, torch.Generator().manual_seed(0))
     exact = int((samples == image).flatten(1).all(1).sum())
     expected = int(stats.binom.ppf(1e-4, n_samples, probability))
-    assert exact >= expected, (f"only {exact} of {n_samples} samples reproduce the memorized image, expected at "
-                               f"least {expected} ({reached})")
+    assert exact >= expected, (
+        f"only {exact} of {n_samples} samples reproduce the memorized image, expected at least {expected} ({reached})"
+    )
 
 
 # ---- conditional models ------------------------------------------------------------------------
@@ -302,9 +340,11 @@ def check_conditional_sample_contract(model: GenerativeModule, n: int = 6) -> No
     b = model.sample(n, torch.Generator().manual_seed(1), labels)
     unlabelled = model.sample(n, torch.Generator().manual_seed(1))
     assert torch.equal(state, torch.get_rng_state()), (
-        "sample(labels=...) must draw from its generator, not the global RNG")
+        "sample(labels=...) must draw from its generator, not the global RNG"
+    )
     assert a.shape == (n, *spec.shape) and a.dtype == torch.uint8, (
-        f"sample(labels=...) must return uint8 {(n, *spec.shape)}, got {a.dtype} {tuple(a.shape)}")
+        f"sample(labels=...) must return uint8 {(n, *spec.shape)}, got {a.dtype} {tuple(a.shape)}"
+    )
     assert int(a.max()) < spec.levels, f"sample values must be below levels={spec.levels}, got {int(a.max())}"
     assert torch.equal(a, b), "the same seeded generator and labels must give the same samples"
     assert unlabelled.shape == a.shape, "sample(n) on a conditional model must draw n images (labels drawn uniformly)"
@@ -316,8 +356,9 @@ def check_conditional_sample_contract(model: GenerativeModule, n: int = 6) -> No
         raise AssertionError(f"sample({n}, labels=<{n - 1} labels>) must refuse the labels with a BenchError")
 
 
-def check_labels_honoured(model: GenerativeModule, probability: float = 0.75, lr: float = 3e-2,
-                          max_steps: int = 2000, n_samples: int = 64) -> None:
+def check_labels_honoured(
+    model: GenerativeModule, probability: float = 0.75, lr: float = 3e-2, max_steps: int = 2000, n_samples: int = 64
+) -> None:
     """Conditional models fitted by gradient or in closed form. Fitted to a set where every image
     of class c is c's prototype (`prototype_batch`), the model gives each prototype `probability`
     given its class (likelihood models; gradient fitting stops once it does) and samples of
@@ -350,7 +391,8 @@ def check_labels_honoured(model: GenerativeModule, probability: float = 0.75, lr
         p = own_probability()
         reached += f"p(prototype c | c) = {[round(float(v), 3) for v in p]}"
         assert bool((p >= probability).all()), (
-            f"did not learn to tell the classes apart: {reached}; expected at least {probability} for each class")
+            f"did not learn to tell the classes apart: {reached}; expected at least {probability} for each class"
+        )
     asked = torch.arange(k).repeat_interleave(n_samples)
     samples = model.sample(len(asked), torch.Generator().manual_seed(0), asked)
     own = (samples == prototypes[asked]).flatten(1).all(1)
@@ -358,7 +400,8 @@ def check_labels_honoured(model: GenerativeModule, probability: float = 0.75, lr
     expected = int(stats.binom.ppf(1e-4, n_samples, probability))
     assert min(counts) >= expected, (
         f"samples do not follow their labels: of {n_samples} samples per label, {counts} are that class's "
-        f"prototype, expected at least {expected} each ({reached})")
+        f"prototype, expected at least {expected} each ({reached})"
+    )
 
 
 def check_conditional_likelihood_normalized(model: GenerativeModule, tolerance: float = 1e-4) -> None:
@@ -368,8 +411,9 @@ def check_conditional_likelihood_normalized(model: GenerativeModule, tolerance: 
         check_likelihood_normalized(model, tolerance, label)
 
 
-def check_conditional_samples_follow_likelihood(model: GenerativeModule, n: int = 2000, min_p_value: float = 1e-4,
-                                                weight: float = 2.0) -> None:
+def check_conditional_samples_follow_likelihood(
+    model: GenerativeModule, n: int = 2000, min_p_value: float = 1e-4, weight: float = 2.0
+) -> None:
     """Conditional `exact` models: after a brief fit, the samples of each label follow p(x | label)
     (chi-square over all images of the tiny spec). A model with guidance is set to guidance
     `weight` and sampled under the scoring options (`with_guidance(model, 0)`): scored samples
@@ -388,11 +432,13 @@ def check_conditional_samples_follow_likelihood(model: GenerativeModule, n: int 
         p_value, tv = _fit_to_likelihood(model, samples, label)
         assert p_value >= min_p_value, (
             f"samples of label {label} do not follow the conditional likelihood: chi-square p = {p_value:.2g} over "
-            f"{n} samples, total variation {tv:.3f} between sample frequencies and exp(-nll given the label)")
+            f"{n} samples, total variation {tv:.3f} between sample frequencies and exp(-nll given the label)"
+        )
 
 
-def check_guidance_zero_is_plain_sampling(model: GenerativeModule, weight: float = 2.0, n: int = 32,
-                                          vanishing: float = 1e-6) -> None:
+def check_guidance_zero_is_plain_sampling(
+    model: GenerativeModule, weight: float = 2.0, n: int = 32, vanishing: float = 1e-6
+) -> None:
     """Conditional models with guidance. Under the same seed: a model set to guidance `weight`
     draws, with the scoring options at w = 0 (`with_guidance(model, 0)`), exactly the plain
     conditional samples; the guided path reduces to them as w -> 0 (at w = `vanishing` it draws
@@ -414,11 +460,16 @@ def check_guidance_zero_is_plain_sampling(model: GenerativeModule, weight: float
             unguided = draw()
     finally:
         model.guidance = saved
-    assert torch.equal(unguided, plain), (f"samples of a model set to guidance {weight} differ, under "
-                                          "with_guidance(model, 0), from plain conditional samples (same seed)")
+    assert torch.equal(unguided, plain), (
+        f"samples of a model set to guidance {weight} differ, under "
+        "with_guidance(model, 0), from plain conditional samples (same seed)"
+    )
     changed = int((nearly_plain != plain).flatten(1).any(1).sum())
-    assert changed == 0, (f"guided samples at w = {vanishing} differ from plain conditional samples in {changed} of "
-                          f"{n} images (same seed): guidance must reduce to conditional sampling as w -> 0")
+    assert changed == 0, (
+        f"guided samples at w = {vanishing} differ from plain conditional samples in {changed} of "
+        f"{n} images (same seed): guidance must reduce to conditional sampling as w -> 0"
+    )
     assert torch.equal(guided, again), f"guided samples (w = {weight}) differ under the same seed"
     assert guided.shape == plain.shape and int(guided.max()) < model.spec.levels, (
-        f"guided samples must be uint8 {tuple(plain.shape)} below levels={model.spec.levels}")
+        f"guided samples must be uint8 {tuple(plain.shape)} below levels={model.spec.levels}"
+    )

@@ -10,9 +10,9 @@ declare `supports_conditional` — and adds a short `bench-train` run that must 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -79,42 +79,96 @@ def _conditional(*kinds: str) -> Callable[[GenerativeModule], bool]:
 
 
 CONDITIONAL_CHECKS: tuple[Check, ...] = (
-    Check("conditional: sample contract with labels", "conditional models", lambda m: m.conditional,
-          lambda b, s: checks.check_conditional_sample_contract(_fitted(b, s))),
-    Check("conditional: samples vary with the generator", "conditional models", lambda m: m.conditional,
-          lambda b, s: _variety(b, s, conditional=True)),
-    Check("conditional: samples follow their labels",
-          "conditional models, training style 'closed_form' or 'gradient' (likelihood 'exact' or 'bound')",
-          lambda m: m.conditional and (checks.training_style(m) == "closed_form" or (
-              checks.training_style(m) == "gradient" and m.likelihood != "none")),
-          lambda b, s: checks.check_labels_honoured(_seeded(b, s))),
-    Check("conditional: likelihood sums to 1 per label", "conditional models, likelihood 'exact'",
-          _conditional("exact"), lambda b, s: checks.check_conditional_likelihood_normalized(_seeded(b, s))),
-    Check("conditional: likelihood sums to at most 1 per label", "conditional models, likelihood 'bound'",
-          _conditional("bound"), lambda b, s: checks.check_conditional_likelihood_normalized(_seeded(b, s))),
-    Check("conditional: samples follow the likelihood per label", "conditional models, likelihood 'exact'",
-          _conditional("exact"), lambda b, s: checks.check_conditional_samples_follow_likelihood(_seeded(b, s))),
-    Check("conditional: guidance 0 equals plain sampling", "conditional models with supports_guidance",
-          lambda m: m.conditional and m.supports_guidance,
-          lambda b, s: checks.check_guidance_zero_is_plain_sampling(_fitted(b, s))),
+    Check(
+        "conditional: sample contract with labels",
+        "conditional models",
+        lambda m: m.conditional,
+        lambda b, s: checks.check_conditional_sample_contract(_fitted(b, s)),
+    ),
+    Check(
+        "conditional: samples vary with the generator",
+        "conditional models",
+        lambda m: m.conditional,
+        lambda b, s: _variety(b, s, conditional=True),
+    ),
+    Check(
+        "conditional: samples follow their labels",
+        "conditional models, training style 'closed_form' or 'gradient' (likelihood 'exact' or 'bound')",
+        lambda m: (
+            m.conditional
+            and (
+                checks.training_style(m) == "closed_form"
+                or (checks.training_style(m) == "gradient" and m.likelihood != "none")
+            )
+        ),
+        lambda b, s: checks.check_labels_honoured(_seeded(b, s)),
+    ),
+    Check(
+        "conditional: likelihood sums to 1 per label",
+        "conditional models, likelihood 'exact'",
+        _conditional("exact"),
+        lambda b, s: checks.check_conditional_likelihood_normalized(_seeded(b, s)),
+    ),
+    Check(
+        "conditional: likelihood sums to at most 1 per label",
+        "conditional models, likelihood 'bound'",
+        _conditional("bound"),
+        lambda b, s: checks.check_conditional_likelihood_normalized(_seeded(b, s)),
+    ),
+    Check(
+        "conditional: samples follow the likelihood per label",
+        "conditional models, likelihood 'exact'",
+        _conditional("exact"),
+        lambda b, s: checks.check_conditional_samples_follow_likelihood(_seeded(b, s)),
+    ),
+    Check(
+        "conditional: guidance 0 equals plain sampling",
+        "conditional models with supports_guidance",
+        lambda m: m.conditional and m.supports_guidance,
+        lambda b, s: checks.check_guidance_zero_is_plain_sampling(_fitted(b, s)),
+    ),
 )
 
 CHECKS: tuple[Check, ...] = (
     Check("sample contract", "every model", lambda m: True, _sample_contract),
     Check("checkpoint round trip", "every model", lambda m: True, _round_trip),
     Check("samples vary with the generator", "every model", lambda m: True, _variety),
-    Check("likelihood sums to 1", "likelihood 'exact'", _likelihood("exact"),
-          lambda b, s: checks.check_likelihood_normalized(_seeded(b, s))),
-    Check("likelihood sums to at most 1", "likelihood 'bound'", _likelihood("bound"),
-          lambda b, s: checks.check_likelihood_normalized(_seeded(b, s))),
-    Check("bits/dim finite and below uniform after a few steps", "likelihood 'exact' or 'bound'",
-          _likelihood("exact", "bound"), lambda b, s: checks.check_bpd_below_uniform(_seeded(b, s))),
-    Check("samples follow the likelihood", "likelihood 'exact'", _likelihood("exact"),
-          lambda b, s: checks.check_samples_follow_likelihood(_seeded(b, s))),
-    Check("training loss falls", "training style 'gradient'",
-          lambda m: checks.training_style(m) == "gradient", lambda b, s: checks.check_loss_falls(_seeded(b, s))),
-    Check("memorizes one image", "likelihood 'exact', training style 'gradient'",
-          lambda m: m.likelihood == "exact" and checks.training_style(m) == "gradient", _memorizes),
+    Check(
+        "likelihood sums to 1",
+        "likelihood 'exact'",
+        _likelihood("exact"),
+        lambda b, s: checks.check_likelihood_normalized(_seeded(b, s)),
+    ),
+    Check(
+        "likelihood sums to at most 1",
+        "likelihood 'bound'",
+        _likelihood("bound"),
+        lambda b, s: checks.check_likelihood_normalized(_seeded(b, s)),
+    ),
+    Check(
+        "bits/dim finite and below uniform after a few steps",
+        "likelihood 'exact' or 'bound'",
+        _likelihood("exact", "bound"),
+        lambda b, s: checks.check_bpd_below_uniform(_seeded(b, s)),
+    ),
+    Check(
+        "samples follow the likelihood",
+        "likelihood 'exact'",
+        _likelihood("exact"),
+        lambda b, s: checks.check_samples_follow_likelihood(_seeded(b, s)),
+    ),
+    Check(
+        "training loss falls",
+        "training style 'gradient'",
+        lambda m: checks.training_style(m) == "gradient",
+        lambda b, s: checks.check_loss_falls(_seeded(b, s)),
+    ),
+    Check(
+        "memorizes one image",
+        "likelihood 'exact', training style 'gradient'",
+        lambda m: m.likelihood == "exact" and checks.training_style(m) == "gradient",
+        _memorizes,
+    ),
     *CONDITIONAL_CHECKS,
 )
 
@@ -144,8 +198,10 @@ def tiny_spec_for(build: Build) -> DatasetSpec:
                 return spec
             except BenchError as err:  # e.g. sides must be divisible by 4
                 problems.append(str(err))
-    raise AssertionError(f"the model builds on none of the tiny specs {checks.TINY_SPECS} (with 0 or "
-                         f"{checks.CONDITIONAL_CLASSES} classes): {'; '.join(problems)}")
+    raise AssertionError(
+        f"the model builds on none of the tiny specs {checks.TINY_SPECS} (with 0 or "
+        f"{checks.CONDITIONAL_CLASSES} classes): {'; '.join(problems)}"
+    )
 
 
 def applicable_checks(model: GenerativeModule, among: Sequence[Check] = CHECKS) -> list[Check]:
@@ -178,12 +234,24 @@ def compose_model(name: str, overrides: Sequence[str] = ()):
 
 def check_bench_train(name: str, results_dir: Path, overrides: Sequence[str] = ()) -> dict:
     """`bench-train model=<name> budget=smoke` (3 s, procedural data) writes a completed record."""
-    cfg = compose_model(name, ["dataset=procedural", "budget=smoke", "budget.value=3", "logger=none",
-                               "progress=none", "threads=1", f"results_dir={results_dir}", *overrides])
+    cfg = compose_model(
+        name,
+        [
+            "dataset=procedural",
+            "budget=smoke",
+            "budget.value=3",
+            "logger=none",
+            "progress=none",
+            "threads=1",
+            f"results_dir={results_dir}",
+            *overrides,
+        ],
+    )
     record = train(cfg)
     assert record is not None and record["status"] == "completed", (
         f"bench-train model={name} budget=smoke did not complete: "
-        f"{(record or {}).get('status')}: {(record or {}).get('message')}")
+        f"{(record or {}).get('status')}: {(record or {}).get('message')}"
+    )
     return record
 
 
@@ -193,9 +261,11 @@ def check_network_declared(model_cfg) -> None:
     target = (model_cfg.get("net") or {}).get("_target_")
     declared = get_family(model_cfg.family).networks
     if target is not None and target not in declared:
-        raise AssertionError(f"network declared: model.net._target_={target!r} is not among the {model_cfg.family!r} "
-                             f"family's networks {tuple(declared)}; add it to the class attribute `networks`, or "
-                             "re-evaluating this model's runs is refused")
+        raise AssertionError(
+            f"network declared: model.net._target_={target!r} is not among the {model_cfg.family!r} "
+            f"family's networks {tuple(declared)}; add it to the class attribute `networks`, or "
+            "re-evaluating this model's runs is refused"
+        )
 
 
 def check_model_config(name: str, results_dir: Path | None = None) -> list[str]:

@@ -25,8 +25,8 @@ def _bench_conf() -> Path | None:
 
 def _is_bench_primary(path: str) -> bool:
     if path.startswith("pkg://"):
-        return path[len("pkg://"):].strip("/").replace("/", ".") == "bench.conf"
-    folder = path[len("file://"):] if path.startswith("file://") else path
+        return path[len("pkg://") :].strip("/").replace("/", ".") == "bench.conf"
+    folder = path[len("file://") :] if path.startswith("file://") else path
     return Path(folder).resolve() == _bench_conf()
 
 

@@ -60,8 +60,11 @@ class BenchSweeper(BasicSweeper):
 
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             job = " ".join(overrides)
-            print(f"error: sweep job `{job}`: the config does not compose ({reason}); skipped, nothing written",
-                  file=sys.stderr, flush=True)
+            print(
+                f"error: sweep job `{job}`: the config does not compose ({reason}); skipped, nothing written",
+                file=sys.stderr,
+                flush=True,
+            )
             note_incomplete_job(f"{job} (does not compose)")
             return False
         return True

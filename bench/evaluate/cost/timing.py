@@ -14,9 +14,9 @@ import resource
 import statistics
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 from torch.utils import flop_counter
@@ -56,9 +56,15 @@ def images_per_repeat(module, n: int) -> int:
     return max(1, min(n, TIMED_BATCHES * batch))
 
 
-def timed_sample(module, n: int, seed: int, repeats: int = REPEATS,
-                 lock_path: Path | None = None, labels: torch.Tensor | None = None,
-                 defer: bool = False) -> tuple[torch.Tensor, dict]:
+def timed_sample(
+    module,
+    n: int,
+    seed: int,
+    repeats: int = REPEATS,
+    lock_path: Path | None = None,
+    labels: torch.Tensor | None = None,
+    defer: bool = False,
+) -> tuple[torch.Tensor, dict]:
     """Draw the `n` scored samples with `seed` (temperature 1, no top-k) and time sampling.
 
     Returns uint8 `[n, C, H, W]` and `{sample_images_per_s, latency_ms_per_image, measurement}`.
@@ -86,24 +92,39 @@ def timed_sample(module, n: int, seed: int, repeats: int = REPEATS,
         with at_temperature_one(module):
             samples = draw(n, seed)
         # `images_per_repeat` stands for N until the timing pass replaces the measurement
-        return samples, {"sample_images_per_s": None, "sample_images_per_cpu_s": None,
-                         "latency_ms_per_image": None,
-                         "measurement": {"pass": DEFERRED, "scored_images": n, "images_per_repeat": n}}
+        return samples, {
+            "sample_images_per_s": None,
+            "sample_images_per_cpu_s": None,
+            "latency_ms_per_image": None,
+            "measurement": {"pass": DEFERRED, "scored_images": n, "images_per_repeat": n},
+        }
     per_repeat = images_per_repeat(module, n)
     with _exclusive(lock_path) as waited, at_temperature_one(module):
         samples, scored_s = _timed(lambda: draw(n, seed), device)
         times, cpu_times = _repeats(lambda i: draw(per_repeat, seed + 1 + i), repeats, device)
         latencies = [_timed(lambda i=i: draw(1, seed + MAX_REPEATS + 1 + i), device)[1] for i in range(repeats)]
-    measurement = {"pass": "in the job", "warmup": "the scored draw", "warmup_draws": 1, "warmup_images": n,
-                   "scored_images": n, "scored_draw_s": scored_s, "repeats": len(times),
-                   "statistic": STATISTIC_NAME, "images_per_repeat": per_repeat, "timed_s": sum(times),
-                   "max_timed_s": MAX_TIMED_S, "exclusive_lock": str(lock_path) if lock_path else None,
-                   "lock_wait_s": waited}
+    measurement = {
+        "pass": "in the job",
+        "warmup": "the scored draw",
+        "warmup_draws": 1,
+        "warmup_images": n,
+        "scored_images": n,
+        "scored_draw_s": scored_s,
+        "repeats": len(times),
+        "statistic": STATISTIC_NAME,
+        "images_per_repeat": per_repeat,
+        "timed_s": sum(times),
+        "max_timed_s": MAX_TIMED_S,
+        "exclusive_lock": str(lock_path) if lock_path else None,
+        "lock_wait_s": waited,
+    }
     # CPU seconds of this process: on a shared CPU, unlike wall time, not stretched by other jobs
-    return samples, {"sample_images_per_s": per_repeat / max(STATISTIC(times), 1e-9),
-                     "sample_images_per_cpu_s": per_repeat / max(STATISTIC(cpu_times), 1e-9),
-                     "latency_ms_per_image": 1000.0 * STATISTIC(latencies),
-                     "measurement": measurement}
+    return samples, {
+        "sample_images_per_s": per_repeat / max(STATISTIC(times), 1e-9),
+        "sample_images_per_cpu_s": per_repeat / max(STATISTIC(cpu_times), 1e-9),
+        "latency_ms_per_image": 1000.0 * STATISTIC(latencies),
+        "measurement": measurement,
+    }
 
 
 def _repeats(draw: Callable[[int], torch.Tensor], repeats: int, device: torch.device) -> tuple[list, list]:
@@ -230,10 +251,13 @@ class PeakMemory:
     def __init__(self, device: torch.device, poll_s: float = 0.005):
         self.device, self.poll_s = device, poll_s
         self.mb: float | None = None
-        self.kind = ("cuda max_memory_allocated" if device.type == "cuda"
-                     else "cpu resident-set increase over the start of the block")
+        self.kind = (
+            "cuda max_memory_allocated"
+            if device.type == "cuda"
+            else "cpu resident-set increase over the start of the block"
+        )
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
             self._base = torch.cuda.memory_allocated(self.device)
@@ -263,5 +287,4 @@ def _rss_bytes() -> int:
         with open("/proc/self/statm") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:  # no procfs (macOS): fall back to the process high-water mark
-
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -9,8 +9,8 @@ seeded RNG so the result depends on the protocol seed alone and the caller's RNG
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -55,8 +55,9 @@ def _update(metric, inputs: torch.Tensor, **kwargs) -> None:
 
 def _check_sizes(real: torch.Tensor, fake: torch.Tensor, minimum: int, what: str) -> None:
     if len(real) < minimum or len(fake) < minimum:
-        raise BenchError(f"{what}: expected at least {minimum} reference and generated images, "
-                         f"got {len(real)} and {len(fake)}")
+        raise BenchError(
+            f"{what}: expected at least {minimum} reference and generated images, got {len(real)} and {len(fake)}"
+        )
 
 
 @torch.no_grad()
@@ -70,8 +71,9 @@ def frechet_distance(feature: nn.Module, real: torch.Tensor, fake: torch.Tensor)
 
 
 @torch.no_grad()
-def kernel_distance(feature: nn.Module, real: torch.Tensor, fake: torch.Tensor, subset_size: int,
-                    subsets: int, seed: int) -> tuple[float, float]:
+def kernel_distance(
+    feature: nn.Module, real: torch.Tensor, fake: torch.Tensor, subset_size: int, subsets: int, seed: int
+) -> tuple[float, float]:
     """KID mean and std over `subsets` random subsets of `subset_size` (capped at the smaller set).
 
     The unbiased MMD estimate is reported signed: a value below zero means "indistinguishable at

@@ -35,8 +35,9 @@ def _takes_labels(fn) -> bool:
         return False
 
 
-def bits_per_dim(module, images: torch.Tensor, iwae_k: int, seed: int,
-                 labels: torch.Tensor | None = None) -> dict[str, float | str | None]:
+def bits_per_dim(
+    module, images: torch.Tensor, iwae_k: int, seed: int, labels: torch.Tensor | None = None
+) -> dict[str, float | str | None]:
     """`{bits_per_dim, bits_per_dim_kind, elbo_bits_per_dim}` of uint8 `images` `[N, C, H, W]`.
 
     With `labels` (int64 `[N]`, the images' classes; conditional models only) also
@@ -46,8 +47,12 @@ def bits_per_dim(module, images: torch.Tensor, iwae_k: int, seed: int,
     kind = getattr(module, "likelihood", "none")
     given = labels is not None
     if kind == "none":
-        return {"bits_per_dim": None, "bits_per_dim_kind": "n/a", "elbo_bits_per_dim": None,
-                **({"bits_per_dim_given_label": None, "elbo_bits_per_dim_given_label": None} if given else {})}
+        return {
+            "bits_per_dim": None,
+            "bits_per_dim_kind": "n/a",
+            "elbo_bits_per_dim": None,
+            **({"bits_per_dim_given_label": None, "elbo_bits_per_dim_given_label": None} if given else {}),
+        }
     if len(images) == 0:
         raise BenchError("likelihood: the reference split is empty; expected held-out images")
     device = module.device
@@ -68,11 +73,14 @@ def bits_per_dim(module, images: torch.Tensor, iwae_k: int, seed: int,
                 nll = _mean_over_batches(module.nll_bits_per_dim, images, device, labels)
                 iwae = None
                 if kind == "bound" and _takes_labels(getattr(module, "iwae_bits_per_dim", None)):
-                    iwae = _mean_over_batches(lambda x, y: module.iwae_bits_per_dim(x, iwae_k, labels=y),
-                                              images, device, labels)
+                    iwae = _mean_over_batches(
+                        lambda x, y: module.iwae_bits_per_dim(x, iwae_k, labels=y), images, device, labels
+                    )
             given_label = _headline(kind, nll, iwae)
-            result.update(bits_per_dim_given_label=given_label["bits_per_dim"],
-                          elbo_bits_per_dim_given_label=given_label["elbo_bits_per_dim"])
+            result.update(
+                bits_per_dim_given_label=given_label["bits_per_dim"],
+                elbo_bits_per_dim_given_label=given_label["elbo_bits_per_dim"],
+            )
     finally:
         module.train(was_training)
     return result
@@ -80,6 +88,9 @@ def bits_per_dim(module, images: torch.Tensor, iwae_k: int, seed: int,
 
 def _headline(kind: str, nll: float, iwae: float | None) -> dict[str, float | str | None]:
     if kind == "bound":
-        return {"bits_per_dim": iwae if iwae is not None else nll, "bits_per_dim_kind": "bound",
-                "elbo_bits_per_dim": nll}
+        return {
+            "bits_per_dim": iwae if iwae is not None else nll,
+            "bits_per_dim_kind": "bound",
+            "elbo_bits_per_dim": nll,
+        }
     return {"bits_per_dim": nll, "bits_per_dim_kind": "exact", "elbo_bits_per_dim": None}

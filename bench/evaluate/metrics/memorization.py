@@ -29,4 +29,3 @@ def memorization_threshold(val: torch.Tensor, train: torch.Tensor, levels: int) 
     if len(val) == 0 or len(train) == 0:
         raise BenchError("memorization: expected non-empty validation and train splits")
     return torch.quantile(nearest_distances(val, train, levels), QUANTILE).item()
-

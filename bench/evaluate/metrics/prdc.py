@@ -22,8 +22,10 @@ def knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
 def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> dict[str, float]:
     """Precision, recall, density and coverage of `fake` `[M, D]` against `real` `[N, D]`."""
     if len(real) <= k or len(fake) <= k:
-        raise BenchError(f"precision/recall with k={k}: expected more than {k} reference and generated "
-                         f"samples, got {len(real)} and {len(fake)}")
+        raise BenchError(
+            f"precision/recall with k={k}: expected more than {k} reference and generated "
+            f"samples, got {len(real)} and {len(fake)}"
+        )
     real, fake = real.double(), fake.double()
     real_radii, fake_radii = knn_radii(real, k), knn_radii(fake, k)
     dist = torch.cdist(real, fake)  # [N, M]

@@ -26,10 +26,15 @@ class ReferenceCNN(nn.Module):
     def __init__(self, channels: int, num_classes: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 16, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(16, 32, 3, padding=1), nn.SiLU(),
-            nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-            nn.Linear(32 * 16, NUM_FEATURES), nn.SiLU(),
+            nn.Conv2d(channels, 16, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.SiLU(),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(32 * 16, NUM_FEATURES),
+            nn.SiLU(),
         )
         self.head = nn.Linear(NUM_FEATURES, num_classes)
 
@@ -42,9 +47,16 @@ class ReferenceCNN(nn.Module):
         return self.head(self.body(x))
 
 
-def train_classifier(train_images: torch.Tensor, train_labels: torch.Tensor, spec: DatasetSpec,
-                     seed: int = 0, epochs: int = EPOCHS, batch_size: int = 32, lr: float = 2e-3,
-                     num_classes: int | None = None) -> ReferenceCNN:
+def train_classifier(
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    spec: DatasetSpec,
+    seed: int = 0,
+    epochs: int = EPOCHS,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    num_classes: int | None = None,
+) -> ReferenceCNN:
     """Fit a `ReferenceCNN` on uint8 `[N, C, H, W]` images with int64 `[N]` labels.
 
     `num_classes` (default: the dataset's, at least 2) sizes the head; the rotation task of

@@ -42,8 +42,9 @@ class ClassifierFeatures(nn.Module):
     never probes it with a random input).
     """
 
-    def __init__(self, net: ReferenceCNN, levels: int, mean: torch.Tensor | None = None,
-                 std: torch.Tensor | None = None):
+    def __init__(
+        self, net: ReferenceCNN, levels: int, mean: torch.Tensor | None = None, std: torch.Tensor | None = None
+    ):
         super().__init__()
         self.net, self.levels, self.num_features = net, levels, NUM_FEATURES
         self.register_buffer("mean", None if mean is None else mean.double())
@@ -116,8 +117,12 @@ def load_extractor(datamodule, protocol_version: int) -> Extractor:
     if spec.name in SHIPPED:
         return _load_shipped(SHIPPED[spec.name], datamodule)
     rotation = is_unlabelled(spec)
-    fields = {"dataset": dataset_fingerprint(datamodule), "architecture": ARCHITECTURE,
-              "seed": CLASSIFIER_SEED, "protocol_version": protocol_version}
+    fields = {
+        "dataset": dataset_fingerprint(datamodule),
+        "architecture": ARCHITECTURE,
+        "seed": CLASSIFIER_SEED,
+        "protocol_version": protocol_version,
+    }
     if rotation:  # only then, so labelled datasets keep the keys (and caches) they had
         fields["task"] = "rotation"
     key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
@@ -129,13 +134,20 @@ def load_extractor(datamodule, protocol_version: int) -> Extractor:
         else:
             net = train_classifier(datamodule.train_images, datamodule.train_labels, spec, seed=CLASSIFIER_SEED)
         save_atomic(net.state_dict(), path)
-        sidecar.write_sidecar(path, sidecar.measure(net, datamodule, rotation, CLASSIFIER_SEED,
-                                                    file_sha256(path), "after training"))
+        sidecar.write_sidecar(
+            path, sidecar.measure(net, datamodule, rotation, CLASSIFIER_SEED, file_sha256(path), "after training")
+        )
     net = _load_weights(path, spec.channels, ROTATIONS if rotation else max(spec.num_classes, 2))
     sha = file_sha256(path)
     meta = sidecar.read_or_measure(path, sha, net, datamodule, rotation, CLASSIFIER_SEED)
-    return Extractor(net, spec.levels, f"{name}:{ARCHITECTURE}:seed{CLASSIFIER_SEED}:cache-{key}", sha,
-                     {"source": "cache", "path": str(path), **meta}, task="rotation" if rotation else "classes")
+    return Extractor(
+        net,
+        spec.levels,
+        f"{name}:{ARCHITECTURE}:seed{CLASSIFIER_SEED}:cache-{key}",
+        sha,
+        {"source": "cache", "path": str(path), **meta},
+        task="rotation" if rotation else "classes",
+    )
 
 
 def cache_dir() -> Path:
@@ -147,29 +159,39 @@ def _load_weights(path: Path, channels: int, num_classes: int) -> ReferenceCNN:
     try:
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except Exception as err:  # a truncated or foreign file: say which and what was expected
-        raise BenchError(f"{path}: expected reference classifier weights ({ARCHITECTURE}); "
-                         f"could not load them ({type(err).__name__}); delete the file to retrain") from None
+        raise BenchError(
+            f"{path}: expected reference classifier weights ({ARCHITECTURE}); "
+            f"could not load them ({type(err).__name__}); delete the file to retrain"
+        ) from None
     return net.eval().requires_grad_(False)
 
 
 def _load_shipped(path: Path, datamodule) -> Extractor:
     meta_path = path.with_suffix(".json")
     if not (path.exists() and meta_path.exists()):
-        raise BenchError(f"{path}: the shipped reference classifier is missing; "
-                         "run `python -m bench.cli.train_reference` to rebuild it")
+        raise BenchError(
+            f"{path}: the shipped reference classifier is missing; "
+            "run `python -m bench.cli.train_reference` to rebuild it"
+        )
     meta = json.loads(meta_path.read_text())
     split_hash = datamodule.split.sha256()
     if meta["split_sha256"] != split_hash:
         raise BenchError(
             f"{meta_path}: the shipped classifier was trained on split {meta['split_sha256'][:12]} "
             f"(split_seed {meta['split_seed']}, val {meta['val_size']}, test {meta['test_size']}), "
-            f"but this dataset config gives split {split_hash[:12]}; use the protocol's split")
+            f"but this dataset config gives split {split_hash[:12]}; use the protocol's split"
+        )
     sha = file_sha256(path)
     if sha != meta["weights_sha256"]:
-        raise BenchError(f"{path}: weights hash {sha[:12]} does not match {meta_path.name} "
-                         f"({meta['weights_sha256'][:12]}); reinstall the package or retrain")
+        raise BenchError(
+            f"{path}: weights hash {sha[:12]} does not match {meta_path.name} "
+            f"({meta['weights_sha256'][:12]}); reinstall the package or retrain"
+        )
     net = _load_weights(path, datamodule.spec.channels, meta["num_classes"])
     # the shipped metadata predates the sidecar's names for the split and the classes
-    described = {"accuracy_split": "test", "n_test_images": meta["test_size"],
-                 "classes": f"{meta['num_classes']} dataset classes"}
+    described = {
+        "accuracy_split": "test",
+        "n_test_images": meta["test_size"],
+        "classes": f"{meta['num_classes']} dataset classes",
+    }
     return Extractor(net, datamodule.spec.levels, meta["id"], sha, {"source": "shipped", **described, **meta})

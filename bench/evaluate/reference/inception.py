@@ -34,8 +34,9 @@ def to_inception_input(images: torch.Tensor, levels: int) -> torch.Tensor:
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
 
-def inception_fid(real: torch.Tensor, fake: torch.Tensor, levels: int, weights_path: str | Path | None = None,
-                  feature: int = 2048) -> tuple[float | None, str]:
+def inception_fid(
+    real: torch.Tensor, fake: torch.Tensor, levels: int, weights_path: str | Path | None = None, feature: int = 2048
+) -> tuple[float | None, str]:
     """`(fid, status)`: status is "computed" or "skipped: weights not found at <path>".
 
     `feature` is the Inception layer width; the protocol uses 2048 (standard FID), smaller
@@ -49,11 +50,14 @@ def inception_fid(real: torch.Tensor, fake: torch.Tensor, levels: int, weights_p
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            metric = FrechetInceptionDistance(feature=feature, feature_extractor_weights_path=str(path),
-                                              sync_on_compute=False)  # one process holds all images
+            metric = FrechetInceptionDistance(
+                feature=feature, feature_extractor_weights_path=str(path), sync_on_compute=False
+            )  # one process holds all images
     except Exception as err:  # truncated file, or weights of another network
-        raise BenchError(f"{path}: expected torch-fidelity's Inception-v3 weights ({WEIGHTS_NAME}); "
-                         f"could not load them ({type(err).__name__})") from None
+        raise BenchError(
+            f"{path}: expected torch-fidelity's Inception-v3 weights ({WEIGHTS_NAME}); "
+            f"could not load them ({type(err).__name__})"
+        ) from None
     with torch.no_grad():
         for images, is_real in ((real, True), (fake, False)):
             x = to_inception_input(images, levels)

@@ -34,8 +34,10 @@ def rotations_of(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Images must be square: a quarter turn of a non-square image changes its shape.
     """
     if images.dim() != 4 or images.shape[-1] != images.shape[-2]:
-        raise BenchError(f"rotation task of the reference network: expected square images [N, C, S, S], got "
-                         f"{list(images.shape)}; an unlabelled dataset's images must be square (dataset.size)")
+        raise BenchError(
+            f"rotation task of the reference network: expected square images [N, C, S, S], got "
+            f"{list(images.shape)}; an unlabelled dataset's images must be square (dataset.size)"
+        )
     turned = torch.cat([torch.rot90(images, k, dims=(-2, -1)) for k in range(ROTATIONS)])
     return turned, torch.arange(ROTATIONS).repeat_interleave(len(images))
 

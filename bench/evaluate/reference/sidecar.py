@@ -30,13 +30,16 @@ def sidecar_path(weights: Path) -> Path:
 def measure(net: ReferenceCNN, datamodule, rotation: bool, seed: int, weights_sha256: str, written: str) -> dict:
     """The sidecar's content for `net`: its accuracy on `datamodule`'s test split, and what it is."""
     images, levels = datamodule.test_images, datamodule.spec.levels
-    acc = (rotation_accuracy(net, images, levels) if rotation
-           else accuracy(net, images, datamodule.test_labels, levels))
+    acc = rotation_accuracy(net, images, levels) if rotation else accuracy(net, images, datamodule.test_labels, levels)
     return {
-        "test_accuracy": acc, "accuracy_split": "test" + (" (each image at 0/90/180/270 degrees)" if rotation else ""),
+        "test_accuracy": acc,
+        "accuracy_split": "test" + (" (each image at 0/90/180/270 degrees)" if rotation else ""),
         "n_test_images": len(images),
         "classes": ROTATION_CLASSES if rotation else f"{datamodule.spec.num_classes} dataset classes",
-        "architecture": ARCHITECTURE, "seed": seed, "epochs": EPOCHS, "weights_sha256": weights_sha256,
+        "architecture": ARCHITECTURE,
+        "seed": seed,
+        "epochs": EPOCHS,
+        "weights_sha256": weights_sha256,
         "written": written,
     }
 
@@ -45,14 +48,18 @@ def write_sidecar(weights: Path, meta: dict) -> None:
     write_json_atomic(sidecar_path(weights), meta)
 
 
-def read_or_measure(weights: Path, weights_sha256: str, net: ReferenceCNN, datamodule, rotation: bool,
-                    seed: int) -> dict:
+def read_or_measure(
+    weights: Path, weights_sha256: str, net: ReferenceCNN, datamodule, rotation: bool, seed: int
+) -> dict:
     """The sidecar of `weights`; measured again and rewritten when missing, damaged or stale."""
     path = sidecar_path(weights)
     try:
         meta = json.loads(path.read_text())
-        if isinstance(meta, dict) and meta.get("weights_sha256") == weights_sha256 and all(
-                k in meta for k in RECORD_KEYS):
+        if (
+            isinstance(meta, dict)
+            and meta.get("weights_sha256") == weights_sha256
+            and all(k in meta for k in RECORD_KEYS)
+        ):
             return meta
     except (OSError, ValueError):
         pass  # absent (a cache from before sidecars) or damaged: measure again below
