@@ -43,7 +43,7 @@ def warn_plugin(message: str) -> None:
 
 
 @dataclass(frozen=True)
-class Source:
+class PluginSource:
     """Where a family or config package comes from: `package` None means built into bench."""
 
     package: str | None = None
@@ -53,9 +53,13 @@ class Source:
         return "built-in" if self.package is None else f"{self.package} {self.version or '?'}"
 
 
-def _source(ep: EntryPoint) -> Source:
+def _source(ep: EntryPoint) -> PluginSource:
     dist = getattr(ep, "dist", None)
-    return Source(dist.name, dist.version) if dist is not None else Source(ep.value.split(".")[0].split(":")[0])
+    return (
+        PluginSource(dist.name, dist.version)
+        if dist is not None
+        else PluginSource(ep.value.split(".")[0].split(":")[0])
+    )
 
 
 def _plugin_entry_points(group: str) -> dict[str, EntryPoint]:
@@ -87,20 +91,20 @@ def available() -> dict[str, str]:
     return {**{name: ep.value for name, ep in _plugin_targets().items()}, **BUILTIN}
 
 
-def family_source(name: str) -> Source:
+def family_source(name: str) -> PluginSource:
     """The package (and version) that provides family `name`."""
     if name in BUILTIN:
-        return Source()
+        return PluginSource()
     plugins = _plugin_targets()
-    return _source(plugins[name]) if name in plugins else Source()
+    return _source(plugins[name]) if name in plugins else PluginSource()
 
 
-def config_packages() -> dict[str, tuple[str, Path, Source]]:
+def config_packages() -> dict[str, tuple[str, Path, PluginSource]]:
     """Plugin name -> (package name, folder, source) of every installed plugin's config package.
 
     A package that cannot be found costs a warning line and is left out.
     """
-    found: dict[str, tuple[str, Path, Source]] = {}
+    found: dict[str, tuple[str, Path, PluginSource]] = {}
     for name, ep in sorted(_plugin_entry_points(CONFIG_ENTRY_POINT_GROUP).items()):
         package, source = ep.value.strip(), _source(ep)
         folder = package_folder(package)

@@ -172,7 +172,7 @@ class Timing(TypedDict, total=False):
     peak_memory_kind: str
 
 
-class GuidanceSweep(TypedDict, total=False):
+class GuidanceSweepSection(TypedDict, total=False):
     weights: list  # protocol.guidance_sweep
     applies: bool  # false: the model is unconditional or its family has no guidance
     reason: str | None  # why it does not apply
@@ -200,7 +200,7 @@ class Record(TypedDict, total=False):
     protocol: dict
     data_floor: dict  # FLOOR_KEYS (means over draws) plus {draws, n_draws, half_width, ...}
     per_class: dict  # conditional runs: {num_classes, labels, n_generated, n_reference, accuracy, kid_mean, kid_std}
-    guidance_sweep: GuidanceSweep  # conditional runs under a protocol with a guidance sweep
+    guidance_sweep: GuidanceSweepSection  # conditional runs under a protocol with a guidance sweep
     timing: Timing
     curves: dict
     environment: dict

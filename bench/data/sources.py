@@ -17,7 +17,7 @@ from bench.data.image_folder import folder
 from bench.data.source_images import SourceImages
 from bench.data.torchvision_sources import cifar10, fashion_mnist, mnist
 
-Source = Callable[..., SourceImages]
+SourceLoader = Callable[..., SourceImages]
 
 
 def digits() -> SourceImages:
@@ -52,7 +52,7 @@ def procedural(n: int = 512, size: int = 8, levels: int = 4, seed: int = 1234) -
     return SourceImages(images, orientation.to(torch.int64), levels=levels, num_classes=2)
 
 
-SOURCES: dict[str, Source] = {
+SOURCES: dict[str, SourceLoader] = {
     "digits": digits,
     "procedural": procedural,
     "mnist": mnist,

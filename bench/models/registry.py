@@ -13,12 +13,12 @@ import importlib
 import importlib.util
 from typing import Any
 
-from bench.config.plugins import Source, available, family_source, warn_plugin
+from bench.config.plugins import PluginSource, available, family_source, warn_plugin
 from bench.core.errors import BenchError
 from bench.models.base import GenerativeModule
 
 
-def _load(name: str, target: str, source: Source) -> type:
+def _load(name: str, target: str, source: PluginSource) -> type:
     """The class at `target`; a `BenchError` sentence naming the plugin when it is not a usable family."""
     who = f"family {name!r}" if source.package is None else f"plugin {source.describe()} (family {name!r})"
     module_name, _, attr = target.partition(":")
