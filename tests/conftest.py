@@ -1,17 +1,39 @@
-"""Shared test setup: one thread, a private cache, and the datasets several test modules use.
+"""Shared test setup: one thread, a private cache, the datasets several test modules use, and the
+`gpu` and `browser` markers' skips.
 
 Helpers the tests import (composed configs, hand-made records, ...) are in `tests/helpers/`.
 """
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from bench.data import ImageDataModule
 from bench.testing.cache import private_cache
+from tests.helpers.browser import find_chromium
 
 torch.set_num_threads(1)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`gpu` tests are skipped where torch sees no CUDA device, `browser` tests where no Chromium is
+    installed, except under CI=true (see `pytest_runtest_call`)."""
+    if item.get_closest_marker("gpu") and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device (torch.cuda.is_available() is False)")
+    if item.get_closest_marker("browser") and find_chromium() is None and os.environ.get("CI") != "true":
+        pytest.skip("Chromium is not installed (apt-get install chromium) — the HTML report is not browser-checked")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """Under CI=true a `browser` test fails without Chromium, as a failure of the test itself: CI
+    must check the report in a browser."""
+    if item.get_closest_marker("browser") and find_chromium() is None:
+        pytest.fail("CI=true requires Chromium for the browser test (apt-get install chromium)")
 
 
 @pytest.fixture(scope="session", autouse=True)

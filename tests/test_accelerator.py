@@ -1,5 +1,5 @@
 """`trainer=gpu`: the precision fallback (pure, tested everywhere), the one-line refusal without CUDA,
-and a tiny GPU run (skipped, with its reason, where CUDA is absent)."""
+and a tiny GPU run (marked `gpu`: skipped, with its reason, where CUDA is absent)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_a_gpu_trainer_without_cuda_is_one_line_naming_the_key(trainer, ending, 
     assert not list(tmp_path.glob("runs/*__*"))  # refused before a run folder was made
 
 
-@pytest.mark.skipif(NO_CUDA, reason="needs a CUDA device (torch.cuda.is_available() is False)")
+@pytest.mark.gpu
 def test_gpu_run_trains_evaluates_on_cuda_and_records_peak_memory(tmp_path):
     cfg = compose_config(tiny_overrides(tmp_path, "trainer=gpu"))
     record = train(cfg)
@@ -69,7 +69,8 @@ def test_gpu_run_trains_evaluates_on_cuda_and_records_peak_memory(tmp_path):
     assert record["timing"]["peak_memory_mb"] > 0
 
 
-@pytest.mark.skipif(NO_CUDA or not torch.cuda.is_bf16_supported(), reason="needs a CUDA device with bf16")
+@pytest.mark.gpu
+@pytest.mark.skipif(not NO_CUDA and not torch.cuda.is_bf16_supported(), reason="needs a CUDA device with bf16")
 def test_bf16_mixed_trains_every_optimizer_path(tmp_path):
     """The GAN optimizes manually (two optimizers); the VAE and GPT use Lightning's automatic loop."""
     for model in ("gan", "gpt"):

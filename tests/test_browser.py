@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,21 +10,11 @@ import pytest
 from PIL import Image
 
 from bench.report import build_report
+from tests.helpers.browser import find_chromium
 from tests.helpers.report_records import make_run
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync")
-
-
-def _chromium() -> str:
-    for name in CHROMIUM_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    if os.environ.get("CI") == "true":
-        pytest.fail("CI=true requires Chromium for the browser test (apt-get install chromium)")
-    pytest.skip("Chromium is not installed (apt-get install chromium) — the HTML report is not browser-checked")
 
 
 def _run(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
@@ -34,8 +22,9 @@ def _run(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=90, check=False)
 
 
+@pytest.mark.browser
 def test_report_renders_in_chromium(tmp_path):
-    binary = _chromium()
+    binary = find_chromium()  # the `browser` marker's hook has skipped (or, under CI=true, failed) without one
     runs = tmp_path / "runs"
     for seed, fid in enumerate([10.0, 12.0]):
         make_run(runs, "gpt", seed, fid=fid, curve=[(1, 80.0), (4, 30.0 + seed)])
