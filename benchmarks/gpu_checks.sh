@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED=1 BENCH_CACHE=${BENCH_CACHE:-/tmp/bench-cache}
 nvidia-smi -L | tee "$OUT/device.txt"
 python3 -c "import torch, pytorch_lightning as pl; print('torch', torch.__version__, 'lightning', pl.__version__, 'bf16', torch.cuda.is_bf16_supported())" | tee -a "$OUT/device.txt"
 
-timeout 240 python3 -m pytest -q -rs tests/test_accelerator.py 2>&1 | tail -15 | tee "$OUT/gpu_tests.log"
+timeout 240 python3 -m pytest -q -rs tests/run/test_accelerator.py 2>&1 | tail -15 | tee "$OUT/gpu_tests.log"
 
 (cd benchmarks && timeout 300 python3 gpu_preset_costs.py --steps 10 --draw 1000 --out "$OUT/gpu_preset_costs.json")
 

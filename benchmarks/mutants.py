@@ -51,15 +51,15 @@ class Mutant:
     from_issue: int | None = None  # the issue that found the change passing the suite, where one did
 
 
-TRAINING = "tests/test_numbers_training.py::"
-LIKELIHOOD = "tests/test_numbers_likelihood.py::"
-METRICS = "tests/test_numbers_metrics.py::"
-TIMING = "tests/test_timing.py::"
+TRAINING = "tests/run/test_numbers_training.py::"
+LIKELIHOOD = "tests/models/test_numbers_likelihood.py::"
+METRICS = "tests/evaluate/test_numbers_metrics.py::"
+TIMING = "tests/evaluate/test_timing.py::"
 DIFFUSION_TESTS = f"{DIFFUSION}/tests/test_diffusion.py::"
-KIT = "tests/test_contract.py::test_every_model_config_passes_exactly_its_checks"
-LARGE = "tests/test_large_images.py::test_every_family_trains_a_few_steps_and_samples"
-PLANTED = "tests/test_planted_records.py::"
-HASH = "tests/test_config_hash.py::"
+KIT = "tests/testing/test_contract.py::test_every_model_config_passes_exactly_its_checks"
+LARGE = "tests/models/test_large_images.py::test_every_family_trains_a_few_steps_and_samples"
+PLANTED = "tests/pipeline/test_planted_records.py::"
+HASH = "tests/config/test_config_hash.py::"
 
 MUTANTS = [
     Mutant(
@@ -76,8 +76,8 @@ MUTANTS = [
         "            samples = draw(n, seed)",
         "            samples = draw(n, seed + 1)",
         "a parallel sweep's job scores samples of another seed than the one its record names",
-        "tests/test_evaluate.py::test_a_deferred_timing_draws_the_same_scored_samples_and_leaves_the_speed_to_the"
-        "_timing_pass",
+        "tests/evaluate/test_evaluate.py::test_a_deferred_timing_draws_the_same_scored_samples_and_leaves_the_speed"
+        "_to_the_timing_pass",
     ),
     Mutant(
         "marginal_without_class_prior",
@@ -85,7 +85,7 @@ MUTANTS = [
         "log_marginal = torch.logsumexp(log_p, 0) - math.log(self.num_classes)",
         "log_marginal = torch.logsumexp(log_p, 0)",
         "a conditional model's unconditional bits/dim without the class prior (too low by log2(K)/dims)",
-        "tests/test_conditional_models.py::test_conditional_likelihoods_sum_to_one_per_label_and_the_marginal_is"
+        "tests/models/test_conditional_models.py::test_conditional_likelihoods_sum_to_one_per_label_and_the_marginal_is"
         "_their_mean",
     ),
     Mutant(
@@ -94,7 +94,7 @@ MUTANTS = [
         "return torch.arange(n, dtype=torch.int64) % num_classes",
         "return torch.zeros(n, dtype=torch.int64)",
         "conditional samples all asked for class 0 instead of spread over the classes",
-        "tests/test_conditional_interface.py::test_evaluation_labels_spread_evenly_over_the_classes",
+        "tests/models/test_conditional_interface.py::test_evaluation_labels_spread_evenly_over_the_classes",
     ),
     Mutant(
         "label_dropout_inverted",
@@ -102,7 +102,7 @@ MUTANTS = [
         "drop = torch.rand(labels.shape, device=labels.device) < self.label_dropout",
         "drop = torch.rand(labels.shape, device=labels.device) > self.label_dropout",
         "training labels dropped with probability 1 - label_dropout",
-        "tests/test_conditional_interface.py::test_label_dropout_replaces_that_share_of_labels_by_the_null_label"
+        "tests/models/test_conditional_interface.py::test_label_dropout_replaces_that_share_of_labels_by_the_null_label"
         "_and_keeps_the_rest",
     ),
     Mutant(
@@ -111,7 +111,7 @@ MUTANTS = [
         "return (logits.argmax(1) == labels.to(logits.device)).double().mean().item()",
         "return (logits.argmax(1) == logits.argmax(1)).double().mean().item()",
         "accuracy of conditional samples always 1",
-        "tests/test_conditional_metrics.py::test_accuracy_is_one_for_a_class_copier_and_chance_for_a_label"
+        "tests/evaluate/test_conditional_metrics.py::test_accuracy_is_one_for_a_class_copier_and_chance_for_a_label"
         "_ignoring_model",
     ),
     Mutant(
@@ -120,7 +120,7 @@ MUTANTS = [
         "QUANTILE = 0.05",
         "QUANTILE = 0.10",
         "memorization threshold at the 10th percentile of validation->train distances",
-        "tests/test_evaluate.py::test_memorization_of_a_copier_and_of_held_out_images",
+        "tests/evaluate/test_evaluate.py::test_memorization_of_a_copier_and_of_held_out_images",
         9,
     ),
     Mutant(
@@ -188,7 +188,7 @@ MUTANTS = [
         "images = ref.train[order[:n]]",
         "images = ref.images[order[:n]]",
         "data floor drawn from the reference (test) split instead of train",
-        "tests/test_evaluate.py::test_data_floor_is_seeded_cached_and_bounded_by_the_train_split",
+        "tests/evaluate/test_evaluate.py::test_data_floor_is_seeded_cached_and_bounded_by_the_train_split",
     ),
     Mutant(
         "floor_of_half_the_images",
@@ -196,7 +196,7 @@ MUTANTS = [
         "images = ref.train[order[:n]]",
         "images = ref.train[order[:n // 2]]",
         "data floor scored on n / 2 training images while the record says n (FID biased up)",
-        "tests/test_evaluate.py::test_data_floor_is_seeded_cached_and_bounded_by_the_train_split",
+        "tests/evaluate/test_evaluate.py::test_data_floor_is_seeded_cached_and_bounded_by_the_train_split",
         16,
     ),
     Mutant(
@@ -246,7 +246,7 @@ MUTANTS = [
         "x = torch.round(x.clamp(0.0, 1.0) * (levels - 1))",
         "x = torch.floor(x.clamp(0.0, 1.0) * (levels - 1))",
         "continuous samples quantized by flooring instead of rounding",
-        "tests/test_data.py::test_quantize_clamps_and_rounds",
+        "tests/data/test_data.py::test_quantize_clamps_and_rounds",
     ),
     Mutant(
         "to_unit_by_levels",
@@ -254,7 +254,7 @@ MUTANTS = [
         "return x.to(torch.float32) / (levels - 1)",
         "return x.to(torch.float32) / levels",
         "pixel intensities divided by levels instead of levels - 1",
-        "tests/test_data.py::test_quantize_round_trip",
+        "tests/data/test_data.py::test_quantize_round_trip",
     ),
     Mutant(
         "samples_seen_doubled",
@@ -262,7 +262,7 @@ MUTANTS = [
         "self.samples_seen += len(batch[0])",
         "self.samples_seen += 2 * len(batch[0])",
         "samples-seen budget counts every image twice",
-        "tests/test_gan.py::test_runs_through_the_training_entry_point",
+        "tests/models/test_gan.py::test_runs_through_the_training_entry_point",
     ),
     Mutant(
         "lr_cosine_to_zero",
@@ -449,7 +449,7 @@ MUTANTS = [
         "    if n <= available:",
         "    if True:",
         "a folder smaller than N trains fully, then fails at the data floor",
-        "tests/test_train.py::test_a_folder_smaller_than_n_is_scored_at_its_training_split_size",
+        "tests/pipeline/test_train.py::test_a_folder_smaller_than_n_is_scored_at_its_training_split_size",
         16,
     ),
 ]

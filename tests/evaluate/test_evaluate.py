@@ -114,7 +114,7 @@ def test_evaluate_module_returns_the_contract_and_writes_samples(bars, tmp_path)
     cfg = {"version": 1, "reference_split": "test", "iwae_k": 4, "seed": 3, "kid_subsets": 10,
            "quality_curve": {"every_seconds": 5, "n_samples": 20}}
     result = evaluate_module(module, bars, cfg, n_generated=100, run_dir=tmp_path / "a")
-    # `per_class` and `guidance_sweep` join these on conditional runs (tests/test_conditional_metrics.py)
+    # `per_class` and `guidance_sweep` join these on conditional runs (tests/evaluate/test_conditional_metrics.py)
     assert set(result) == {"metrics", "protocol", "data_floor", "timing", "conditional"}
     assert result["conditional"] is False
     assert METRIC_KEYS <= set(result["metrics"]) and TIMING_KEYS <= set(result["timing"])

@@ -27,7 +27,7 @@ from bench.testing.kit import check_bench_train
 
 ALL_MODELS = sorted(p.stem for p in (REPO_ROOT / "bench" / "conf" / "model").glob("*.yaml"))
 #: each family's default config; the dataset-sized variants (`<family>_mnist`, ...) change only
-#: sizes, and tests/test_large_images.py builds and scores them at their datasets' shapes
+#: sizes, and tests/models/test_large_images.py builds and scores them at their datasets' shapes
 MODELS = [name for name in ALL_MODELS if compose_config([f"model={name}"]).model.family == name]
 EVERY_MODEL = ["sample contract", "checkpoint round trip", "samples vary with the generator"]
 EXPECTED = {  # the checks each model must get, by likelihood kind and training style

@@ -1,0 +1,1 @@
+"""Tests of `bench.report`: aggregation, rendering, and the page in a browser."""
