@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 
 from bench.cli.evaluate import eval_main, rescore_main
-from bench.evaluate.image_files import write_png_folder
-from bench.evaluate.score import evaluate_samples
 from bench.config.protocol import Protocol
 from bench.core.records import read_record
+from bench.evaluate.image_files import write_png_folder
+from bench.evaluate.score import evaluate_samples
 from tests.helpers.cli_runs import make_run, run_cli
 
 

@@ -9,10 +9,10 @@ import subprocess
 import sys
 
 import pytest
-from tests.helpers import REPO_ROOT
 
 import bench.cli.train as train_module
 from bench.cli.compare import main as compare_main
+from tests.helpers import REPO_ROOT
 
 TINY = ["dataset=procedural", "budget=smoke", "progress=none"]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tests.helpers.cli_runs import make_run, run_cli
 
 from bench.cli.evaluate import eval_main, rescore_main
-from bench.evaluate.image_files import save_samples, write_png_folder
 from bench.core.records import RECORD_NAME, read_record, write_record
+from bench.evaluate.image_files import save_samples, write_png_folder
+from tests.helpers.cli_runs import make_run, run_cli
 
 
 def _one_line(code: int, out: str, err: str, *needles: str) -> None:

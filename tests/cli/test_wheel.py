@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from tests.helpers import REPO_ROOT
 from tests.helpers.plugin_packages import pip_install, write_plugin
 

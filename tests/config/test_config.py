@@ -5,17 +5,17 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+
+from bench.config.run_folder import config_hash, run_directory
+from bench.config.schema import validate
+from bench.core.errors import BenchError
+from bench.data import ImageDataModule
+from bench.models.base import GenerativeModule
+from bench.models.build import build_model
+from bench.run.loggers import make_logger
 from tests.helpers import REPO_ROOT
 from tests.helpers.configs import compose_config
 from tests.helpers.fake_data_roots import fake_root_overrides
-
-from bench.config.schema import validate
-from bench.data import ImageDataModule
-from bench.core.errors import BenchError
-from bench.run.loggers import make_logger
-from bench.models.base import GenerativeModule
-from bench.models.build import build_model
-from bench.config.run_folder import config_hash, run_directory
 
 CONF = REPO_ROOT / "bench" / "conf"
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.helpers import REPO_ROOT
 from omegaconf import DictConfig, OmegaConf
+
+from tests.helpers import REPO_ROOT
 
 CONF = REPO_ROOT / "bench" / "conf"
 DOC = REPO_ROOT / "docs" / "config.md"

@@ -9,14 +9,14 @@ import subprocess
 import sys
 
 import pytest
-from tests.helpers import REPO_ROOT
-from tests.helpers.configs import compose_config, tiny_overrides
 
 import bench.cli.train as train_module
+from bench.config.choices import check_group_choices
 from bench.core.errors import BenchError
 from bench.core.records import read_record
-from bench.config.choices import check_group_choices
 from bench.pipeline.train_task import train
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config, tiny_overrides
 
 #: override -> text the one-line message must hold (the key, and what is expected).
 MISTAKES = {
@@ -76,8 +76,9 @@ def test_deleting_a_key_hydra_needs_is_one_line(key, tmp_path):
 @pytest.mark.parametrize("override, expected", [("results_dir=null", "error: results_dir=None: expected a folder path"),
                                                ("sweep=", "error: sweep='': expected a folder name")])
 def test_an_empty_output_folder_key_is_one_line_and_creates_nothing(override, expected, tmp_path, monkeypatch):
-    from bench.cli.train import check_command_line
     from hydra._internal.utils import get_args_parser
+
+    from bench.cli.train import check_command_line
 
     monkeypatch.chdir(tmp_path)  # where Hydra would have created a folder named `None`
     with pytest.raises(BenchError) as raised:

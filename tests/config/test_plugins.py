@@ -11,16 +11,16 @@ import subprocess
 import sys
 
 import pytest
-from tests.helpers import REPO_ROOT
-from tests.helpers.configs import compose_config
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from tests.helpers.plugin_packages import pip_install, write_distribution, write_plugin
 
 from bench.config import plugins
-from bench.models import registry
-from bench.core.errors import BenchError
 from bench.config.choices import CONF_DIR, check_group_choices
+from bench.core.errors import BenchError
+from bench.models import registry
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config
+from tests.helpers.plugin_packages import pip_install, write_distribution, write_plugin
 
 
 def _on_path(folder):
@@ -68,8 +68,8 @@ def test_bench_models_lists_plugin_and_built_ins(plugin_site, capsys):
 
 def test_plugin_config_is_on_the_search_path_for_bench_only(plugin_site, tmp_path):
     assert compose_config(["model=toy"]).model.family == "toy"
-    from bench.config.compose import compose_all, job_overrides
     from bench.cli.compare import with_defaults
+    from bench.config.compose import compose_all, job_overrides
 
     assert compose_all([["model=toy"]])[0].model.name == "toy"  # bench-compare agrees
     _, jobs = job_overrides(with_defaults(["model=rnn,toy", "budget=smoke"]))

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.helpers import REPO_ROOT
-from tests.helpers.configs import compose_config
 
 from bench.config.choices import CONF_DIR, check_group_choices, config_roots, user_config_folders
 from bench.core.errors import BenchError
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config
 
 TINY_GPT = "defaults:\n  - gpt\n  - _self_\n\nname: gpt_tiny\nnet:\n  d_model: 32\n"
 

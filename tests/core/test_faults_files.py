@@ -8,17 +8,17 @@ import os
 
 import numpy as np
 import pytest
-from tests.helpers.configs import compose_config, tiny_overrides
-from tests.helpers.cli_runs import DATASET, make_run, run_cli
 
-import bench.core.records
 import bench.config.run_folder
-from bench.data import ImageDataModule
-from bench.core.errors import BenchError
+import bench.core.records
 from bench.cli.evaluate import eval_main, rescore_main
-from bench.core.records import RECORD_NAME, read_record, write_record
 from bench.config.run_folder import run_directory
+from bench.core.errors import BenchError
+from bench.core.records import RECORD_NAME, read_record, write_record
+from bench.data import ImageDataModule
 from bench.pipeline.train_task import train
+from tests.helpers.cli_runs import DATASET, make_run, run_cli
+from tests.helpers.configs import compose_config, tiny_overrides
 
 
 def _failing_fsync(match: str):
@@ -110,9 +110,8 @@ def test_bench_eval_run_on_a_record_without_its_dataset_config_is_one_line(confi
 
 
 def test_bench_report_on_a_read_only_folder_is_one_line(tmp_path, monkeypatch, capsys):
-    from tests.helpers.report_records import make_run as make_record
-
     from bench.cli.report import main as report_main
+    from tests.helpers.report_records import make_run as make_record
 
     make_record(tmp_path, "gan", 0)
     monkeypatch.setattr(bench.core.atomic.tempfile, "mkstemp",

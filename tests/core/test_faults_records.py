@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.helpers.report_records import make_run
 
-from bench.core.records import FIELD_TYPES, RECORD_NAME, record_problem
 from bench.cli.report import main as report_main
+from bench.core.records import FIELD_TYPES, RECORD_NAME, record_problem
+from tests.helpers.report_records import make_run
 
 #: A value of the wrong type for each top-level key (a string where an object belongs, and so on).
 WRONG = {key: ("text" if dict in types else {"a": 1}) for key, types in FIELD_TYPES.items()}

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from bench.core.errors import BenchError, ConfigError
 from bench.data import ImageDataModule, quantize, to_unit
 from bench.data.split import seeded_split
-from bench.core.errors import BenchError, ConfigError
 
 
 def test_digits_split_sizes_dtypes_and_levels():

@@ -11,12 +11,13 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from bench.core.errors import BenchError, ConfigError
 from bench.data import ImageDataModule
 from bench.data.cifar_batches import read_batch
 from bench.data.source_images import reduce_levels
 from bench.data.torchvision_sources import CIFAR10_FILES, MNIST_FILES
-from bench.core.errors import BenchError, ConfigError
 from tests.helpers.fake_data_roots import N_TEST, N_TRAIN, write_cifar_root, write_mnist_root
+
 
 @pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
 def test_mnist_style_sources_keep_the_official_test_split(tmp_path, name, folder):
@@ -154,9 +155,8 @@ def test_download_goes_through_torchvision_only_when_asked(tmp_path, monkeypatch
 
 
 def test_where_files_come_from_or_are_cached_does_not_change_the_run_folder(tmp_path):
-    from tests.helpers.configs import compose_config
-
     from bench.config.run_folder import config_hash
+    from tests.helpers.configs import compose_config
 
     def run_hash(dataset: str, *extra: str) -> str:
         return config_hash(compose_config([f"dataset={dataset}", "dataset.root=/pics", *extra]))

@@ -10,13 +10,12 @@ import pytest
 import torch
 
 import bench.data.image_folder as image_folder
-from tests.helpers.configs import compose_config
-from tests.helpers.fake_data_roots import random_image, write_image, write_tree
-
 from bench.config.schema import validate
+from bench.core.errors import BenchError, ConfigError
 from bench.data import ImageDataModule
 from bench.data.split import split_count
-from bench.core.errors import BenchError, ConfigError
+from tests.helpers.configs import compose_config
+from tests.helpers.fake_data_roots import random_image, write_image, write_tree
 
 SIZE = 10
 

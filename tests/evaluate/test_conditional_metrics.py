@@ -9,16 +9,16 @@ import shutil
 import numpy as np
 import pytest
 
+from bench.config.protocol import Protocol
 from bench.core.errors import BenchError
+from bench.core.records import RECORD_NAME, write_record
+from bench.core.schema import CONDITIONAL_KEYS, METRIC_BY_KEY
 from bench.evaluate.conditional import class_balanced_draw, conditional_scores
 from bench.evaluate.image_files import CLASS_GRID_NAME
-from bench.evaluate.score import evaluate_module
 from bench.evaluate.reference_set import embed, reference_for
-from bench.config.protocol import Protocol
-from bench.core.schema import CONDITIONAL_KEYS, METRIC_BY_KEY
+from bench.evaluate.score import evaluate_module
 from bench.models.base import labels_for
 from bench.models.baselines import IndependentPixels
-from bench.core.records import RECORD_NAME, write_record
 from bench.report.collect import collect
 from bench.report.render import build_report
 from tests.helpers.conditional_models import ClassCopier, ClassPixels, GuidedClassCopier

@@ -10,14 +10,14 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from bench.data import ImageDataModule, quantize, to_unit
-from bench.core.errors import BenchError
-from bench.evaluate.metrics.feature_metrics import frechet_distance
-from bench.evaluate.score import evaluate_module, evaluate_samples
-from bench.evaluate.floor import data_floor
-from bench.evaluate.reference_set import feature_scores, memorization_of, reference_for
 from bench.config.protocol import Protocol, floor_seed
+from bench.core.errors import BenchError
+from bench.data import ImageDataModule, quantize, to_unit
 from bench.evaluate.cost.timing import flops
+from bench.evaluate.floor import data_floor
+from bench.evaluate.metrics.feature_metrics import frechet_distance
+from bench.evaluate.reference_set import feature_scores, memorization_of, reference_for
+from bench.evaluate.score import evaluate_module, evaluate_samples
 from bench.models.base import GenerativeModule
 from bench.models.baselines import IndependentPixels, TrainingSetCopier
 

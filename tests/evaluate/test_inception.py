@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch_fidelity.feature_extractor_inceptionv3 as fidelity_inception
 
-from bench.data import ImageDataModule
 from bench.core.errors import BenchError
+from bench.data import ImageDataModule
 from bench.evaluate.reference.inception import WEIGHTS_NAME, default_weights_path, inception_fid, to_inception_input
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from bench.data import ImageDataModule, to_unit
 from bench.core.errors import BenchError
+from bench.data import ImageDataModule, to_unit
 from bench.evaluate.reference import extractor as ex
 from bench.evaluate.reference.classifier import accuracy
 
@@ -68,8 +68,8 @@ def test_a_corrupt_cached_classifier_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_a_trained_classifier_records_its_test_accuracy(tmp_path, monkeypatch):
-    from bench.evaluate.reference_set import reference_for
     from bench.config.protocol import Protocol
+    from bench.evaluate.reference_set import reference_for
 
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
     dm = ImageDataModule(name="procedural", val_size=32, test_size=32, source_args={"n": 140})

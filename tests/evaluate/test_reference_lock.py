@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import bench.evaluate.reference.extractor as ex
+from bench.config.protocol import Protocol
 from bench.data import ImageDataModule
 from bench.evaluate.reference_set import lock_path, reference_for
-from bench.config.protocol import Protocol
 
 TRAINING_SECONDS = 1.0  # long enough that the second job asks while the first still trains
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.data import ImageDataModule
 from bench.core.errors import BenchError
-from bench.evaluate.reference import extractor as ex
-from bench.evaluate.score import evaluate_samples
-from bench.evaluate.reference.rotation_task import CLASSES, rotation_accuracy, rotations_of
 from bench.core.schema import FEATURE_KEYS
+from bench.data import ImageDataModule
+from bench.evaluate.reference import extractor as ex
+from bench.evaluate.reference.rotation_task import CLASSES, rotation_accuracy, rotations_of
+from bench.evaluate.score import evaluate_samples
 from bench.report import build_report
 from tests.helpers.fake_data_roots import write_image
 from tests.helpers.report_records import make_run

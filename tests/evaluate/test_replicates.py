@@ -14,26 +14,25 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from tests.helpers.configs import compose_config, tiny_overrides
-from tests.helpers.report_records import make_run
+from bench.config.protocol import Protocol, floor_seed, scoring_seed
+from bench.config.run_folder import run_directory
 from bench.config.schema import validate
 from bench.core.errors import BenchError
+from bench.core.schema import FEATURE_KEYS, FLOOR_KEYS, METRICS
 from bench.evaluate import reference_set as reference
-from bench.evaluate.score import evaluate_module
+from bench.evaluate.cost.timing import flops, timed_sample
 from bench.evaluate.floor import data_floor
 from bench.evaluate.reference_set import reference_for
-from bench.config.protocol import Protocol, floor_seed, scoring_seed
-from bench.evaluate.cost.timing import flops, timed_sample
-from bench.core.schema import FEATURE_KEYS, FLOOR_KEYS, METRICS
+from bench.evaluate.score import evaluate_module
 from bench.models.baselines import IndependentPixels
-from bench.report import aggregate
-from bench.report import build_report
-from bench.report.collect import collect
 from bench.models.gpt import PixelGPT, PixelGPTNet
 from bench.models.rnn import PixelRNN, PixelRNNNet
-from bench.run.rng_state import RngState, capture, restore
-from bench.config.run_folder import run_directory
 from bench.pipeline.train_task import train
+from bench.report import aggregate, build_report
+from bench.report.collect import collect
+from bench.run.rng_state import RngState, capture, restore
+from tests.helpers.configs import compose_config, tiny_overrides
+from tests.helpers.report_records import make_run
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 from omegaconf import OmegaConf
 
+from bench.core.records import write_record
 from bench.evaluate.image_files import save_samples
 from bench.models.baselines import IndependentPixels
-from bench.core.records import write_record
 
 #: The dataset of the runs `make_run` writes, as their record's config holds it (the `bars` fixture's set).
 DATASET = {"name": "procedural", "split_seed": 0, "val_size": 64, "test_size": 64, "n_generated": 100,

@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from bench.core.errors import BenchError
 from bench.models.baselines import IndependentPixels, TrainingSetCopier
 from bench.models.build import build_model
-from omegaconf import OmegaConf
 
 
 def test_independent_pixels_bits_per_dim_on_digits(digits):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.helpers.configs import compose_config
 
 from bench.pipeline.train_task import train
+from tests.helpers.configs import compose_config
 
 #: samples-seen budgets (one to three minutes of training at one thread)
 BUDGETS = {"gan": 40_000, "gpt": 80_000}

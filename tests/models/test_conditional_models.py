@@ -8,21 +8,21 @@ import math
 
 import pytest
 import torch
-from tests.helpers.configs import compose_config
 from omegaconf import OmegaConf
 
-from bench.run.checkpoints import load_checkpoint
-from bench.data import ImageDataModule
+from bench.config.run_folder import run_directory
 from bench.core.errors import BenchError, ConfigError
+from bench.data import ImageDataModule
 from bench.evaluate.scored_sampling import with_guidance
 from bench.models.base import labels_for
 from bench.models.baselines import IndependentPixels, TrainingSetCopier
 from bench.models.build import build_model
 from bench.models.gpt import PixelGPT, PixelGPTNet
 from bench.models.rnn import PixelRNN, PixelRNNNet
-from bench.config.run_folder import run_directory
-from bench.testing import all_images, check_checkpoint_round_trip, tiny_spec
 from bench.pipeline.train_task import train
+from bench.run.checkpoints import load_checkpoint
+from bench.testing import all_images, check_checkpoint_round_trip, tiny_spec
+from tests.helpers.configs import compose_config
 
 torch.set_num_threads(1)
 

@@ -12,20 +12,20 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.helpers.configs import compose_config, tiny_overrides
 from omegaconf import OmegaConf
 from torch import nn
 
-from bench.run.checkpoints import load_checkpoint
+from bench.config.run_folder import run_directory
+from bench.core.errors import BenchError, ConfigError
 from bench.data import ImageDataModule, to_unit
 from bench.data.spec import DatasetSpec
-from bench.core.errors import BenchError, ConfigError
 from bench.models.base import labels_for
 from bench.models.build import build_model
 from bench.models.cnn_decoder import VAE
-from bench.config.run_folder import run_directory
-from bench.testing.checks import all_images
 from bench.pipeline.train_task import train
+from bench.run.checkpoints import load_checkpoint
+from bench.testing.checks import all_images
+from tests.helpers.configs import compose_config, tiny_overrides
 
 TINY = DatasetSpec(name="tiny2", channels=1, height=2, width=2, levels=3, split_seed=0, train_size=81,
                    val_size=0, test_size=0, num_classes=2)

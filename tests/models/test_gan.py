@@ -9,9 +9,9 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
 
+from bench.core.errors import ConfigError
 from bench.data import ImageDataModule, to_unit
 from bench.data.spec import DatasetSpec
-from bench.core.errors import ConfigError
 from bench.models.build import build_model
 from bench.models.gan import GAN, GANNet
 from bench.pipeline.train_task import train

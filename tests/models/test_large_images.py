@@ -10,13 +10,11 @@ import math
 import pytest
 import pytorch_lightning as pl
 import torch
-from tests.helpers import REPO_ROOT
-from tests.helpers.configs import compose_config
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
-from bench.data.spec import DatasetSpec
 from bench.core.errors import ConfigError
+from bench.data.spec import DatasetSpec
 from bench.models import cnn_decoder
 from bench.models.base import GenerativeModule
 from bench.models.baselines import IndependentPixels, TrainingSetCopier
@@ -27,6 +25,8 @@ from bench.models.gpt import PixelGPT, PixelGPTNet
 from bench.models.pixel_tokens import draw, to_tokens
 from bench.models.rnn import PixelRNN, PixelRNNNet
 from bench.testing import check_sample_contract
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config
 
 torch.set_num_threads(1)
 

@@ -7,13 +7,13 @@ import math
 import pytest
 import pytorch_lightning as pl
 import torch
-from tests.helpers.configs import compose_config
 
-from bench.data import ImageDataModule
 from bench.core.errors import ConfigError
+from bench.data import ImageDataModule
 from bench.models.build import build_model
 from bench.models.rnn import PixelRNN, PixelRNNNet
 from bench.testing import check_checkpoint_round_trip, check_memorizes_one_image, check_sample_contract
+from tests.helpers.configs import compose_config
 
 torch.set_num_threads(1)
 

@@ -10,15 +10,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.helpers.configs import compose_config, tiny_overrides
 
 from bench.cli.evaluate import eval_main, rescore_main
-from bench.pipeline.saved_run import read_saved_run
 from bench.cli.time import main as time_main
-from bench.pipeline.timing_pass import time_sweep_jobs
 from bench.core.errors import BenchError
 from bench.evaluate.reference.extractor import cache_dir
+from bench.pipeline.saved_run import read_saved_run
+from bench.pipeline.timing_pass import time_sweep_jobs
 from bench.pipeline.train_task import train
+from tests.helpers.configs import compose_config, tiny_overrides
 
 # each case: (what the sender sets, the key bench's refusal names)
 PLANTS = {

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.helpers import REPO_ROOT
 from tests.helpers.reference_cache import warm_reference_cache
 

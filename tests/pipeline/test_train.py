@@ -4,14 +4,13 @@ import subprocess
 import sys
 
 import pytest
+
+from bench.config.run_folder import run_directory
+from bench.core.atomic import write_json_atomic
+from bench.core.records import RECORD_NAME, RunLock, read_record
+from bench.pipeline.train_task import train
 from tests.helpers import REPO_ROOT
 from tests.helpers.configs import compose_config, tiny_overrides
-
-from bench.core.records import RECORD_NAME, read_record
-from bench.core.atomic import write_json_atomic
-from bench.core.records import RunLock
-from bench.config.run_folder import run_directory
-from bench.pipeline.train_task import train
 
 CORE_KEYS = ("schema_version", "run_id", "status", "config", "config_hash", "family", "model", "dataset", "seed",
              "budget", "training", "checkpoint", "metrics", "protocol", "timing", "environment", "paths", "created")

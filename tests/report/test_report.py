@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from bench.cli.report import main as report_main
 from bench.core.errors import BenchError
 from bench.report import build_report
 from bench.report.aggregate import model_rows, rank, summarize, welch
-from bench.cli.report import main as report_main
 from bench.report.collect import collect
 from tests.helpers.report_records import make_run
 

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 import torch
-from tests.helpers import REPO_ROOT
-from tests.helpers.configs import compose_config, tiny_overrides
 
-from bench.run.accelerator import check_accelerator, choose_precision, effective_precision, trainer_settings
 from bench.core.errors import BenchError
 from bench.pipeline.train_task import train
+from bench.run.accelerator import check_accelerator, choose_precision, effective_precision, trainer_settings
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config, tiny_overrides
 
 NO_CUDA = not torch.cuda.is_available()
 

@@ -12,14 +12,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+
+from bench.core.errors import BenchError
+from bench.data import ImageDataModule
+from bench.run.budget import CLOCK_SYNC_EVERY, TrainingBudget
+from bench.run.fit import ddp_strategy
+from bench.run.launch import Launch, plan_launch
 from tests.helpers import REPO_ROOT
 from tests.helpers.configs import compose_config
-
-from bench.run.budget import CLOCK_SYNC_EVERY, TrainingBudget
-from bench.data import ImageDataModule
-from bench.run.launch import Launch, plan_launch
-from bench.core.errors import BenchError
-from bench.run.fit import ddp_strategy
 
 CPU_DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
 TINY_RNN = ["model=rnn", "model.net.hidden=16", "model.net.layers=1", "model.net.embed_dim=8", "model.batch_size=16"]

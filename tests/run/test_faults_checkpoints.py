@@ -8,16 +8,16 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from tests.helpers.configs import compose_config, tiny_overrides
-from tests.helpers.cli_runs import DATASET, make_run, run_cli
 
-from bench.data import ImageDataModule
-from bench.core.errors import BenchError
-from bench.evaluate.reference import extractor as ex
 from bench.cli.evaluate import eval_main, rescore_main
-from bench.core.records import RECORD_NAME, read_record
 from bench.config.run_folder import run_directory
+from bench.core.errors import BenchError
+from bench.core.records import RECORD_NAME, read_record
+from bench.data import ImageDataModule
+from bench.evaluate.reference import extractor as ex
 from bench.pipeline.train_task import train
+from tests.helpers.cli_runs import DATASET, make_run, run_cli
+from tests.helpers.configs import compose_config, tiny_overrides
 
 
 class Payload:

@@ -8,13 +8,13 @@ import shutil
 
 import pytest
 import torch
-from tests.helpers.configs import compose_config, tiny_overrides
 
+from bench.config.run_folder import run_directory
+from bench.core.records import RECORD_NAME
+from bench.pipeline.train_task import train
 from bench.run.fit import logged_steps
 from bench.run.metrics_log import rows_before
-from bench.core.records import RECORD_NAME
-from bench.config.run_folder import run_directory
-from bench.pipeline.train_task import train
+from tests.helpers.configs import compose_config, tiny_overrides
 
 
 def _rows(run_dir) -> list[dict]:

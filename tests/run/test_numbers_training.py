@@ -16,14 +16,14 @@ import time
 import pytest
 import pytorch_lightning as pl
 import torch
-from tests.helpers.configs import compose_config, tiny_overrides
 
+from bench.config.run_folder import run_directory
 from bench.data import ImageDataModule
-from bench.run.fit import fit
 from bench.models.base import GenerativeModule
 from bench.models.build import build_model
-from bench.config.run_folder import run_directory
 from bench.pipeline.train_task import train
+from bench.run.fit import fit
+from tests.helpers.configs import compose_config, tiny_overrides
 
 CURVE_OFF = "protocol.quality_curve.every_seconds=null"
 #: validation bits/dim are lowest at the fourth of six epochs, and higher at the last (seed 0):

@@ -3,12 +3,9 @@ checks that apply, and it fails with a sentence on models broken on purpose."""
 
 import pytest
 import torch
-from tests.helpers import REPO_ROOT
-from tests.helpers.configs import compose_config
-from tests.helpers.free_logits import Logits, ToyPixels
 
-from bench.models.build import build_model
 from bench.models import gpt
+from bench.models.build import build_model
 from bench.models.gpt import PixelGPT, PixelGPTNet
 from bench.testing import (
     check_checkpoint_round_trip,
@@ -24,6 +21,9 @@ from bench.testing import (
     tiny_spec,
 )
 from bench.testing.kit import check_bench_train
+from tests.helpers import REPO_ROOT
+from tests.helpers.configs import compose_config
+from tests.helpers.free_logits import Logits, ToyPixels
 
 ALL_MODELS = sorted(p.stem for p in (REPO_ROOT / "bench" / "conf" / "model").glob("*.yaml"))
 #: each family's default config; the dataset-sized variants (`<family>_mnist`, ...) change only
