@@ -14,7 +14,7 @@ timeout 240 python3 -m pytest -q -rs tests/run/test_accelerator.py 2>&1 | tail -
 (cd benchmarks && timeout 300 python3 gpu_preset_costs.py --steps 10 --draw 1000 --out "$OUT/gpu_preset_costs.json")
 
 for model in gpt rnn cnn_decoder gan; do
-  timeout 90 python3 -m bench.train trainer=gpu model=$model budget=samples budget.value=20000 progress=none \
+  timeout 90 python3 -m bench.cli.train trainer=gpu model=$model budget=samples budget.value=20000 progress=none \
     logger=none results_dir=/tmp/gpu-runs sweep=gpu 2>&1 | tail -2
 done
 python3 - "$OUT/gpu_runs.json" <<'PY'

@@ -59,8 +59,9 @@ def bars() -> ImageDataModule:
 @pytest.fixture(scope="module")
 def bars_batch_32() -> ImageDataModule:
     """`bars` in batches of 32 (more optimizer steps per epoch)."""
-    return ImageDataModule(name="procedural", val_size=64, test_size=64, batch_size=32,
-                           source_args={"n": 512, "levels": 4})
+    return ImageDataModule(
+        name="procedural", val_size=64, test_size=64, batch_size=32, source_args={"n": 512, "levels": 4}
+    )
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,26 @@ from tests.helpers import REPO_ROOT
 
 
 def _run(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
 
 
-@pytest.mark.parametrize("flags, printed", [
-    (["--cfg", "job"], "\nseed: 0\n"), (["-c", "job"], "\nseed: 0\n"),
-    (["-p", "budget", "--cfg", "job", "budget=smoke"], "# @package budget\nkind: time\nvalue: 10\n"),
-    (["--info", "defaults"], "Defaults List"), (["--help"], "bench-train is powered by Hydra"),
-])
+@pytest.mark.parametrize(
+    "flags, printed",
+    [
+        (["--cfg", "job"], "\nseed: 0\n"),
+        (["-c", "job"], "\nseed: 0\n"),
+        (["-p", "budget", "--cfg", "job", "budget=smoke"], "# @package budget\nkind: time\nvalue: 10\n"),
+        (["--info", "defaults"], "Defaults List"),
+        (["--help"], "bench-train is powered by Hydra"),
+    ],
+)
 def test_bench_train_shows_what_a_flag_asks_for_and_runs_nothing(flags, printed, tmp_path):
     proc = _run("bench.cli.train", *flags, f"results_dir={tmp_path / 'results'}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -36,7 +36,9 @@ def test_smoke_preset_runs_one_seed_of_every_model():
 def test_command_line_sweeps_win_and_folders_are_distinct(tmp_path):
     expanded, base, jobs = _jobs("model=cnn_decoder,rnn", "seed=3", "hydra/launcher=basic", f"results_dir={tmp_path}")
     assert sorted(tuple(sorted(j for j in job if j.split("=")[0] in ("model", "seed"))) for job in jobs) == [
-        ("model=cnn_decoder", "seed=3"), ("model=rnn", "seed=3")]
+        ("model=cnn_decoder", "seed=3"),
+        ("model=rnn", "seed=3"),
+    ]
     assert concurrency(base, expanded) == ["concurrent_jobs=1"]  # the basic launcher runs one at a time
     folders = run_folders(jobs)
     assert len(set(folders)) == 2 and all(f.parent == tmp_path / "compare" for f in folders)

@@ -25,12 +25,15 @@ def test_eval_images_folder_round_trips_levels(bars, tmp_path, capsys):
     assert result["protocol"]["n_generated"] == 64
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("empty", "found none"),
-    ("unreadable", "expected a readable PNG"),
-    ("wrong_size", "expected a 8x8 image"),
-    ("too_many", "--n 500: expected 1..64"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("empty", "found none"),
+        ("unreadable", "expected a readable PNG"),
+        ("wrong_size", "expected a 8x8 image"),
+        ("too_many", "--n 500: expected 1..64"),
+    ],
+)
 def test_eval_images_bad_input(case, expected, bars, tmp_path, capsys):
     folder = tmp_path / "png"
     folder.mkdir()
@@ -61,11 +64,14 @@ def test_eval_run_and_rescore(bars, tmp_path, capsys):
     assert record["protocol"]["version"] == Protocol().version and record["data_floor"]["n_generated"] == 100
 
 
-@pytest.mark.parametrize("damage, expected", [
-    ("corrupt", "expected a PyTorch checkpoint"),
-    ("other_family", "a checkpoint of family 'gan'"),
-    ("other_shape", "weights do not fit"),
-])
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        ("corrupt", "expected a PyTorch checkpoint"),
+        ("other_family", "a checkpoint of family 'gan'"),
+        ("other_shape", "weights do not fit"),
+    ],
+)
 def test_eval_run_bad_checkpoint(damage, expected, bars, tmp_path, capsys):
     run_dir, _ = make_run(tmp_path, bars)
     ckpt = run_dir / "checkpoints" / "best.ckpt"

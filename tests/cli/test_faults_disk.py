@@ -27,11 +27,18 @@ def _one_error_line(stderr: str) -> str:
 def test_results_dir_under_a_regular_file_is_one_line_for_bench_train(tmp_path):
     (tmp_path / "file").write_text("data")
     results = tmp_path / "file" / "results"
-    proc = subprocess.run([sys.executable, "-m", "bench.cli.train", f"results_dir={results}", *TINY], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, env=ENV)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.cli.train", f"results_dir={results}", *TINY],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ENV,
+    )
     assert proc.returncode == 2
-    assert _one_error_line(proc.stderr) == (f"error: results_dir={results}: cannot create {results / 'runs'} "
-                                            "(Not a directory)")
+    assert _one_error_line(proc.stderr) == (
+        f"error: results_dir={results}: cannot create {results / 'runs'} (Not a directory)"
+    )
     assert (tmp_path / "file").read_text() == "data" and [p.name for p in tmp_path.iterdir()] == ["file"]
 
 
@@ -47,7 +54,8 @@ def test_results_dir_under_a_regular_file_is_one_line_for_sweeps(tmp_path, monke
         compare_main(["model=gan", "seed=0", f"results_dir={results}"])
     assert exit_.value.code == 2
     assert _one_error_line(capsys.readouterr().err) == (
-        f"error: results_dir={results}: cannot create {results / 'compare'} (Not a directory)")
+        f"error: results_dir={results}: cannot create {results / 'compare'} (Not a directory)"
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["file"]
 
 
@@ -66,12 +74,31 @@ def test_a_read_only_file_system_under_results_dir_is_one_line(tmp_path):
     mounted = tmp_path / "ro"
     mounted.mkdir()
     results = mounted / "results"
-    proc = subprocess.run(["unshare", "-m", "sh", "-c", READ_ONLY_RUN, "sh", str(mounted), sys.executable, "-m",
-                           "bench.cli.train", f"results_dir={results}", *TINY], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120, env={**ENV, "MOUNTED": str(mounted)})
+    proc = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            READ_ONLY_RUN,
+            "sh",
+            str(mounted),
+            sys.executable,
+            "-m",
+            "bench.cli.train",
+            f"results_dir={results}",
+            *TINY,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**ENV, "MOUNTED": str(mounted)},
+    )
     if proc.returncode == 97:
         pytest.skip(f"cannot mount a tmpfs in a private mount namespace: {proc.stderr.strip()}")
     assert proc.returncode == 2
-    assert _one_error_line(proc.stderr) == (f"error: results_dir={results}: cannot create {results / 'runs'} "
-                                            "(Read-only file system)")
+    assert _one_error_line(proc.stderr) == (
+        f"error: results_dir={results}: cannot create {results / 'runs'} (Read-only file system)"
+    )
     assert proc.stdout.strip() == "left: 0"

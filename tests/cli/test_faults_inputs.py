@@ -19,13 +19,16 @@ def _one_line(code: int, out: str, err: str, *needles: str) -> None:
     assert "Traceback" not in err and all(n in err for n in needles), err
 
 
-@pytest.mark.parametrize("case, needle", [
-    ("missing", "expected a folder of PNG images"),
-    ("truncated_png", "expected a readable PNG"),
-    ("unknown_dataset", "dataset"),
-    ("n_zero", "--n 0: expected 1..64"),
-    ("rgb_for_grey", None),
-])
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("missing", "expected a folder of PNG images"),
+        ("truncated_png", "expected a readable PNG"),
+        ("unknown_dataset", "dataset"),
+        ("n_zero", "--n 0: expected 1..64"),
+        ("rgb_for_grey", None),
+    ],
+)
 def test_eval_images_more_bad_input(case, needle, bars, tmp_path, capsys):
     folder = tmp_path / "png"
     write_png_folder(folder, bars.val_images, bars.spec.levels)

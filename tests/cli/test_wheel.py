@@ -27,8 +27,24 @@ def wheel(tmp_path_factory) -> Path:
         shutil.copytree(REPO_ROOT / name, src / name, ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO_ROOT / name, src / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "-w", str(root / "dist"), str(src)], check=True, capture_output=True, cwd=root)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(root / "dist"),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=root,
+    )
     (built,) = (root / "dist").glob("bench-*.whl")
     return built
 
@@ -48,20 +64,44 @@ def test_installed_wheel_trains_and_reports_a_plugin_model(wheel, tmp_path):
     work = tmp_path / "work"  # neither the source tree nor its parent: only the install is importable
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}
-    where = subprocess.run([sys.executable, "-c", "import bench, hydra_plugins.bench_searchpath as p; "
-                            "print(bench.__file__); print(p.__file__)"],
-                           cwd=work, env=env, capture_output=True, text=True, check=True).stdout.split()
+    where = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import bench, hydra_plugins.bench_searchpath as p; print(bench.__file__); print(p.__file__)",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert all(Path(f).is_relative_to(site) for f in where), where
-    proc = subprocess.run([str(site / "bin" / "bench-train"), "model=toy", f"results_dir={work}",
-                           "dataset=procedural", "budget=samples", "budget.value=256", "progress=none",
-                           "logger=none"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            str(site / "bin" / "bench-train"),
+            "model=toy",
+            f"results_dir={work}",
+            "dataset=procedural",
+            "budget=samples",
+            "budget.value=256",
+            "progress=none",
+            "logger=none",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (record_file,) = work.rglob("result.json")
     record = json.loads(record_file.read_text())
     assert record["status"] == "completed" and record["model"] == "toy"
     assert record["config"]["trainer"] and record["config"]["protocol"]  # the default config composed
-    report = subprocess.run([str(site / "bin" / "bench-report"), str(work)], cwd=work, env=env,
-                            capture_output=True, text=True, timeout=300)
+    report = subprocess.run(
+        [str(site / "bin" / "bench-report"), str(work)], cwd=work, env=env, capture_output=True, text=True, timeout=300
+    )
     assert report.returncode == 0, report.stderr[-2000:]
     assert "toy (toyplug 0.3.0)" in (work / "report.md").read_text()  # templates ship too
     assert (site / "bin" / "bench-models").is_file()

@@ -67,18 +67,33 @@ def documented_keys() -> set[str]:
 
 def test_the_walk_finds_keys_of_every_kind_of_file():
     keys = conf_keys()
-    for key in ("seed", "hydra.job.chdir", "dataset.val_size", "dataset.source_args.n", "model.net.d_model",
-                "model.module.lr", "model.net._target_", "trainer.accelerator", "budget.value",
-                "protocol.quality_curve.every_seconds", "hydra.launcher.n_jobs", "hydra.sweeper.params.model",
-                "logger.kind", "model.module.betas"):
+    for key in (
+        "seed",
+        "hydra.job.chdir",
+        "dataset.val_size",
+        "dataset.source_args.n",
+        "model.net.d_model",
+        "model.module.lr",
+        "model.net._target_",
+        "trainer.accelerator",
+        "budget.value",
+        "protocol.quality_curve.every_seconds",
+        "hydra.launcher.n_jobs",
+        "hydra.sweeper.params.model",
+        "logger._target_",
+        "model.module.betas",
+    ):
         assert key in keys, key
     assert not any(k.split(".")[-1] == "defaults" or k.startswith("experiment.") for k in keys)
 
 
 def test_every_config_key_has_an_entry_in_docs_config_md():
     documented = documented_keys()
-    missing = [f"{key} (set in {', '.join(map(str, files))})" for key, files in sorted(conf_keys().items())
-               if key not in documented]
+    missing = [
+        f"{key} (set in {', '.join(map(str, files))})"
+        for key, files in sorted(conf_keys().items())
+        if key not in documented
+    ]
     assert not missing, "keys with no entry in docs/config.md:\n  " + "\n  ".join(missing)
 
 

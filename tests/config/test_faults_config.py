@@ -38,7 +38,7 @@ MISTAKES = {
     "seed=abc": "seed",
     "model.module.lr=-1": "model.module.lr=-1: expected a positive number",
     "model.module.lr=nan": "model.module.lr=nan: expected a positive number",
-    "logger.kind=paper": "logger.kind='paper': expected one of",
+    "logger._target_=paper": "logger._target_='paper': expected the dotted path of a pytorch_lightning Logger",
 }
 
 
@@ -53,11 +53,16 @@ def test_a_single_run_config_mistake_is_one_line_and_writes_nothing(override, tm
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("arg, message", [
-    ("model=[a", r"^'model=\[a': could not parse the override \(no viable alternative at input '\[a'\); expected "),
-    ("model=nope", "model='nope': expected one of "), ("dataset=mnistt", "dataset='mnistt': expected one of "),
-    ("budget=forever", "budget='forever'"), ("model=rnn,nope", "model='nope'"),
-])
+@pytest.mark.parametrize(
+    "arg, message",
+    [
+        ("model=[a", r"^'model=\[a': could not parse the override \(no viable alternative at input '\[a'\); expected "),
+        ("model=nope", "model='nope': expected one of "),
+        ("dataset=mnistt", "dataset='mnistt': expected one of "),
+        ("budget=forever", "budget='forever'"),
+        ("model=rnn,nope", "model='nope'"),
+    ],
+)
 def test_unknown_group_choices_are_one_line(arg, message):
     with pytest.raises(BenchError, match=message):
         check_group_choices([arg])
@@ -65,16 +70,27 @@ def test_unknown_group_choices_are_one_line(arg, message):
 
 @pytest.mark.parametrize("key", ["results_dir", "sweep"])
 def test_deleting_a_key_hydra_needs_is_one_line(key, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench.cli.train", f"~{key}"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.cli.train", f"~{key}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"error: {key}: this key is required (") and f"set it with {key}=" in line
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("override, expected", [("results_dir=null", "error: results_dir=None: expected a folder path"),
-                                               ("sweep=", "error: sweep='': expected a folder name")])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("results_dir=null", "error: results_dir=None: expected a folder path"),
+        ("sweep=", "error: sweep='': expected a folder name"),
+    ],
+)
 def test_an_empty_output_folder_key_is_one_line_and_creates_nothing(override, expected, tmp_path, monkeypatch):
     from hydra._internal.utils import get_args_parser
 
@@ -128,13 +144,27 @@ def test_bench_train_m_exits_non_zero_when_a_job_did_not_complete(monkeypatch, c
 
 @pytest.mark.slow
 def test_a_sweep_records_the_invalid_job_runs_the_others_and_exits_non_zero(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench.cli.train", "-m", "model.batch_size=0,64",
-                           *tiny_overrides(tmp_path, "model=independent_pixels", "logger=none")], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.cli.train",
+            "-m",
+            "model.batch_size=0,64",
+            *tiny_overrides(tmp_path, "model=independent_pixels", "logger=none"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
-    records = {r["model"] if r["status"] == "completed" else r["status"]: r
-               for r in (json.loads(p.read_text()) for p in tmp_path.rglob("result.json"))}
+    records = {
+        r["model"] if r["status"] == "completed" else r["status"]: r
+        for r in (json.loads(p.read_text()) for p in tmp_path.rglob("result.json"))
+    }
     assert set(records) == {"independent_pixels", "failed"}
     assert records["failed"]["message"] == "model.batch_size=0: expected a positive integer"
     assert "error: model.batch_size=0: expected a positive integer" in proc.stderr.splitlines()
@@ -143,15 +173,29 @@ def test_a_sweep_records_the_invalid_job_runs_the_others_and_exits_non_zero(tmp_
 
 def test_a_sweep_job_that_does_not_compose_is_named_and_skipped_while_the_others_run(tmp_path):
     # `model.net.hidden` exists for the VAE only: the GAN's job cannot compose
-    proc = subprocess.run([sys.executable, "-m", "bench.cli.train", "-m", "model=cnn_decoder,gan", "model.net.hidden=8",
-                           *tiny_overrides(tmp_path, "logger=none", "budget.value=128",
-                                           "protocol.quality_curve.every_seconds=null")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.cli.train",
+            "-m",
+            "model=cnn_decoder,gan",
+            "model.net.hidden=8",
+            *tiny_overrides(tmp_path, "logger=none", "budget.value=128", "protocol.quality_curve.every_seconds=null"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error: sweep job")]
-    assert line.startswith("error: sweep job `model=gan model.net.hidden=8 ") and "`: the config does not compose (" in line
+    assert (
+        line.startswith("error: sweep job `model=gan model.net.hidden=8 ")
+        and "`: the config does not compose (" in line
+    )
     records = [json.loads(p.read_text()) for p in tmp_path.rglob("result.json")]
     assert [(r["model"], r["status"]) for r in records] == [("cnn_decoder", "completed")]  # nothing for the GAN
     assert not any(p.name.startswith("gan-") for p in tmp_path.rglob("*"))

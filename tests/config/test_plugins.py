@@ -102,10 +102,24 @@ def test_model_config_with_an_unregistered_family_names_file_and_families(plugin
 
 def test_plugin_trains_through_bench_train_and_shows_in_the_report(plugin_site, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.cli.train", "model=toy", f"results_dir={tmp_path}", "dataset=procedural",
-         "budget=samples", "budget.value=512", "progress=none", "logger=none"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_site), str(REPO_ROOT)])})
+        [
+            sys.executable,
+            "-m",
+            "bench.cli.train",
+            "model=toy",
+            f"results_dir={tmp_path}",
+            "dataset=procedural",
+            "budget=samples",
+            "budget.value=512",
+            "progress=none",
+            "logger=none",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_site), str(REPO_ROOT)])},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (record_file,) = tmp_path.rglob("result.json")
     record = json.loads(record_file.read_text())
@@ -124,20 +138,33 @@ def _assert_built_ins_work():
     assert compose_config(["model=rnn"]).model.family == "rnn"
 
 
-@pytest.mark.parametrize("points, expected", [
-    ({"bench.models": {"broken": "no_such_module_xyz:Model"}},
-     "plugin broken-plug 1.0 (family 'broken'): no_such_module_xyz:Model failed to import: ModuleNotFoundError"),
-    ({"bench.models": {"notgm": "collections:OrderedDict"}},
-     "plugin broken-plug 1.0 (family 'notgm'): collections:OrderedDict is not a GenerativeModule subclass"),
-    ({"bench.models": {"renamed": "bench.models.rnn:PixelRNN"}},
-     "plugin broken-plug 1.0 (family 'renamed'): bench.models.rnn:PixelRNN sets family = 'rnn'; expected 'renamed', "
-     "the name it is registered under"),
-    ({"bench.models": {"rnn": "collections:OrderedDict"}},
-     "plugin broken-plug 1.0: family 'rnn' clashes with a built-in family; the built-in is used"),
-    ({"bench.configs": {"broken-plug": "no_such_package_xyz.conf"}},
-     "plugin broken-plug 1.0: its config package 'no_such_package_xyz.conf' (bench.configs entry point "
-     "'broken-plug') was not found"),
-])
+@pytest.mark.parametrize(
+    "points, expected",
+    [
+        (
+            {"bench.models": {"broken": "no_such_module_xyz:Model"}},
+            "plugin broken-plug 1.0 (family 'broken'): no_such_module_xyz:Model failed to import: ModuleNotFoundError",
+        ),
+        (
+            {"bench.models": {"notgm": "collections:OrderedDict"}},
+            "plugin broken-plug 1.0 (family 'notgm'): collections:OrderedDict is not a GenerativeModule subclass",
+        ),
+        (
+            {"bench.models": {"renamed": "bench.models.rnn:PixelRNN"}},
+            "plugin broken-plug 1.0 (family 'renamed'): bench.models.rnn:PixelRNN sets family = 'rnn'; expected 'renamed', "
+            "the name it is registered under",
+        ),
+        (
+            {"bench.models": {"rnn": "collections:OrderedDict"}},
+            "plugin broken-plug 1.0: family 'rnn' clashes with a built-in family; the built-in is used",
+        ),
+        (
+            {"bench.configs": {"broken-plug": "no_such_package_xyz.conf"}},
+            "plugin broken-plug 1.0: its config package 'no_such_package_xyz.conf' (bench.configs entry point "
+            "'broken-plug') was not found",
+        ),
+    ],
+)
 def test_broken_plugin_warns_once_and_built_ins_still_work(broken_site, capsys, points, expected):
     write_distribution(broken_site, "broken-plug", points)
     _assert_built_ins_work()
@@ -158,8 +185,13 @@ def test_built_in_records_name_bench_as_their_source():
 def test_report_label_names_plugin_package_version_and_revision():
     from bench.run.environment import family_label
 
-    source = {"family": "toy", "package": "toyplug", "version": "0.3.0", "builtin": False,
-              "git_revision": "0123456789abcdef+dirty"}
+    source = {
+        "family": "toy",
+        "package": "toyplug",
+        "version": "0.3.0",
+        "builtin": False,
+        "git_revision": "0123456789abcdef+dirty",
+    }
     assert family_label({"family": "toy", "environment": {"model_source": source}}) == "toy (toyplug 0.3.0, 0123456789)"
     assert family_label({"family": "toy"}) == "toy"  # records written before provenance existed
 

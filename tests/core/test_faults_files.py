@@ -33,7 +33,8 @@ def _failing_fsync(match: str):
 
 
 def test_a_full_disk_while_checkpointing_fails_the_run_in_one_line_and_leaves_no_partial_file(
-        tmp_path, monkeypatch, capsys):
+    tmp_path, monkeypatch, capsys
+):
     monkeypatch.setattr(bench.core.atomic.os, "fsync", _failing_fsync(".ckpt."))
     cfg = compose_config(tiny_overrides(tmp_path))
     record = train(cfg)
@@ -98,8 +99,9 @@ def test_bench_rescore_on_damaged_samples_is_one_line(damage, tmp_path, capsys):
     assert (run_dir / RECORD_NAME).read_bytes() == before
 
 
-@pytest.mark.parametrize("config", [{"model": {"family": "independent_pixels"}}, {"dataset": "digits", "model": {}},
-                                    None])
+@pytest.mark.parametrize(
+    "config", [{"model": {"family": "independent_pixels"}}, {"dataset": "digits", "model": {}}, None]
+)
 def test_bench_eval_run_on_a_record_without_its_dataset_config_is_one_line(config, tmp_path, capsys):
     run_dir, _ = make_run(tmp_path, ImageDataModule(**DATASET))
     record = read_record(run_dir)
@@ -114,8 +116,11 @@ def test_bench_report_on_a_read_only_folder_is_one_line(tmp_path, monkeypatch, c
     from tests.helpers.report_records import make_run as make_record
 
     make_record(tmp_path, "gan", 0)
-    monkeypatch.setattr(bench.core.atomic.tempfile, "mkstemp",
-                        lambda **kw: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file system", kw["dir"])))
+    monkeypatch.setattr(
+        bench.core.atomic.tempfile,
+        "mkstemp",
+        lambda **kw: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file system", kw["dir"])),
+    )
     with pytest.raises(SystemExit) as exit_:
         report_main([str(tmp_path)])
     err = capsys.readouterr().err

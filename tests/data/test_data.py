@@ -53,7 +53,9 @@ def test_quantize_clamps_and_rounds():
 
 
 def test_bad_dataset_input_names_the_key():
-    with pytest.raises(BenchError, match="dataset.name=.nope.*cifar10, digits, fashion_mnist, folder, mnist, procedural"):
+    with pytest.raises(
+        BenchError, match="dataset.name=.nope.*cifar10, digits, fashion_mnist, folder, mnist, procedural"
+    ):
         ImageDataModule("nope")
     with pytest.raises(ConfigError, match="model.batch_size"):
         ImageDataModule("procedural", batch_size=0, val_size=64, test_size=64)

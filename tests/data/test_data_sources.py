@@ -86,8 +86,9 @@ def test_binarized_mnist_thresholds_at_128(tmp_path):
     assert torch.equal(reduce_levels(x, 4).flatten().bincount(), torch.full((4,), 64))
 
 
-@pytest.mark.parametrize("name,folder,files", [("mnist", "MNIST/raw", MNIST_FILES),
-                                               ("cifar10", "cifar-10-batches-py", CIFAR10_FILES)])
+@pytest.mark.parametrize(
+    "name,folder,files", [("mnist", "MNIST/raw", MNIST_FILES), ("cifar10", "cifar-10-batches-py", CIFAR10_FILES)]
+)
 def test_missing_files_give_one_message_with_path_files_and_remedy(tmp_path, name, folder, files):
     with pytest.raises(BenchError) as err:
         ImageDataModule(name, root=str(tmp_path / "nowhere"), val_size=5, test_size=5)
@@ -119,11 +120,22 @@ def test_a_family_trains_a_few_steps_on_fake_mnist(tmp_path):
     write_mnist_root(tmp_path)
     pl.seed_everything(0)
     dm = ImageDataModule("mnist", root=str(tmp_path), val_size=8, test_size=N_TEST, batch_size=8)
-    model = build_model({"family": "cnn_decoder", "module": {"lr": 1e-3},
-                         "net": {"_target_": "bench.models.cnn_decoder.ConvVAENet", "latent_dim": 4, "hidden": 8}},
-                        dm.spec)
-    trainer = pl.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, limit_val_batches=0)
+    model = build_model(
+        {
+            "family": "cnn_decoder",
+            "module": {"lr": 1e-3},
+            "net": {"_target_": "bench.models.cnn_decoder.ConvVAENet", "latent_dim": 4, "hidden": 8},
+        },
+        dm.spec,
+    )
+    trainer = pl.Trainer(
+        max_steps=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     trainer.fit(model, datamodule=dm)
     assert trainer.global_step == 3
     samples = model.sample(4, torch.Generator().manual_seed(0))

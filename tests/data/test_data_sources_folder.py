@@ -110,8 +110,16 @@ def _flat_folder(root: Path, n: int) -> Path:
 
 def _folder_defaults(root: Path, cache: Path, *extra: str) -> ImageDataModule:
     """`dataset=folder` as bench-train composes and validates it, with only the root and size set."""
-    cfg = compose_config(["dataset=folder", f"dataset.root={root}", "dataset.size=6", "dataset.channels=1",
-                          f"dataset.cache_dir={cache}", *extra])
+    cfg = compose_config(
+        [
+            "dataset=folder",
+            f"dataset.root={root}",
+            "dataset.size=6",
+            "dataset.channels=1",
+            f"dataset.cache_dir={cache}",
+            *extra,
+        ]
+    )
     validate(cfg)
     return ImageDataModule(batch_size=8, **cfg.dataset)
 
@@ -141,8 +149,11 @@ def test_folder_too_small_to_split_gets_one_line(tmp_path):
 
 @pytest.mark.parametrize("value", [0, -0.5, 1.5, 2.25])
 def test_sizes_that_are_neither_counts_nor_fractions_name_the_key(value, tmp_path):
-    with pytest.raises(ConfigError, match=rf"^dataset.test_size={value}: expected a count \(an integer >= 1\) "
-                                          r"or a fraction in \(0, 1\) of the images$"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^dataset.test_size={value}: expected a count \(an integer >= 1\) "
+        r"or a fraction in \(0, 1\) of the images$",
+    ):
         split_count(value, 100, "dataset.test_size")
     cfg = compose_config(["dataset=folder", f"dataset.val_size={value}"])
     with pytest.raises(BenchError, match=r"^dataset.val_size=.*: expected a count .* or a fraction in \(0, 1\)"):

@@ -124,8 +124,9 @@ def _conditional_record(root, model, seed, result, run_dir, sha):
     """A report-test record carrying a real conditional evaluation (metrics, floor, sweep, grids)."""
     folder = make_run(root, model, seed, protocol_version=3, extractor_sha=sha, n_generated=200)
     record = json.loads((folder / RECORD_NAME).read_text())
-    record.update({k: result[k] for k in ("metrics", "data_floor", "conditional", "per_class", "guidance_sweep")
-                   if k in result})
+    record.update(
+        {k: result[k] for k in ("metrics", "data_floor", "conditional", "per_class", "guidance_sweep") if k in result}
+    )
     record["paths"]["samples_by_class"] = CLASS_GRID_NAME
     shutil.copy(run_dir / CLASS_GRID_NAME, folder / CLASS_GRID_NAME)
     write_record(folder, record)
@@ -168,8 +169,13 @@ def test_v2_and_unconditional_reports_render_without_conditional_sections(tmp_pa
     files = build_report(tmp_path)
     markdown, html = files.markdown.read_text(), files.html.read_text()
     assert files.groups == 2 and "protocol v2" in markdown and "protocol v3" in markdown
-    for text in ("Conditional generation", "Guidance sweep", "Samples by class", "accuracy of conditional samples",
-                 "· conditional"):
+    for text in (
+        "Conditional generation",
+        "Guidance sweep",
+        "Samples by class",
+        "accuracy of conditional samples",
+        "· conditional",
+    ):
         assert text not in markdown and text not in html
     assert "### Sample quality" in markdown and html.count('class="grid"') == 2  # one grid per model and group
 

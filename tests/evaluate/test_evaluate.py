@@ -21,12 +21,42 @@ from bench.evaluate.score import evaluate_module, evaluate_samples
 from bench.models.base import GenerativeModule
 from bench.models.baselines import IndependentPixels, TrainingSetCopier
 
-METRIC_KEYS = {"fid", "kid_mean", "kid_std", "inception_score", "precision", "recall", "density", "coverage",
-               "bits_per_dim", "bits_per_dim_kind", "elbo_bits_per_dim", "memorization", "fid_inception"}
-TIMING_KEYS = {"sample_images_per_s", "latency_ms_per_image", "parameters_sampling", "parameters_training",
-               "flops_per_sample", "flops_per_train_sample", "peak_memory_mb"}
-PROTOCOL_KEYS = {"version", "extractor", "n_generated", "n_reference", "reference_split", "kid_subset_size",
-                 "is_splits", "pr_k", "iwae_k", "inception"}
+METRIC_KEYS = {
+    "fid",
+    "kid_mean",
+    "kid_std",
+    "inception_score",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "bits_per_dim",
+    "bits_per_dim_kind",
+    "elbo_bits_per_dim",
+    "memorization",
+    "fid_inception",
+}
+TIMING_KEYS = {
+    "sample_images_per_s",
+    "latency_ms_per_image",
+    "parameters_sampling",
+    "parameters_training",
+    "flops_per_sample",
+    "flops_per_train_sample",
+    "peak_memory_mb",
+}
+PROTOCOL_KEYS = {
+    "version",
+    "extractor",
+    "n_generated",
+    "n_reference",
+    "reference_split",
+    "kid_subset_size",
+    "is_splits",
+    "pr_k",
+    "iwae_k",
+    "inception",
+}
 
 
 def scipy_fid(a: np.ndarray, b: np.ndarray) -> float:
@@ -61,9 +91,12 @@ def test_fid_grows_strictly_with_noise(ref, real_set):
     images, _ = real_set
     g = torch.Generator().manual_seed(1)
     noise = torch.randn(images.shape, generator=g)
-    fids = [frechet_distance(ref.extractor.features(), ref.images,
-                             quantize(to_unit(images, ref.levels) + sigma * noise, ref.levels))
-            for sigma in (0.0, 0.1, 0.25, 0.5)]
+    fids = [
+        frechet_distance(
+            ref.extractor.features(), ref.images, quantize(to_unit(images, ref.levels) + sigma * noise, ref.levels)
+        )
+        for sigma in (0.0, 0.1, 0.25, 0.5)
+    ]
     assert all(a < b for a, b in zip(fids, fids[1:])), fids
 
 
@@ -111,8 +144,14 @@ def test_data_floor_is_seeded_cached_and_bounded_by_the_train_split(ref):
 def test_evaluate_module_returns_the_contract_and_writes_samples(bars, tmp_path):
     module = IndependentPixels(None, bars.spec)
     module.fit_closed_form(bars.train_images)
-    cfg = {"version": 1, "reference_split": "test", "iwae_k": 4, "seed": 3, "kid_subsets": 10,
-           "quality_curve": {"every_seconds": 5, "n_samples": 20}}
+    cfg = {
+        "version": 1,
+        "reference_split": "test",
+        "iwae_k": 4,
+        "seed": 3,
+        "kid_subsets": 10,
+        "quality_curve": {"every_seconds": 5, "n_samples": 20},
+    }
     result = evaluate_module(module, bars, cfg, n_generated=100, run_dir=tmp_path / "a")
     # `per_class` and `guidance_sweep` join these on conditional runs (tests/evaluate/test_conditional_metrics.py)
     assert set(result) == {"metrics", "protocol", "data_floor", "timing", "conditional"}

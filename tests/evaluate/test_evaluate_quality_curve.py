@@ -21,8 +21,9 @@ class PixelLogitsModel(GenerativeModule):
     likelihood = "exact"
 
     def __init__(self, spec):
-        super().__init__(nn.ParameterDict({"logits": nn.Parameter(torch.zeros(*spec.shape, spec.levels))}), spec,
-                         lr=0.1)
+        super().__init__(
+            nn.ParameterDict({"logits": nn.Parameter(torch.zeros(*spec.shape, spec.levels))}), spec, lr=0.1
+        )
 
     def nll_bits_per_dim(self, x):
         logp = self.net["logits"].log_softmax(-1).expand(len(x), *self.net["logits"].shape)
@@ -35,9 +36,16 @@ class PixelLogitsModel(GenerativeModule):
 
 def test_curve_counts_its_own_progress_in_a_real_fit(bars_batch_32):
     curve = QualityCurve(bars_batch_32, {"seed": 0}, every_seconds=1e-6, n_samples=40)
-    trainer = pl.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                         callbacks=[curve])
+    trainer = pl.Trainer(
+        max_steps=4,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[curve],
+    )
     trainer.fit(PixelLogitsModel(bars_batch_32.spec), datamodule=bars_batch_32)
     seen = [p["samples_seen"] for p in curve.curve]
     assert seen == [32, 64, 96, 128]  # one point per batch at this interval, no extra final point

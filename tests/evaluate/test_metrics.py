@@ -69,8 +69,9 @@ def test_kid_is_seeded_signed_and_leaves_the_global_rng_alone():
     shifted = kernel_distance(Identity(8), a, b + 2.0, subset_size=100, subsets=20, seed=7)
     assert shifted[0] > 10 * abs(first[0])
     # many same-distribution draws: an unbiased, unclamped estimate goes below zero sometimes
-    means = [kernel_distance(Identity(8), synthetic(40, 8, s), synthetic(40, 8, s + 100), 40, 1, s)[0]
-             for s in range(12)]
+    means = [
+        kernel_distance(Identity(8), synthetic(40, 8, s), synthetic(40, 8, s + 100), 40, 1, s)[0] for s in range(12)
+    ]
     assert min(means) < 0 < max(means)
 
 

@@ -57,8 +57,9 @@ def unbiased_poly_mmd(x: np.ndarray, y: np.ndarray) -> float:
     d = x.shape[1]
     kxx, kyy, kxy = ((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3)
     m, n = len(x), len(y)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-                 - 2 * kxy.mean())
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean()
+    )
 
 
 def test_published_kid_is_the_mmd_of_features_standardized_by_the_reference(digits, samples, published):
@@ -82,10 +83,12 @@ def test_published_precision_recall_density_coverage_use_k_5_neighbourhoods(digi
     real_radii = np.sort(cdist(real, real), axis=1)[:, k]  # column 0 is each point itself
     fake_radii = np.sort(cdist(fake, fake), axis=1)[:, k]
     dist = cdist(real, fake)
-    expected = {"precision": (dist <= real_radii[:, None]).any(0).mean(),
-                "recall": (dist <= fake_radii[None, :]).any(1).mean(),
-                "density": (dist <= real_radii[:, None]).sum() / (k * len(fake)),
-                "coverage": (dist.min(1) <= real_radii).mean()}
+    expected = {
+        "precision": (dist <= real_radii[:, None]).any(0).mean(),
+        "recall": (dist <= fake_radii[None, :]).any(1).mean(),
+        "density": (dist <= real_radii[:, None]).sum() / (k * len(fake)),
+        "coverage": (dist.min(1) <= real_radii).mean(),
+    }
     assert {key: published["metrics"][key] for key in expected} == pytest.approx(expected, abs=1e-12)
 
 

@@ -96,8 +96,11 @@ def test_a_missing_or_stale_sidecar_is_measured_again_without_retraining(tmp_pat
     side = weights.with_suffix(".json")
     measured = json.loads(side.read_text())["test_accuracy"]
     monkeypatch.setattr(ex, "train_classifier", lambda *a, **k: pytest.fail("retrained"))
-    for damage in (side.unlink, lambda: side.write_text("{not json"),
-                   lambda: side.write_text(json.dumps({**json.loads(side.read_text()), "weights_sha256": "0" * 64}))):
+    for damage in (
+        side.unlink,
+        lambda: side.write_text("{not json"),
+        lambda: side.write_text(json.dumps({**json.loads(side.read_text()), "weights_sha256": "0" * 64})),
+    ):
         damage()
         again = ex.load_extractor(dm, protocol_version=1)
         rebuilt = json.loads(side.read_text())

@@ -37,8 +37,15 @@ def unlabelled(tmp_path_factory) -> ImageDataModule:
     (root / "imgs").mkdir()
     for i in range(N_IMAGES):  # all at the top level: no classes
         write_image(_oriented(i), root / "imgs" / f"{i:02d}.png")
-    return ImageDataModule("folder", root=str(root / "imgs"), cache_dir=str(root / "cache"), size=SIZE,
-                           channels=1, val_size=10, test_size=10)
+    return ImageDataModule(
+        "folder",
+        root=str(root / "imgs"),
+        cache_dir=str(root / "cache"),
+        size=SIZE,
+        channels=1,
+        val_size=10,
+        test_size=10,
+    )
 
 
 def test_rotations_of_turns_square_images_and_refuses_others():

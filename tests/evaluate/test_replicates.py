@@ -111,7 +111,7 @@ def test_gpt_flops_include_attention(bars):
     by_op = {str(op): n for op, n in counter.get_flop_counts()["Global"].items()}
     attention = sum(n for op, n in by_op.items() if "scaled_dot_product" in op)
     # forward QK^T and AV: 4 * T^2 * d_model per image (T tokens), and more for backward
-    assert attention >= 4 * bars.spec.dims ** 2 * 16 * len(x)
+    assert attention >= 4 * bars.spec.dims**2 * 16 * len(x)
     per_image, source = flops(module, "train", bars.train_images)
     assert source == "flop_counter" and per_image * len(x) == counter.get_total_flops()
 
@@ -155,16 +155,19 @@ def test_record_has_phase_times_and_the_resume_flag(tmp_path):
     assert (run_directory(cfg).parent / ".timing.lock").exists()
 
 
-@pytest.mark.parametrize("override, message", [
-    ("protocol.pr_k=0", "protocol.pr_k=0: expected a positive integer"),
-    ("protocol.n_generated=1", "protocol.n_generated=1: expected an integer >= 2"),
-    ("protocol.quality_curve.every_seconds=-1", "protocol.quality_curve.every_seconds=-1"),
-    ("+protocol.nope=1", "protocol.nope=1: expected one of the keys"),
-    ("trainer.deterministic=maybe", "trainer.deterministic='maybe': expected one of True, False, warn"),
-    ("+trainer.callbacks=[]", "trainer.callbacks=[]: expected set by the training code"),
-    ("+trainer.bogus=1", "trainer.bogus=1: expected an argument of pytorch_lightning.Trainer"),
-    ("+dataset.n_generated=100", "dataset.n_generated=100: expected protocol.n_generated instead"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("protocol.pr_k=0", "protocol.pr_k=0: expected a positive integer"),
+        ("protocol.n_generated=1", "protocol.n_generated=1: expected an integer >= 2"),
+        ("protocol.quality_curve.every_seconds=-1", "protocol.quality_curve.every_seconds=-1"),
+        ("+protocol.nope=1", "protocol.nope=1: expected one of the keys"),
+        ("trainer.deterministic=maybe", "trainer.deterministic='maybe': expected one of True, False, warn"),
+        ("+trainer.callbacks=[]", "trainer.callbacks=[]: expected set by the training code"),
+        ("+trainer.bogus=1", "trainer.bogus=1: expected an argument of pytorch_lightning.Trainer"),
+        ("+dataset.n_generated=100", "dataset.n_generated=100: expected protocol.n_generated instead"),
+    ],
+)
 def test_every_group_is_validated_before_training(override, message, tmp_path):
     cfg = compose_config(tiny_overrides(tmp_path, override))
     with pytest.raises(BenchError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -188,7 +191,7 @@ class _SnapshotAtEpochEnd(pl.Callback):
 def test_a_run_resumed_at_an_epoch_boundary_ends_as_if_uninterrupted(tmp_path, monkeypatch):
     overrides = ["budget.value=1152", "protocol.quality_curve.every_seconds=null"]  # 3 epochs of the VAE
     snapshot = tmp_path / "killed_here.ckpt"
-    monkeypatch.setattr("bench.pipeline.train_task._quality_curve", lambda cfg, dm: [_SnapshotAtEpochEnd(snapshot, 1)])
+    monkeypatch.setattr("bench.pipeline.stages.quality_curve", lambda cfg, dm: [_SnapshotAtEpochEnd(snapshot, 1)])
     uninterrupted = train(compose_config(tiny_overrides(tmp_path / "a", *overrides)))
     monkeypatch.undo()
     cfg = compose_config(tiny_overrides(tmp_path / "b", *overrides))

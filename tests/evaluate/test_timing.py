@@ -8,7 +8,7 @@ images drawn are observed, not read back from the labels the code writes.
 from __future__ import annotations
 
 import statistics
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import torch

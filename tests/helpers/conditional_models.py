@@ -57,8 +57,9 @@ class ClassPixels(GenerativeModule):
 
     def __init__(self, spec, images: torch.Tensor, labels: torch.Tensor, **kwargs):
         super().__init__(nn.Linear(1, 1), spec, conditional=True, **kwargs)
-        counts = torch.stack([F.one_hot(images[labels == c].long(), spec.levels).sum(0).double()
-                              for c in range(spec.num_classes)])  # [K, C, H, W, L]
+        counts = torch.stack(
+            [F.one_hot(images[labels == c].long(), spec.levels).sum(0).double() for c in range(spec.num_classes)]
+        )  # [K, C, H, W, L]
         probs = (counts + 0.5) / (counts.sum(-1, keepdim=True) + 0.5 * spec.levels)
         self.register_buffer("log_probs", probs.log().float())
 

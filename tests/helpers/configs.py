@@ -19,6 +19,15 @@ def compose_config(overrides: list[str] | None = None):
 def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
     """A run small enough for the fast suite: procedural data, a samples-seen budget, one thread,
     validation after every epoch (a few per run, where the tests look for them)."""
-    return [f"results_dir={tmp_path}", "dataset=procedural", "budget=samples", "budget.value=1024",
-            "threads=1", "progress=none", "trainer.log_every_n_steps=5", "protocol.n_generated=128",
-            "validation_every=null", *extra]
+    return [
+        f"results_dir={tmp_path}",
+        "dataset=procedural",
+        "budget=samples",
+        "budget.value=1024",
+        "threads=1",
+        "progress=none",
+        "trainer.log_every_n_steps=5",
+        "protocol.n_generated=128",
+        "validation_every=null",
+        *extra,
+    ]

@@ -23,10 +23,12 @@ def _idx(path: Path, array: np.ndarray) -> None:
 
 def write_mnist_root(root: Path, folder: str = "MNIST", seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (N_TRAIN, 28, 28)),
-              "train-labels-idx1-ubyte": rng.integers(0, 10, N_TRAIN),
-              "t10k-images-idx3-ubyte": rng.integers(0, 256, (N_TEST, 28, 28)),
-              "t10k-labels-idx1-ubyte": rng.integers(0, 10, N_TEST)}
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (N_TRAIN, 28, 28)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, N_TRAIN),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (N_TEST, 28, 28)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, N_TEST),
+    }
     raw = root / folder / "raw"
     raw.mkdir(parents=True)
     for name, array in arrays.items():
@@ -45,8 +47,16 @@ def write_cifar_root(root: Path, per_batch: int = 8, seed: int = 0) -> dict[str,
         labels = rng.integers(0, 10, per_batch).tolist()
         batches[name] = (data, labels)
         with open(folder / name, "wb") as fh:
-            pickle.dump({"batch_label": name, "labels": labels, "data": data,
-                         "filenames": [f"{i}.png" for i in range(per_batch)]}, fh, protocol=2)
+            pickle.dump(
+                {
+                    "batch_label": name,
+                    "labels": labels,
+                    "data": data,
+                    "filenames": [f"{i}.png" for i in range(per_batch)],
+                },
+                fh,
+                protocol=2,
+            )
     with open(folder / "batches.meta", "wb") as fh:
         pickle.dump({"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}, fh, protocol=2)
     return batches
@@ -64,9 +74,16 @@ def write_image(image: torch.Tensor, path: Path) -> None:
 
 def write_tree(root: Path, broken: bool = True) -> None:
     """Two classes (one nested deeper), grey and RGB, odd sizes, PNG and JPEG, plus a text and a broken file."""
-    files = {"cats/a.png": (3, 20, 31), "cats/b.jpg": (1, 17, 13), "cats/c.PNG": (1, 11, 11),
-             "cats/deep/d.jpeg": (3, 15, 40), "dogs/e.png": (3, 12, 12), "dogs/f.jpg": (3, 33, 21),
-             "dogs/nested/more/g.png": (1, 10, 19), "dogs/h.png": (3, 14, 9)}
+    files = {
+        "cats/a.png": (3, 20, 31),
+        "cats/b.jpg": (1, 17, 13),
+        "cats/c.PNG": (1, 11, 11),
+        "cats/deep/d.jpeg": (3, 15, 40),
+        "dogs/e.png": (3, 12, 12),
+        "dogs/f.jpg": (3, 33, 21),
+        "dogs/nested/more/g.png": (1, 10, 19),
+        "dogs/h.png": (3, 14, 9),
+    }
     for i, (name, shape) in enumerate(files.items()):
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)

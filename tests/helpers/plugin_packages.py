@@ -23,16 +23,25 @@ net:
 """
 
 
-def write_plugin(root: Path, dist: str = "toyplug", version: str = "0.3.0", module: str = "toyplug",
-                 family: str = "toy", model: str = "toy", config_family: str | None = None) -> Path:
+def write_plugin(
+    root: Path,
+    dist: str = "toyplug",
+    version: str = "0.3.0",
+    module: str = "toyplug",
+    family: str = "toy",
+    model: str = "toy",
+    config_family: str | None = None,
+) -> Path:
     """A plugin's source tree (family module, `conf/model/<model>.yaml`, both entry points)."""
     src = root / dist
     (src / module / "conf" / "model").mkdir(parents=True)
     (src / module / "__init__.py").write_text("")
     (src / module / "family.py").write_text(TOY_FAMILY.replace('family = "toy"', f'family = "{family}"'))
     (src / module / "conf" / "model" / f"{model}.yaml").write_text(
-        TOY_CONFIG.format(name=model, family=config_family or family, module=module))
-    (src / "pyproject.toml").write_text(textwrap.dedent(f"""\
+        TOY_CONFIG.format(name=model, family=config_family or family, module=module)
+    )
+    (src / "pyproject.toml").write_text(
+        textwrap.dedent(f"""\
         [build-system]
         requires = ["setuptools>=68"]
         build-backend = "setuptools.build_meta"
@@ -52,15 +61,31 @@ def write_plugin(root: Path, dist: str = "toyplug", version: str = "0.3.0", modu
 
         [tool.setuptools.package-data]
         {module} = ["conf/**/*.yaml"]
-        """))
+        """)
+    )
     return src
 
 
 def pip_install(source: Path, target: Path) -> None:
     """`pip install --no-deps --no-build-isolation --target target source`: nothing is fetched."""
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--target", str(target), str(source)], check=True, capture_output=True,
-                   cwd=source.parent)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=source.parent,
+    )
 
 
 def write_distribution(site: Path, dist: str, entry_points: dict[str, dict[str, str]], version: str = "1.0") -> None:

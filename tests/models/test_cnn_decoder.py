@@ -8,9 +8,14 @@ from bench.testing import check_sample_contract
 
 
 def _vae(spec, **net):
-    return build_model({"family": "cnn_decoder", "module": {"lr": 3e-3},
-                        "net": {"_target_": "bench.models.cnn_decoder.ConvVAENet", "latent_dim": 4, "hidden": 8, **net}},
-                       spec)
+    return build_model(
+        {
+            "family": "cnn_decoder",
+            "module": {"lr": 3e-3},
+            "net": {"_target_": "bench.models.cnn_decoder.ConvVAENet", "latent_dim": 4, "hidden": 8, **net},
+        },
+        spec,
+    )
 
 
 def test_vae_loss_falls_on_procedural_data():
@@ -19,8 +24,14 @@ def test_vae_loss_falls_on_procedural_data():
     model = _vae(dm.spec)
     x = dm.val_images
     before = model.nll_bits_per_dim(x).mean().item()
-    trainer = pl.Trainer(max_steps=60, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, limit_val_batches=0)
+    trainer = pl.Trainer(
+        max_steps=60,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     trainer.fit(model, datamodule=dm)
     after = model.nll_bits_per_dim(x).mean().item()
     assert after < 0.7 * before

@@ -17,9 +17,21 @@ SETTINGS = {"gan": [], "gpt": ["model.batch_size=16"]}
 @pytest.mark.slow
 @pytest.mark.parametrize("model", sorted(BUDGETS))
 def test_conditional_samples_are_of_the_asked_digit_at_least_90_percent_of_the_time(model, tmp_path):
-    cfg = compose_config([f"results_dir={tmp_path}", f"model={model}", "model.conditional=true", "dataset=digits",
-                          "budget=samples", f"budget.value={BUDGETS[model]}", "threads=1", "progress=none",
-                          "logger=none", "protocol.quality_curve.every_seconds=null", *SETTINGS[model]])
+    cfg = compose_config(
+        [
+            f"results_dir={tmp_path}",
+            f"model={model}",
+            "model.conditional=true",
+            "dataset=digits",
+            "budget=samples",
+            f"budget.value={BUDGETS[model]}",
+            "threads=1",
+            "progress=none",
+            "logger=none",
+            "protocol.quality_curve.every_seconds=null",
+            *SETTINGS[model],
+        ]
+    )
     record = train(cfg)
     assert record["status"] == "completed", record["message"]
     # N = 1,000 samples spread evenly over the 10 digits, drawn at w = 0 (scored samples never use

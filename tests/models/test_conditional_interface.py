@@ -10,13 +10,27 @@ from bench.data.spec import DatasetSpec
 from bench.models.base import labels_for
 from bench.models.build import build_model
 
-BARS = DatasetSpec(name="bars", channels=1, height=8, width=8, levels=4, split_seed=0, train_size=8,
-                   val_size=0, test_size=0, num_classes=3)
+BARS = DatasetSpec(
+    name="bars",
+    channels=1,
+    height=8,
+    width=8,
+    levels=4,
+    split_seed=0,
+    train_size=8,
+    val_size=0,
+    test_size=0,
+    num_classes=3,
+)
 
 
 def _conditional_gan(label_dropout: float):
-    cfg = {"family": "gan", "conditional": True, "module": {"label_dropout": label_dropout},
-           "net": {"_target_": "bench.models.gan.GANNet", "latent_dim": 4, "g_hidden": 4, "d_hidden": 4}}
+    cfg = {
+        "family": "gan",
+        "conditional": True,
+        "module": {"label_dropout": label_dropout},
+        "net": {"_target_": "bench.models.gan.GANNet", "latent_dim": 4, "g_hidden": 4, "d_hidden": 4},
+    }
     return build_model(cfg, BARS)
 
 
@@ -41,8 +55,7 @@ def test_a_conditional_models_training_flops_count_one_labelled_pass_not_one_per
     from bench.evaluate.cost.timing import flops
 
     images = torch.randint(0, 4, (8, 1, 8, 8), dtype=torch.uint8)
-    cfg = {"family": "gpt", "net": {"_target_": "bench.models.gpt.PixelGPTNet", "d_model": 16, "layers": 1,
-                                    "heads": 2}}
+    cfg = {"family": "gpt", "net": {"_target_": "bench.models.gpt.PixelGPTNet", "d_model": 16, "layers": 1, "heads": 2}}
     plain, _ = flops(build_model(cfg, BARS), "train", images)
     conditional, _ = flops(build_model({**cfg, "conditional": True}, BARS), "train", images)
     assert conditional == pytest.approx(plain, rel=0.05)  # the class token changes little; 3 passes would be 3x

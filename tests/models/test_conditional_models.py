@@ -53,9 +53,21 @@ def conditional_model_on_bars(family: str, results_dir) -> tuple:
     it (closed-form baselines: fitted on the training images and labels); returns the model with
     its selected weights and the bars data module."""
     samples, overrides = TRAINING.get(family, (1, []))
-    cfg = compose_config([f"results_dir={results_dir}", "dataset=procedural", "budget=samples",
-                          f"budget.value={samples}", "threads=1", "progress=none", "logger=none",
-                          "protocol.n_generated=128", f"model={family}", "model.conditional=true", *overrides])
+    cfg = compose_config(
+        [
+            f"results_dir={results_dir}",
+            "dataset=procedural",
+            "budget=samples",
+            f"budget.value={samples}",
+            "threads=1",
+            "progress=none",
+            "logger=none",
+            "protocol.n_generated=128",
+            f"model={family}",
+            "model.conditional=true",
+            *overrides,
+        ]
+    )
     bars = ImageDataModule(batch_size=int(cfg.model.batch_size), **OmegaConf.to_container(cfg.dataset, resolve=True))
     model = build_model(cfg.model, bars.spec)
     if family in TRAINING:
@@ -109,10 +121,9 @@ def small(family: str, spec=SPEC):
     if family == "gpt":
         return PixelGPT(PixelGPTNet(spec, d_model=16, heads=2, num_classes=spec.num_classes), spec, conditional=True)
     if family == "rnn":
-        return PixelRNN(PixelRNNNet(spec, hidden=16, embed_dim=8, num_classes=spec.num_classes), spec,
-                        conditional=True)
+        return PixelRNN(PixelRNNNet(spec, hidden=16, embed_dim=8, num_classes=spec.num_classes), spec, conditional=True)
     pixels = IndependentPixels(None, spec, conditional=True).double()
-    images = all_images(spec)[torch.randint(0, spec.levels ** spec.dims, (30,))]
+    images = all_images(spec)[torch.randint(0, spec.levels**spec.dims, (30,))]
     pixels.fit_closed_form(images, labels=labels_for(30, spec.num_classes))
     return pixels
 
@@ -120,8 +131,11 @@ def small(family: str, spec=SPEC):
 def exact_models(spec=SPEC) -> dict:
     """The exact conditional models in float64 and eval mode; the networks' weights far from the init."""
     torch.manual_seed(0)
-    return {"gpt": _scrambled(small("gpt", spec)), "rnn": _scrambled(small("rnn", spec)),
-            "independent_pixels": small("independent_pixels", spec).double().eval()}
+    return {
+        "gpt": _scrambled(small("gpt", spec)),
+        "rnn": _scrambled(small("rnn", spec)),
+        "independent_pixels": small("independent_pixels", spec).double().eval(),
+    }
 
 
 @pytest.mark.parametrize("family", ["gpt", "rnn", "independent_pixels"])
@@ -206,13 +220,16 @@ def test_conditional_models_survive_a_checkpoint(family):
 
 
 # ---- bad input -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("labels, expected", [
-    (torch.zeros(3, dtype=torch.int64), r"labels: expected shape \[4\] \(one label per sample\), got \[3\]"),
-    (torch.zeros(4), r"labels: expected an int64 tensor of class indices, got torch.float32"),
-    ([0, 1, 2, 0], r"labels: expected an int64 tensor of class indices, got list"),
-    (torch.tensor([0, 1, 3, 0]), r"labels: expected class indices in 0..2, got values in 0..3"),
-    (torch.tensor([0, -1, 2, 0]), r"labels: expected class indices in 0..2, got values in -1..2"),
-])
+@pytest.mark.parametrize(
+    "labels, expected",
+    [
+        (torch.zeros(3, dtype=torch.int64), r"labels: expected shape \[4\] \(one label per sample\), got \[3\]"),
+        (torch.zeros(4), r"labels: expected an int64 tensor of class indices, got torch.float32"),
+        ([0, 1, 2, 0], r"labels: expected an int64 tensor of class indices, got list"),
+        (torch.tensor([0, 1, 3, 0]), r"labels: expected class indices in 0..2, got values in 0..3"),
+        (torch.tensor([0, -1, 2, 0]), r"labels: expected class indices in 0..2, got values in -1..2"),
+    ],
+)
 @pytest.mark.parametrize("family", ["gpt", "rnn", "independent_pixels"])
 def test_bad_labels_give_one_message_naming_labels(family, labels, expected):
     with pytest.raises(BenchError, match=f"^{expected}$"):
@@ -243,22 +260,36 @@ def test_closed_form_conditional_fit_needs_labels_and_the_copier_needs_images_of
 @pytest.mark.parametrize("family", FAMILIES)
 def test_conditional_on_a_dataset_without_two_classes_is_a_config_error(family):
     cfg = compose_config([f"model={family}", "model.conditional=true"]).model
-    with pytest.raises(ConfigError, match=r"^model.conditional=True: expected false, or a dataset with at least two "
-                                          r"classes \(tiny has 0\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^model.conditional=True: expected false, or a dataset with at least two "
+        r"classes \(tiny has 0\)$",
+    ):
         build_model(cfg, tiny_spec())
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    (["model=independent_pixels", "model.conditional=true", "+model.module.guidance=1.0"],
-     r"^model.module.guidance=1.0: expected 0: guidance needs a conditional model of a family that supports it "
-     r"\(independent_pixels with model.conditional=True\)$"),
-    (["model=gpt", "model.module.guidance=1.0"],
-     r"^model.module.guidance=1.0: expected 0: guidance needs .* \(gpt with model.conditional=False\)$"),
-    (["model=rnn", "model.conditional=true", "model.module.guidance=-1"],
-     r"^model.module.guidance=-1: expected a guidance weight w >= 0$"),
-    (["model=rnn", "model.conditional=true", "model.module.label_dropout=1.0"],
-     r"^model.module.label_dropout=1.0: expected a probability in \[0, 1\)$"),
-])
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (
+            ["model=independent_pixels", "model.conditional=true", "+model.module.guidance=1.0"],
+            r"^model.module.guidance=1.0: expected 0: guidance needs a conditional model of a family that supports it "
+            r"\(independent_pixels with model.conditional=True\)$",
+        ),
+        (
+            ["model=gpt", "model.module.guidance=1.0"],
+            r"^model.module.guidance=1.0: expected 0: guidance needs .* \(gpt with model.conditional=False\)$",
+        ),
+        (
+            ["model=rnn", "model.conditional=true", "model.module.guidance=-1"],
+            r"^model.module.guidance=-1: expected a guidance weight w >= 0$",
+        ),
+        (
+            ["model=rnn", "model.conditional=true", "model.module.label_dropout=1.0"],
+            r"^model.module.label_dropout=1.0: expected a probability in \[0, 1\)$",
+        ),
+    ],
+)
 def test_guidance_and_label_dropout_out_of_reach_are_config_errors(overrides, expected):
     with pytest.raises(ConfigError, match=expected):
         build_model(compose_config(overrides).model, tiny_spec(num_classes=2))

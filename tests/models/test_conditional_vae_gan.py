@@ -27,8 +27,18 @@ from bench.run.checkpoints import load_checkpoint
 from bench.testing.checks import all_images
 from tests.helpers.configs import compose_config, tiny_overrides
 
-TINY = DatasetSpec(name="tiny2", channels=1, height=2, width=2, levels=3, split_seed=0, train_size=81,
-                   val_size=0, test_size=0, num_classes=2)
+TINY = DatasetSpec(
+    name="tiny2",
+    channels=1,
+    height=2,
+    width=2,
+    levels=3,
+    split_seed=0,
+    train_size=81,
+    val_size=0,
+    test_size=0,
+    num_classes=2,
+)
 EVERY_IMAGE = all_images(TINY)
 
 
@@ -68,8 +78,15 @@ def test_orientation_reader_on_the_data():
 def test_conditional_vae_draws_the_asked_orientation(tmp_path):
     """64,000 training images seen (1,000 batches of 64), a 1-d latent (one bar position and level per class)."""
     record, vae = trained_conditional(
-        tmp_path, "model=cnn_decoder", "budget.value=64000", "trainer.check_val_every_n_epoch=25",
-        "model.net.latent_dim=1", "model.net.hidden=16", "model.net.dropout=0", "model.module.lr=3e-3")
+        tmp_path,
+        "model=cnn_decoder",
+        "budget.value=64000",
+        "trainer.check_val_every_n_epoch=25",
+        "model.net.latent_dim=1",
+        "model.net.hidden=16",
+        "model.net.dropout=0",
+        "model.module.lr=3e-3",
+    )
     assert record["training"]["samples_seen"] == 64000
     assert orientation_accuracy(vae) >= 0.95
 
@@ -77,9 +94,17 @@ def test_conditional_vae_draws_the_asked_orientation(tmp_path):
 def test_conditional_gan_draws_the_asked_orientation(tmp_path):
     """24,000 training images seen (750 batches of 32): 0.98 of 200 draws (16,000 reached 0.94)."""
     record, gan = trained_conditional(
-        tmp_path, "model=gan", "budget.value=24000", "model.batch_size=32", "model.net.latent_dim=16",
-        "model.net.g_hidden=16", "model.net.d_hidden=16", "model.module.lr=2e-3", "model.module.d_lr=2e-3",
-        "model.module.ema_decay=0.9")
+        tmp_path,
+        "model=gan",
+        "budget.value=24000",
+        "model.batch_size=32",
+        "model.net.latent_dim=16",
+        "model.net.g_hidden=16",
+        "model.net.d_hidden=16",
+        "model.module.lr=2e-3",
+        "model.module.d_lr=2e-3",
+        "model.module.ema_decay=0.9",
+    )
     assert record["training"]["samples_seen"] == 24000
     assert orientation_accuracy(gan) >= 0.95
 
@@ -122,7 +147,7 @@ def test_conditional_iwae_bound_gives_at_most_probability_one_per_label(tiny_vae
     totals = []
     for label in range(2):
         labels = torch.full((81 * 100,), label, dtype=torch.int64)
-        bits = _mean_bits(lambda x: tiny_vae.iwae_bits_per_dim(x, 64, labels))
+        bits = _mean_bits(lambda x, labels=labels: tiny_vae.iwae_bits_per_dim(x, 64, labels))
         totals.append(float(torch.exp2(-TINY.dims * bits).sum()))
     # Jensen: E[log p_hat(x | y)] <= log p(x | y); near 1 with k = 64, and the labels matter
     assert all(0.8 < t <= 1.0 + 1e-3 for t in totals), totals
@@ -132,8 +157,11 @@ def test_conditional_iwae_bound_gives_at_most_probability_one_per_label(tiny_vae
 
 @pytest.mark.parametrize("bound", ["elbo", "iwae"])
 def test_marginal_bits_per_dim_mixes_the_labels_uniformly(tiny_vae, bound):
-    score = (tiny_vae.nll_bits_per_dim if bound == "elbo"
-             else lambda x, labels=None: tiny_vae.iwae_bits_per_dim(x, 8, labels))
+    score = (
+        tiny_vae.nll_bits_per_dim
+        if bound == "elbo"
+        else lambda x, labels=None: tiny_vae.iwae_bits_per_dim(x, 8, labels)
+    )
     torch.manual_seed(1)
     marginal = score(EVERY_IMAGE)  # the labels' draws in class order, as below
     torch.manual_seed(1)
@@ -143,8 +171,18 @@ def test_marginal_bits_per_dim_mixes_the_labels_uniformly(tiny_vae, bound):
 
 
 def test_conditional_training_loss_sampling_and_labels_on_the_conv_nets():
-    spec = DatasetSpec(name="bars", channels=1, height=8, width=8, levels=4, split_seed=0, train_size=8,
-                       val_size=0, test_size=0, num_classes=2)
+    spec = DatasetSpec(
+        name="bars",
+        channels=1,
+        height=8,
+        width=8,
+        levels=4,
+        split_seed=0,
+        train_size=8,
+        val_size=0,
+        test_size=0,
+        num_classes=2,
+    )
     x = torch.randint(0, 4, (6, 1, 8, 8), dtype=torch.uint8)
     for conf in ("bench/conf/model/cnn_decoder.yaml", "bench/conf/model/gan.yaml"):
         cfg = OmegaConf.merge(OmegaConf.load(conf), {"conditional": True})
@@ -160,8 +198,9 @@ def test_conditional_training_loss_sampling_and_labels_on_the_conv_nets():
 
 
 def test_conditional_gan_on_a_dataset_without_classes_names_the_key():
-    spec = DatasetSpec(name="unlabelled", channels=1, height=8, width=8, levels=4, split_seed=0, train_size=8,
-                       val_size=0, test_size=0)
+    spec = DatasetSpec(
+        name="unlabelled", channels=1, height=8, width=8, levels=4, split_seed=0, train_size=8, val_size=0, test_size=0
+    )
     for conf in ("bench/conf/model/gan.yaml", "bench/conf/model/cnn_decoder.yaml"):
         cfg = OmegaConf.merge(OmegaConf.load(conf), {"conditional": True})
         with pytest.raises(ConfigError, match="model.conditional"):

@@ -39,9 +39,19 @@ def fit(model: GAN, dm: ImageDataModule, batches: int, callbacks=(), **trainer) 
     pl.seed_everything(0)
     per_epoch = len(dm.train_images) // dm.batch_size
     epochs, limit = (batches // per_epoch, 1.0) if batches > per_epoch else (1, batches)
-    t = pl.Trainer(accelerator="cpu", max_epochs=epochs, limit_train_batches=limit, limit_val_batches=0,
-                   num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
-                   enable_progress_bar=False, enable_model_summary=False, callbacks=list(callbacks), **trainer)
+    t = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=epochs,
+        limit_train_batches=limit,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=list(callbacks),
+        **trainer,
+    )
     t.fit(model, datamodule=dm)
     return t
 
@@ -167,12 +177,14 @@ def test_training_loss_reaches_both_networks(bars_batch_32):
 
 def test_bad_input_fails_at_build_time():
     cfg = OmegaConf.load(CONF)
-    odd = DatasetSpec(name="odd", channels=1, height=6, width=8, levels=4, split_seed=0,
-                      train_size=10, val_size=1, test_size=1)
+    odd = DatasetSpec(
+        name="odd", channels=1, height=6, width=8, levels=4, split_seed=0, train_size=10, val_size=1, test_size=1
+    )
     with pytest.raises(ConfigError, match="divisible by 4"):
         build_model(cfg, odd)
-    spec = DatasetSpec(name="ok", channels=3, height=12, width=16, levels=256, split_seed=0,
-                       train_size=10, val_size=1, test_size=1)
+    spec = DatasetSpec(
+        name="ok", channels=3, height=12, width=16, levels=256, split_seed=0, train_size=10, val_size=1, test_size=1
+    )
     assert build_model(cfg, spec).sample(2).shape == (2, 3, 12, 16)
     bad_loss = OmegaConf.merge(cfg, {"module": {"loss": "wasserstein"}})
     with pytest.raises(ConfigError, match="model.module.loss"):
@@ -194,8 +206,19 @@ def test_digits_fid_after_fixed_samples_seen(tmp_path):
     """The default preset through `bench-train`'s function, 64,000 training images seen: FID
     (classifier features, test split) within 3x the data floor, samples spread over the data
     (recall) and not copied from it. Collapsed or untrained generators score far above 10x."""
-    record = train(compose_config([f"results_dir={tmp_path}", "model=gan", "budget=samples",
-                                   "budget.value=64000", "logger=none", "progress=none", "threads=1"]))
+    record = train(
+        compose_config(
+            [
+                f"results_dir={tmp_path}",
+                "model=gan",
+                "budget=samples",
+                "budget.value=64000",
+                "logger=none",
+                "progress=none",
+                "threads=1",
+            ]
+        )
+    )
     assert record["status"] == "completed", record["message"]
     metrics, floor = record["metrics"], record["data_floor"]
     assert metrics["fid"] < 3 * floor["fid"]

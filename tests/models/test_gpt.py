@@ -31,12 +31,16 @@ def test_cached_and_uncached_next_token_logits_agree_over_a_whole_sequence(small
         tokens = torch.randint(0, small_bars.spec.levels + 1, (3, small_bars.spec.dims))
         full = model.net(tokens)
         cache = model.net.new_cache(3)
-        stepped = torch.stack([model.net(tokens[:, t : t + 1], cache, start=t)[:, 0]
-                               for t in range(tokens.shape[1])], dim=1)
+        stepped = torch.stack(
+            [model.net(tokens[:, t : t + 1], cache, start=t)[:, 0] for t in range(tokens.shape[1])], dim=1
+        )
         # Chunks of several tokens (a prefill, then one after a prefix) agree with single steps.
         cache = model.net.new_cache(3)
-        chunks = [model.net(tokens[:, :10], cache, start=0), model.net(tokens[:, 10:15], cache, start=10),
-                  model.net(tokens[:, 15:16], cache, start=15)]
+        chunks = [
+            model.net(tokens[:, :10], cache, start=0),
+            model.net(tokens[:, 10:15], cache, start=10),
+            model.net(tokens[:, 15:16], cache, start=15),
+        ]
     torch.testing.assert_close(stepped, full, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.cat(chunks, dim=1), full[:, :16], atol=1e-5, rtol=0)
 
@@ -75,14 +79,23 @@ def test_memorizes_one_image_and_samples_it_back():
 def test_training_lowers_loss_and_checkpoint_reloads_identically(small_bars):
     model = tiny(small_bars.spec, lr=1e-2)
     before = model.nll_bits_per_dim(small_bars.val_images).mean().item()
-    trainer = pl.Trainer(max_steps=30, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                         limit_val_batches=0)
+    trainer = pl.Trainer(
+        max_steps=30,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     trainer.fit(model, datamodule=small_bars)
     after = model.nll_bits_per_dim(small_bars.val_images).mean().item()
     assert after < before - 0.3
 
-    check_checkpoint_round_trip(model, PixelGPT(PixelGPTNet(small_bars.spec, d_model=32, layers=2, heads=4, dropout=0.0), small_bars.spec))
+    check_checkpoint_round_trip(
+        model, PixelGPT(PixelGPTNet(small_bars.spec, d_model=32, layers=2, heads=4, dropout=0.0), small_bars.spec)
+    )
 
 
 def test_default_config_builds_with_matched_parameter_count(small_bars):
@@ -92,8 +105,9 @@ def test_default_config_builds_with_matched_parameter_count(small_bars):
     assert 300_000 <= model.num_parameters("sampling") <= 700_000
 
 
-@pytest.mark.parametrize("key, value, expected", [("levels", 3, "levels"), ("max_positions", 32, "max_positions"),
-                                                  ("heads", 5, "heads")])
+@pytest.mark.parametrize(
+    "key, value, expected", [("levels", 3, "levels"), ("max_positions", 32, "max_positions"), ("heads", 5, "heads")]
+)
 def test_config_the_data_cannot_fit_fails_at_build_time(small_bars, key, value, expected):
     cfg = compose_config(["model=gpt"]).model
     cfg.net[key] = value

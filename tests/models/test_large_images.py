@@ -30,10 +30,12 @@ from tests.helpers.configs import compose_config
 
 torch.set_num_threads(1)
 
-GREY = DatasetSpec("grey28", channels=1, height=28, width=28, levels=256, split_seed=0,
-                   train_size=8, val_size=2, test_size=2)
-COLOUR = DatasetSpec("colour32", channels=3, height=32, width=32, levels=256, split_seed=0,
-                     train_size=8, val_size=2, test_size=2)
+GREY = DatasetSpec(
+    "grey28", channels=1, height=28, width=28, levels=256, split_seed=0, train_size=8, val_size=2, test_size=2
+)
+COLOUR = DatasetSpec(
+    "colour32", channels=3, height=32, width=32, levels=256, split_seed=0, train_size=8, val_size=2, test_size=2
+)
 CONF = REPO_ROOT / "bench" / "conf"
 FAMILIES = ("cnn_decoder", "gan", "rnn", "gpt", "independent_pixels", "copier")
 
@@ -71,8 +73,14 @@ def test_every_family_trains_a_few_steps_and_samples(family, spec):
     else:
         before = [p.detach().clone() for p in model.net.parameters()]
         loader = DataLoader(TensorDataset(x, torch.zeros(len(x), dtype=torch.long)), batch_size=4)
-        pl.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                   enable_progress_bar=False, enable_model_summary=False).fit(model, loader)
+        pl.Trainer(
+            max_steps=2,
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        ).fit(model, loader)
         moved = [not torch.equal(b, p) for b, p in zip(before, model.net.parameters())]
         assert sum(moved) >= len(moved) // 2, f"{family}: training left most parameters unchanged"
     check_sample_contract(model, n=2)
@@ -119,8 +127,9 @@ def test_gpt_cached_and_uncached_logits_agree_at_784_positions():
 
 
 def test_vae_decoder_is_a_distribution_summing_to_one_over_every_image():
-    spec = DatasetSpec("binary4", channels=1, height=4, width=4, levels=2, split_seed=0,
-                       train_size=8, val_size=2, test_size=2)
+    spec = DatasetSpec(
+        "binary4", channels=1, height=4, width=4, levels=2, split_seed=0, train_size=8, val_size=2, test_size=2
+    )
     model = tiny("cnn_decoder", spec).eval()
     every_image = torch.tensor(list(itertools.product((0, 1), repeat=spec.dims)), dtype=torch.uint8)
     every_image = every_image.view(-1, *spec.shape)  # all 2**16 binary 4x4 images

@@ -19,8 +19,9 @@ from bench.models.cnn_decoder import VAE
 from bench.models.gpt import PixelGPT, PixelGPTNet
 from bench.models.rnn import PixelRNN, PixelRNNNet
 
-TINY = DatasetSpec(name="tiny", channels=1, height=2, width=2, levels=3, split_seed=0, train_size=81,
-                   val_size=0, test_size=0)
+TINY = DatasetSpec(
+    name="tiny", channels=1, height=2, width=2, levels=3, split_seed=0, train_size=81, val_size=0, test_size=0
+)
 EVERY_IMAGE = torch.cartesian_prod(*[torch.arange(TINY.levels)] * TINY.dims).to(torch.uint8).view(-1, *TINY.shape)
 DRAWS = 200  # independent bound evaluations per image
 
@@ -66,7 +67,7 @@ def _total_probability(bits: torch.Tensor) -> float:
 def test_iwae_bound_gives_every_image_together_at_most_probability_one(vae):
     totals = {}
     for k in (1, 8, 64):
-        mean_bits = _draws(lambda x: vae.iwae_bits_per_dim(x, k)).mean(0)
+        mean_bits = _draws(lambda x, k=k: vae.iwae_bits_per_dim(x, k)).mean(0)
         totals[k] = _total_probability(mean_bits)
     # Jensen: E[log p_hat] <= log p(x), so the mean bound's probabilities sum to <= 1, tighter as k grows
     assert totals[64] <= 1.0 + 1e-3, totals

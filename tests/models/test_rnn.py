@@ -51,14 +51,23 @@ def test_memorizes_one_image_and_samples_it_back():
 def test_training_lowers_loss_and_checkpoint_reloads_identically(small_bars):
     model = tiny(small_bars.spec, lr=1e-2)
     before = model.nll_bits_per_dim(small_bars.val_images).mean().item()
-    trainer = pl.Trainer(max_steps=30, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                         limit_val_batches=0)
+    trainer = pl.Trainer(
+        max_steps=30,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     trainer.fit(model, datamodule=small_bars)
     after = model.nll_bits_per_dim(small_bars.val_images).mean().item()
     assert after < before - 0.3
 
-    check_checkpoint_round_trip(model, PixelRNN(PixelRNNNet(small_bars.spec, hidden=32, layers=2, embed_dim=16), small_bars.spec))
+    check_checkpoint_round_trip(
+        model, PixelRNN(PixelRNNNet(small_bars.spec, hidden=32, layers=2, embed_dim=16), small_bars.spec)
+    )
 
 
 def test_default_config_builds_with_matched_parameter_count_and_flops(small_bars):
@@ -71,8 +80,10 @@ def test_default_config_builds_with_matched_parameter_count_and_flops(small_bars
     assert model.analytic_flops("train") == pytest.approx(3 * sample_flops)
 
 
-@pytest.mark.parametrize("key, value, expected", [("levels", 3, "levels"), ("max_positions", 32, "max_positions"),
-                                                  ("cell", "transformer", "cell")])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [("levels", 3, "levels"), ("max_positions", 32, "max_positions"), ("cell", "transformer", "cell")],
+)
 def test_config_the_data_cannot_fit_fails_at_build_time(small_bars, key, value, expected):
     cfg = compose_config(["model=rnn"]).model
     cfg.net[key] = value

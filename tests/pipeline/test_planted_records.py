@@ -22,13 +22,20 @@ from tests.helpers.configs import compose_config, tiny_overrides
 
 # each case: (what the sender sets, the key bench's refusal names)
 PLANTS = {
-    "nested_target": (lambda r, marker: r["config"]["model"]["net"].update(
-        extra={"_target_": "shutil.copyfile", "_args_": [str(marker.parent / "result.json"), str(marker)]}),
-        "config.model.net.extra._target_"),
-    "undeclared_network": (lambda r, marker: r["config"]["model"].update(
-        net={"_target_": "logging.FileHandler", "filename": str(marker)}), "config.model.net._target_"),
-    "env_interpolation": (lambda r, marker: r["config"]["dataset"].update(root="${oc.env:HOME}"),
-                          "config.dataset.root"),
+    "nested_target": (
+        lambda r, marker: r["config"]["model"]["net"].update(
+            extra={"_target_": "shutil.copyfile", "_args_": [str(marker.parent / "result.json"), str(marker)]}
+        ),
+        "config.model.net.extra._target_",
+    ),
+    "undeclared_network": (
+        lambda r, marker: r["config"]["model"].update(net={"_target_": "logging.FileHandler", "filename": str(marker)}),
+        "config.model.net._target_",
+    ),
+    "env_interpolation": (
+        lambda r, marker: r["config"]["dataset"].update(root="${oc.env:HOME}"),
+        "config.dataset.root",
+    ),
 }
 
 
@@ -36,8 +43,15 @@ PLANTS = {
 def run_dir(tmp_path_factory) -> Path:
     """A completed tiny run whose sampling speed was left to a timing pass (as in a parallel sweep)."""
     results = tmp_path_factory.mktemp("results")
-    cfg = compose_config(tiny_overrides(results, "model=cnn_decoder", "concurrent_jobs=2", "logger=none",
-                                        "protocol.quality_curve.every_seconds=null"))
+    cfg = compose_config(
+        tiny_overrides(
+            results,
+            "model=cnn_decoder",
+            "concurrent_jobs=2",
+            "logger=none",
+            "protocol.quality_curve.every_seconds=null",
+        )
+    )
     record = train(cfg)
     assert record["status"] == "completed" and record["timing"]["measurement"]["pass"] == "deferred"
     return results / "runs" / record["run_id"]
@@ -104,8 +118,15 @@ def test_bench_time_and_rescore_skip_each_planted_run_finish_the_others_and_exit
 @pytest.mark.parametrize("case", PLANTS)
 def test_the_sweeps_timing_pass_refuses_a_planted_record_in_a_jobs_folder(case, run_dir, tmp_path, capsys):
     results = tmp_path / "results"
-    job = compose_config(tiny_overrides(results, "model=cnn_decoder", "concurrent_jobs=2", "logger=none",
-                                        "protocol.quality_curve.every_seconds=null"))
+    job = compose_config(
+        tiny_overrides(
+            results,
+            "model=cnn_decoder",
+            "concurrent_jobs=2",
+            "logger=none",
+            "protocol.quality_curve.every_seconds=null",
+        )
+    )
     job_folder = results / "runs" / run_dir.name
     marker, key = plant(run_dir, job_folder, case)
     before = folder_state(job_folder)
@@ -117,8 +138,15 @@ def test_the_sweeps_timing_pass_refuses_a_planted_record_in_a_jobs_folder(case, 
 
 def test_the_sweeps_timing_pass_never_reads_a_folder_no_job_names(run_dir, tmp_path, capsys):
     results = tmp_path / "results"
-    job = compose_config(tiny_overrides(results, "model=cnn_decoder", "concurrent_jobs=2", "logger=none",
-                                        "protocol.quality_curve.every_seconds=null"))
+    job = compose_config(
+        tiny_overrides(
+            results,
+            "model=cnn_decoder",
+            "concurrent_jobs=2",
+            "logger=none",
+            "protocol.quality_curve.every_seconds=null",
+        )
+    )
     shutil.copytree(run_dir, results / "runs" / run_dir.name)
     marker, _ = plant(run_dir, results / "runs" / "planted__00000000", "nested_target")
     before = folder_state(results / "runs" / "planted__00000000")
@@ -132,8 +160,13 @@ def test_a_record_never_chooses_downloads_caches_or_checkpoints_outside_its_fold
     folder = tmp_path / "received"
     shutil.copytree(run_dir, folder)
     record = json.loads((folder / "result.json").read_text())
-    record["config"]["dataset"] = {"name": "folder", "root": "/sender/photos", "download": True,
-                                   "cache_dir": str(tmp_path / "sender-cache"), "source_args": {"download": True}}
+    record["config"]["dataset"] = {
+        "name": "folder",
+        "root": "/sender/photos",
+        "download": True,
+        "cache_dir": str(tmp_path / "sender-cache"),
+        "source_args": {"download": True},
+    }
     record["checkpoint"]["selected"] = "../../elsewhere/weights.ckpt"
     (folder / "result.json").write_text(json.dumps(record))
 
@@ -142,8 +175,11 @@ def test_a_record_never_chooses_downloads_caches_or_checkpoints_outside_its_fold
     assert run.dataset["cache_dir"] == str(cache_dir() / "data")
     assert "download" not in run.dataset and run.dataset["source_args"] == {}
     assert read_saved_run(folder).dataset["root"] == "/sender/photos"  # only a default for reading
-    with pytest.raises(BenchError, match=r"checkpoint.selected='../../elsewhere/weights.ckpt': expected a file "
-                                         r"inside the run folder"):
+    with pytest.raises(
+        BenchError,
+        match=r"checkpoint.selected='../../elsewhere/weights.ckpt': expected a file "
+        r"inside the run folder",
+    ):
         run.checkpoint_path()
 
 
@@ -179,5 +215,9 @@ def test_a_record_with_a_key_its_family_does_not_take_is_one_line(run_dir, tmp_p
     (folder / "result.json").write_text(json.dumps(record))
     assert call(eval_main, ["--run", str(folder)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"error: {folder / 'result.json'}: config.model.module: the cnn_decoder family cannot "
-                           "take these keys") and "'bogus'" in line
+    assert (
+        line.startswith(
+            f"error: {folder / 'result.json'}: config.model.module: the cnn_decoder family cannot take these keys"
+        )
+        and "'bogus'" in line
+    )

@@ -14,16 +14,37 @@ import pytest
 from tests.helpers import REPO_ROOT
 from tests.helpers.reference_cache import warm_reference_cache
 
-TINY = ["dataset=procedural", "budget=samples", "budget.value=256", "threads=1", "logger=none", "progress=lines",
-        "protocol.n_generated=64", "protocol.iwae_k=4", "protocol.kid_subsets=10"]
+TINY = [
+    "dataset=procedural",
+    "budget=samples",
+    "budget.value=256",
+    "threads=1",
+    "logger=none",
+    "progress=lines",
+    "protocol.n_generated=64",
+    "protocol.iwae_k=4",
+    "protocol.kid_subsets=10",
+]
 
 
 def _sweep(tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # the submitted jobs unpickle bench from here
-    args = ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "seed=0,1",
-            f"results_dir={tmp_path / 'results'}", *TINY]
-    return subprocess.run([sys.executable, "-m", "bench.cli.train", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=400)
+    args = [
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        "seed=0,1",
+        f"results_dir={tmp_path / 'results'}",
+        *TINY,
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "bench.cli.train", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
 
 
 def _records(sweep: Path) -> dict[str, dict]:

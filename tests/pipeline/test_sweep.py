@@ -43,11 +43,31 @@ def _compare(tmp_path: Path, explode: str | None, *extra: str) -> subprocess.Com
     env.pop("BENCH_TEST_EXPLODE", None)
     if explode:
         env["BENCH_TEST_EXPLODE"] = explode
-    overrides = ["experiment=compare", "model=sweep_vae,sweep_rnn", "seed=0,1", "dataset=procedural",
-                 "budget=samples", "budget.value=1024", "protocol.n_generated=64", "protocol.iwae_k=4", "protocol.kid_subsets=10", "threads=1", "logger=none", "progress=lines",
-                 f"results_dir={tmp_path / 'results'}", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", *extra]
-    return subprocess.run([sys.executable, "-m", "bench.cli.compare", *overrides], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    overrides = [
+        "experiment=compare",
+        "model=sweep_vae,sweep_rnn",
+        "seed=0,1",
+        "dataset=procedural",
+        "budget=samples",
+        "budget.value=1024",
+        "protocol.n_generated=64",
+        "protocol.iwae_k=4",
+        "protocol.kid_subsets=10",
+        "threads=1",
+        "logger=none",
+        "progress=lines",
+        f"results_dir={tmp_path / 'results'}",
+        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+        *extra,
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "bench.cli.compare", *overrides],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _statuses(sweep: Path) -> dict[str, str]:
@@ -60,8 +80,12 @@ def test_sweep_isolates_failures_and_resumes(tmp_path):
     first = _compare(tmp_path, explode="sweep_rnn:1")
     log = first.stdout + first.stderr
     assert first.returncode == 1, log[-4000:]
-    assert _statuses(sweep) == {"sweep_vae-procedural-seed0": "completed", "sweep_vae-procedural-seed1": "completed",
-                                "sweep_rnn-procedural-seed0": "completed", "sweep_rnn-procedural-seed1": "failed"}, log[-4000:]
+    assert _statuses(sweep) == {
+        "sweep_vae-procedural-seed0": "completed",
+        "sweep_vae-procedural-seed1": "completed",
+        "sweep_rnn-procedural-seed0": "completed",
+        "sweep_rnn-procedural-seed1": "failed",
+    }, log[-4000:]
     # two jobs ran at once, so sampling was timed after the sweep, one run at a time, and the
     # timed pass drew the very samples the job scored
     from bench.pipeline.timing_pass import PASS
@@ -87,7 +111,10 @@ def test_sweep_isolates_failures_and_resumes(tmp_path):
     assert second.returncode == 0, log[-4000:]
     skipped = sorted(line.split()[1] for line in second.stdout.splitlines() if line.startswith("skip:"))
     assert [name.split("__")[0] for name in skipped] == [
-        "sweep_rnn-procedural-seed0", "sweep_vae-procedural-seed0", "sweep_vae-procedural-seed1"], log[-4000:]
+        "sweep_rnn-procedural-seed0",
+        "sweep_vae-procedural-seed0",
+        "sweep_vae-procedural-seed1",
+    ], log[-4000:]
     assert set(_statuses(sweep).values()) == {"completed"} and len(_statuses(sweep)) == 4
     report = (sweep / "report.md").read_text()
     assert "| sweep_vae | cnn_decoder | 2 (0, 1) |" in report and "| sweep_rnn | rnn | 2 (0, 1) |" in report

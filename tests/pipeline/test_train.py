@@ -12,8 +12,26 @@ from bench.pipeline.train_task import train
 from tests.helpers import REPO_ROOT
 from tests.helpers.configs import compose_config, tiny_overrides
 
-CORE_KEYS = ("schema_version", "run_id", "status", "config", "config_hash", "family", "model", "dataset", "seed",
-             "budget", "training", "checkpoint", "metrics", "protocol", "timing", "environment", "paths", "created")
+CORE_KEYS = (
+    "schema_version",
+    "run_id",
+    "status",
+    "config",
+    "config_hash",
+    "family",
+    "model",
+    "dataset",
+    "seed",
+    "budget",
+    "training",
+    "checkpoint",
+    "metrics",
+    "protocol",
+    "timing",
+    "environment",
+    "paths",
+    "created",
+)
 
 
 def test_run_writes_a_complete_record_and_a_rerun_is_skipped(tmp_path, capsys):
@@ -93,9 +111,14 @@ def test_unreadable_record_is_skipped_with_a_warning(tmp_path):
 
 
 def test_bench_train_runs_end_to_end_in_a_subprocess(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench.cli.train", *tiny_overrides(tmp_path)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.cli.train", *tiny_overrides(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = list(tmp_path.rglob(RECORD_NAME))
     assert len(records) == 1
@@ -123,10 +146,15 @@ def test_wandb_logger_stays_offline_and_is_finished(tmp_path):
 
 def test_a_finished_jobs_line_names_each_headline_metric_by_its_schema_label():
     from bench.core.schema import HEADLINE_KEYS, label
-    from bench.pipeline.train_task import _headline
+    from bench.pipeline.run_record import headline
 
-    line = _headline({"run_id": "r", "status": "completed",
-                      "metrics": {"fid": 23.456, "bits_per_dim": 1.8234, "bits_per_dim_kind": "bound"}})
+    line = headline(
+        {
+            "run_id": "r",
+            "status": "completed",
+            "metrics": {"fid": 23.456, "bits_per_dim": 1.8234, "bits_per_dim_kind": "bound"},
+        }
+    )
     for key in HEADLINE_KEYS:
         assert label(key) in line
     assert "23.46" in line and "1.823 (bound)" in line
@@ -140,9 +168,19 @@ def test_a_folder_smaller_than_n_is_scored_at_its_training_split_size(tmp_path, 
     (tmp_path / "imgs").mkdir()
     for i in range(40):
         write_image(random_image(1, 6, 6, seed=i), tmp_path / "imgs" / f"{i:03d}.png")
-    cfg = compose_config([f"results_dir={tmp_path / 'results'}", "dataset=folder", f"dataset.root={tmp_path / 'imgs'}",
-                          "dataset.size=6", "dataset.channels=1", "model=independent_pixels", "logger=none",
-                          "progress=none", "protocol.kid_subsets=10"])
+    cfg = compose_config(
+        [
+            f"results_dir={tmp_path / 'results'}",
+            "dataset=folder",
+            f"dataset.root={tmp_path / 'imgs'}",
+            "dataset.size=6",
+            "dataset.channels=1",
+            "model=independent_pixels",
+            "logger=none",
+            "progress=none",
+            "protocol.kid_subsets=10",
+        ]
+    )
     record = train(cfg)
     assert record["status"] == "completed", record["message"]
     assert record["protocol"]["n_generated"] == 28 and record["data_floor"]["n_generated"] == 28

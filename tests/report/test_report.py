@@ -72,7 +72,7 @@ def test_report_tables_and_floor(tmp_path):
     assert sum(name.startswith("group1_samples_") for name in pngs) == 2
     html = files.html.read_text()
     assert html.count("data:image/png;base64,") == 4
-    assert "<img src=\"group1" not in html  # self-contained: no relative image links
+    assert '<img src="group1' not in html  # self-contained: no relative image links
 
 
 def test_grouping_never_mixes(tmp_path):

@@ -19,15 +19,18 @@ from tests.helpers.configs import compose_config, tiny_overrides
 NO_CUDA = not torch.cuda.is_available()
 
 
-@pytest.mark.parametrize("requested, bf16, fp16_fast, expected", [
-    ("bf16-mixed", True, True, "bf16-mixed"),    # Ampere and later: as asked
-    ("bf16-mixed", False, True, "16-mixed"),     # Volta/Turing: fp16 autocast with loss scaling
-    ("bf16-mixed", False, False, "32-true"),     # older: full precision
-    ("bf16-true", False, True, "32-true"),       # pure bf16 weights have no safe fp16 twin
-    ("bf16-true", True, False, "bf16-true"),
-    ("16-mixed", False, False, "16-mixed"),      # only bf16 requests are rewritten
-    ("32-true", False, False, "32-true"),
-])
+@pytest.mark.parametrize(
+    "requested, bf16, fp16_fast, expected",
+    [
+        ("bf16-mixed", True, True, "bf16-mixed"),  # Ampere and later: as asked
+        ("bf16-mixed", False, True, "16-mixed"),  # Volta/Turing: fp16 autocast with loss scaling
+        ("bf16-mixed", False, False, "32-true"),  # older: full precision
+        ("bf16-true", False, True, "32-true"),  # pure bf16 weights have no safe fp16 twin
+        ("bf16-true", True, False, "bf16-true"),
+        ("16-mixed", False, False, "16-mixed"),  # only bf16 requests are rewritten
+        ("32-true", False, False, "32-true"),
+    ],
+)
 def test_precision_falls_back_only_where_bf16_is_missing(requested, bf16, fp16_fast, expected):
     assert choose_precision(requested, bf16_supported=bf16, fp16_fast=fp16_fast) == expected
 
@@ -40,16 +43,25 @@ def test_cpu_trainer_settings_are_the_config_unchanged():
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA: the no-CUDA message cannot be shown here")
-@pytest.mark.parametrize("trainer, ending", [
-    ("gpu", r"; use trainer=cpu$"),
-    ("ddp", r"; use trainer=cpu \(or trainer\.accelerator=cpu for DDP across CPU processes, with gloo\)$"),
-])
+@pytest.mark.parametrize(
+    "trainer, ending",
+    [
+        ("gpu", r"; use trainer=cpu$"),
+        ("ddp", r"; use trainer=cpu \(or trainer\.accelerator=cpu for DDP across CPU processes, with gloo\)$"),
+    ],
+)
 def test_a_gpu_trainer_without_cuda_is_one_line_naming_the_key(trainer, ending, tmp_path):
     with pytest.raises(BenchError, match=r"^trainer\.accelerator=gpu: no CUDA device .*" + ending):
         check_accelerator(compose_config([f"trainer={trainer}"]).trainer)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-m", "bench.cli.train", f"trainer={trainer}", *tiny_overrides(tmp_path)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cli.train", f"trainer={trainer}", *tiny_overrides(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: trainer.accelerator=gpu: no CUDA device"), done.stderr

@@ -49,8 +49,11 @@ def test_a_slurm_job_with_fewer_tasks_than_processes_is_one_line(monkeypatch):
     monkeypatch.setenv("SLURM_NTASKS", "1")
     monkeypatch.setenv("SLURM_JOB_NAME", "bench")
     monkeypatch.delenv("LOCAL_RANK", raising=False)
-    with pytest.raises(BenchError, match=r"^trainer\.devices x trainer\.num_nodes = 2 processes, but this SLURM "
-                                         r"job has 1 task\(s\): set hydra\.launcher\.tasks_per_node"):
+    with pytest.raises(
+        BenchError,
+        match=r"^trainer\.devices x trainer\.num_nodes = 2 processes, but this SLURM "
+        r"job has 1 task\(s\): set hydra\.launcher\.tasks_per_node",
+    ):
         plan_launch(compose_config(CPU_DDP).trainer)
 
 
@@ -81,10 +84,18 @@ def test_gan_trains_under_ddp_with_unused_parameter_detection():
 
 
 def _fake_trainer(world: int, rank0_elapsed: float):
-    strategy = SimpleNamespace(broadcast=lambda obj, src=0: rank0_elapsed,
-                               reduce_boolean_decision=lambda decision, all=True: decision)
-    return SimpleNamespace(world_size=world, strategy=strategy, should_stop=False, callback_metrics={},
-                           global_step=0, lightning_module=None, optimizers=[])
+    strategy = SimpleNamespace(
+        broadcast=lambda obj, src=0: rank0_elapsed, reduce_boolean_decision=lambda decision, all=True: decision
+    )
+    return SimpleNamespace(
+        world_size=world,
+        strategy=strategy,
+        should_stop=False,
+        callback_metrics={},
+        global_step=0,
+        lightning_module=None,
+        optimizers=[],
+    )
 
 
 def test_budget_sums_samples_over_ranks_and_shares_rank0_clock():
@@ -102,11 +113,27 @@ def test_budget_sums_samples_over_ranks_and_shares_rank0_clock():
 def _run_two_ranks(tmp_path, launcher: list[str], budget: int, batch: int) -> dict:
     """A tiny RNN on 2 CPU processes through the CLI; the run's one record (asserted to be alone)."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    args = [*CPU_DDP, *TINY_RNN, "dataset=procedural", "budget=samples", f"budget.value={budget}", "threads=1",
-            "progress=none", f"results_dir={tmp_path / 'results'}", "protocol.n_generated=64",
-            "protocol.iwae_k=4", "protocol.kid_subsets=10"]
-    done = subprocess.run([sys.executable, *launcher, "-m", "bench.cli.train", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=240)
+    args = [
+        *CPU_DDP,
+        *TINY_RNN,
+        "dataset=procedural",
+        "budget=samples",
+        f"budget.value={budget}",
+        "threads=1",
+        "progress=none",
+        f"results_dir={tmp_path / 'results'}",
+        "protocol.n_generated=64",
+        "protocol.iwae_k=4",
+        "protocol.kid_subsets=10",
+    ]
+    done = subprocess.run(
+        [sys.executable, *launcher, "-m", "bench.cli.train", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     runs = tmp_path / "results" / "runs"
     folders = [p for p in runs.iterdir() if not p.name.startswith(".")]

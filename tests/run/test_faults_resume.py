@@ -56,7 +56,10 @@ def test_rows_kept_on_resume_are_those_the_resumed_run_will_not_log_again(tmp_pa
     # rows at the checkpoint's own step were logged after it was saved, and are not logged again
     assert header == ["epoch", "step", "train/loss", "val/bpd"]
     assert [(r["step"], r["train/loss"], r["val/bpd"]) for r in rows] == [
-        ("4", "1.0", ""), ("9", "0.9", ""), ("9", "", "2.0")]
+        ("4", "1.0", ""),
+        ("9", "0.9", ""),
+        ("9", "", "2.0"),
+    ]
     assert rows_before(str(path), 0) == ([], [])
 
 
@@ -74,8 +77,10 @@ def test_a_truncated_last_checkpoint_is_set_aside_and_the_run_starts_over(tmp_pa
     lines = [line for line in err.splitlines() if str(last) in line]
     assert len(lines) == 1 and lines[0].startswith("warning: ") and "starts over" in lines[0]
     assert (run_dir / "checkpoints" / "last.ckpt.unreadable").read_bytes() == whole[: len(whole) // 3]
-    assert again["status"] == "completed" and again["training"] == {**again["training"], **{
-        k: first["training"][k] for k in ("samples_seen", "optimizer_steps")}}
+    assert again["status"] == "completed" and again["training"] == {
+        **again["training"],
+        **{k: first["training"][k] for k in ("samples_seen", "optimizer_steps")},
+    }
     torch.load(last, weights_only=True)  # a whole checkpoint again
 
 

@@ -41,7 +41,9 @@ def test_the_scored_checkpoint_is_the_one_with_the_lowest_validation_bits_per_di
     record = train(cfg)
     logged = _logged(run_directory(cfg), "val/bpd")
     assert record["status"] == "completed", record["message"]
-    assert len(logged) >= 3 and logged[-1] > min(logged), "the run must get worse at the end for this test to mean anything"
+    assert len(logged) >= 3 and logged[-1] > min(logged), (
+        "the run must get worse at the end for this test to mean anything"
+    )
     assert record["checkpoint"]["selected_at"]["value"] == pytest.approx(min(logged), rel=1e-6)
     assert record["checkpoint"]["selection"].startswith("best val/bpd")
 
@@ -56,7 +58,11 @@ def test_fit_leaves_the_selected_weights_in_the_module_not_the_last_ones(tmp_pat
     def weights(path):
         return torch.load(tmp_path / path, map_location="cpu", weights_only=True)["state_dict"]
 
-    best, last, scored = weights(outcome.checkpoint["selected"]), weights(outcome.checkpoint["last"]), module.state_dict()
+    best, last, scored = (
+        weights(outcome.checkpoint["selected"]),
+        weights(outcome.checkpoint["last"]),
+        module.state_dict(),
+    )
     assert outcome.checkpoint["selected"] != outcome.checkpoint["last"]
     assert all(torch.equal(scored[k], best[k]) for k in best)
     assert not all(torch.equal(scored[k], last[k]) for k in last)
@@ -67,9 +73,14 @@ def test_fit_leaves_the_selected_weights_in_the_module_not_the_last_ones(tmp_pat
 
 def _module(**kwargs) -> GenerativeModule:
     spec = ImageDataModule("procedural", val_size=64, test_size=64).spec
-    return build_model({"family": "cnn_decoder", "module": kwargs,
-                        "net": {"_target_": "bench.models.cnn_decoder.ConvVAENet", "latent_dim": 4, "hidden": 8}},
-                       spec)
+    return build_model(
+        {
+            "family": "cnn_decoder",
+            "module": kwargs,
+            "net": {"_target_": "bench.models.cnn_decoder.ConvVAENet", "latent_dim": 4, "hidden": 8},
+        },
+        spec,
+    )
 
 
 def test_learning_rate_warms_up_linearly_then_decays_by_cosine_to_two_percent():
@@ -128,8 +139,15 @@ def kl_weight(module, x: torch.Tensor) -> float:
 
 
 def test_training_follows_the_learning_rate_and_kl_warm_up_schedules(tmp_path):
-    cfg = compose_config(tiny_overrides(tmp_path, CURVE_OFF, "++model.module.lr_schedule=cosine",
-                                        "++model.module.warmup_fraction=0.25", "++model.module.kl_warmup_fraction=0.5"))
+    cfg = compose_config(
+        tiny_overrides(
+            tmp_path,
+            CURVE_OFF,
+            "++model.module.lr_schedule=cosine",
+            "++model.module.warmup_fraction=0.25",
+            "++model.module.kl_warmup_fraction=0.5",
+        )
+    )
     pl.seed_everything(0, verbose=False)
     dm = ImageDataModule(batch_size=int(cfg.model.batch_size), **cfg.dataset)
     module = build_model(cfg.model, dm.spec)
@@ -150,21 +168,29 @@ def test_training_follows_the_learning_rate_and_kl_warm_up_schedules(tmp_path):
 
 
 def test_a_run_whose_loss_turns_nan_is_recorded_as_diverged(tmp_path):
-    cfg = compose_config(tiny_overrides(tmp_path, CURVE_OFF, "budget.value=2048",
-                                        "model.net._target_=tests.helpers.numbers_nets.NaNVAENet"))
+    cfg = compose_config(
+        tiny_overrides(
+            tmp_path, CURVE_OFF, "budget.value=2048", "model.net._target_=tests.helpers.numbers_nets.NaNVAENet"
+        )
+    )
     record = train(cfg)
     assert record["status"] == "diverged" and record["budget"]["stopped_by"] == "diverged"
 
 
-@pytest.mark.parametrize("extra", [("model.module.lr=1e6",), (CURVE_OFF, "model.net._target_=tests.helpers.numbers_nets.NaNVAENet")],
-                         ids=["lr-1e6-with-quality-curve", "nan-loss-within-16-batches"])
+@pytest.mark.parametrize(
+    "extra",
+    [("model.module.lr=1e6",), (CURVE_OFF, "model.net._target_=tests.helpers.numbers_nets.NaNVAENet")],
+    ids=["lr-1e6-with-quality-curve", "nan-loss-within-16-batches"],
+)
 def test_any_diverging_run_is_recorded_as_diverged(tmp_path, extra):
     record = train(compose_config(tiny_overrides(tmp_path, *extra)))
     assert record["status"] == "diverged" and record["budget"]["stopped_by"] == "diverged"
 
 
 def test_an_interrupted_run_is_recorded_as_interrupted_and_the_interrupt_propagates(tmp_path):
-    cfg = compose_config(tiny_overrides(tmp_path, CURVE_OFF, "model.net._target_=tests.helpers.numbers_nets.InterruptingVAENet"))
+    cfg = compose_config(
+        tiny_overrides(tmp_path, CURVE_OFF, "model.net._target_=tests.helpers.numbers_nets.InterruptingVAENet")
+    )
     handler = signal.getsignal(signal.SIGINT)
     try:
         with pytest.raises((KeyboardInterrupt, SystemExit)):  # either way a sweep stops
@@ -182,10 +208,17 @@ def test_evaluation_during_training_is_kept_out_of_the_training_time(tmp_path):
     """The net sleeps 0.2 s in every gradient-free decode: each quality-curve point (measured after
     every batch here), validation and final scoring. Training itself never sleeps."""
     pause = 0.2
-    cfg = compose_config(tiny_overrides(tmp_path, "budget.value=512", "protocol.quality_curve.every_seconds=1e-6",
-                                        "protocol.quality_curve.n_samples=16",
-                                        "model.net._target_=tests.helpers.numbers_nets.SleepyVAENet", f"++model.net.pause={pause}",
-                                        "model.net.hidden=8"))
+    cfg = compose_config(
+        tiny_overrides(
+            tmp_path,
+            "budget.value=512",
+            "protocol.quality_curve.every_seconds=1e-6",
+            "protocol.quality_curve.n_samples=16",
+            "model.net._target_=tests.helpers.numbers_nets.SleepyVAENet",
+            f"++model.net.pause={pause}",
+            "model.net.hidden=8",
+        )
+    )
     started = time.perf_counter()
     record = train(cfg)
     wall = time.perf_counter() - started

@@ -44,9 +44,16 @@ class _Budget(pl.Callback):
 
 def _fit(callbacks, enable_bar: bool, steps: int = 8) -> None:
     data = torch.utils.data.TensorDataset(torch.randn(4 * steps, 2))
-    trainer = pl.Trainer(max_steps=steps, callbacks=[_Budget(4 * steps), *callbacks], enable_progress_bar=enable_bar,
-                         logger=False, enable_checkpointing=False, enable_model_summary=False,
-                         num_sanity_val_steps=0, limit_val_batches=0)
+    trainer = pl.Trainer(
+        max_steps=steps,
+        callbacks=[_Budget(4 * steps), *callbacks],
+        enable_progress_bar=enable_bar,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     trainer.fit(_TinyModule(), torch.utils.data.DataLoader(data, batch_size=4))
 
 

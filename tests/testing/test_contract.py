@@ -31,24 +31,36 @@ ALL_MODELS = sorted(p.stem for p in (REPO_ROOT / "bench" / "conf" / "model").glo
 MODELS = [name for name in ALL_MODELS if compose_config([f"model={name}"]).model.family == name]
 EVERY_MODEL = ["sample contract", "checkpoint round trip", "samples vary with the generator"]
 EXPECTED = {  # the checks each model must get, by likelihood kind and training style
-    "rnn": EVERY_MODEL + ["likelihood sums to 1", "bits/dim finite and below uniform after a few steps",
-                          "samples follow the likelihood", "training loss falls", "memorizes one image"],
-    "independent_pixels": EVERY_MODEL + ["likelihood sums to 1", "bits/dim finite and below uniform after a few steps",
-                                         "samples follow the likelihood"],
-    "cnn_decoder": EVERY_MODEL + ["likelihood sums to at most 1", "bits/dim finite and below uniform after a few steps",
-                                  "training loss falls"],
+    "rnn": EVERY_MODEL
+    + [
+        "likelihood sums to 1",
+        "bits/dim finite and below uniform after a few steps",
+        "samples follow the likelihood",
+        "training loss falls",
+        "memorizes one image",
+    ],
+    "independent_pixels": EVERY_MODEL
+    + ["likelihood sums to 1", "bits/dim finite and below uniform after a few steps", "samples follow the likelihood"],
+    "cnn_decoder": EVERY_MODEL
+    + ["likelihood sums to at most 1", "bits/dim finite and below uniform after a few steps", "training loss falls"],
     "gan": EVERY_MODEL,
     "copier": EVERY_MODEL,
 }
 EXPECTED["gpt"] = EXPECTED["rnn"]
-CONDITIONAL = ["conditional: sample contract with labels", "conditional: samples vary with the generator",
-               "conditional: samples follow their labels"]
+CONDITIONAL = [
+    "conditional: sample contract with labels",
+    "conditional: samples vary with the generator",
+    "conditional: samples follow their labels",
+]
 EXPECTED_CONDITIONAL = {  # the checks a family declaring supports_conditional gets in conditional mode
-    "rnn": CONDITIONAL + ["conditional: likelihood sums to 1 per label",
-                          "conditional: samples follow the likelihood per label",
-                          "conditional: guidance 0 equals plain sampling"],
-    "independent_pixels": CONDITIONAL + ["conditional: likelihood sums to 1 per label",
-                                         "conditional: samples follow the likelihood per label"],
+    "rnn": CONDITIONAL
+    + [
+        "conditional: likelihood sums to 1 per label",
+        "conditional: samples follow the likelihood per label",
+        "conditional: guidance 0 equals plain sampling",
+    ],
+    "independent_pixels": CONDITIONAL
+    + ["conditional: likelihood sums to 1 per label", "conditional: samples follow the likelihood per label"],
     "copier": CONDITIONAL,
     "cnn_decoder": CONDITIONAL + ["conditional: likelihood sums to at most 1 per label"],
     # trained by its own loop: the kit does not fit it
@@ -80,8 +92,9 @@ def test_default_models_keep_the_interface_contract_on_digits(name, digits):
 
 def test_default_families_are_parameter_matched(digits):
     families = ("cnn_decoder", "gan", "rnn", "gpt")
-    counts = {f: build_model(compose_config([f"model={f}"]).model, digits.spec).num_parameters("sampling")
-              for f in families}
+    counts = {
+        f: build_model(compose_config([f"model={f}"]).model, digits.spec).num_parameters("sampling") for f in families
+    }
     assert max(counts.values()) <= 2 * min(counts.values()), counts
 
 
@@ -134,7 +147,9 @@ def test_sampler_ignoring_its_generator_fails():
 
 
 def test_samples_not_following_the_likelihood_fail_with_the_distance():
-    with pytest.raises(AssertionError, match=r"samples do not follow the likelihood: chi-square p = .* total variation 0\.\d+"):
+    with pytest.raises(
+        AssertionError, match=r"samples do not follow the likelihood: chi-square p = .* total variation 0\.\d+"
+    ):
         check_samples_follow_likelihood(_skewed(UniformSampler))
     check_samples_follow_likelihood(_skewed(ToyPixels))  # the same scores with a faithful sampler pass
 
@@ -183,8 +198,9 @@ def _conditional_gpt(cls):
 
 
 def test_a_conditional_model_passes_every_check_with_plain_check_model():
-    ran = check_model(lambda spec: PixelGPT(PixelGPTNet(spec, d_model=32, num_classes=spec.num_classes), spec,
-                                            conditional=True))
+    ran = check_model(
+        lambda spec: PixelGPT(PixelGPTNet(spec, d_model=32, num_classes=spec.num_classes), spec, conditional=True)
+    )
     assert ran == EXPECTED["gpt"] + EXPECTED_CONDITIONAL["gpt"]
 
 

@@ -62,11 +62,14 @@ def test_a_varied_sampler_without_a_likelihood_passes_the_kit():
     assert ran == ["sample contract", "checkpoint round trip", "samples vary with the generator"]
 
 
-@pytest.mark.parametrize("cls, message", [
-    (OneLatent, r"only 1 different images among 64 samples .* collapses"),
-    (FourLatents, r"only 4 different images among 64 samples"),
-    (OwnSeed, r"64 of 64 samples are the same under generator seeds 1 and 2"),
-])
+@pytest.mark.parametrize(
+    "cls, message",
+    [
+        (OneLatent, r"only 1 different images among 64 samples .* collapses"),
+        (FourLatents, r"only 4 different images among 64 samples"),
+        (OwnSeed, r"64 of 64 samples are the same under generator seeds 1 and 2"),
+    ],
+)
 def test_collapsed_or_generator_blind_samplers_fail_the_kit(cls, message):
     spec = tiny_spec(1, 4, 4, 256)
     check_sample_contract(cls(spec), expect_variety=False)  # what the kit checked of a sampler without a likelihood
