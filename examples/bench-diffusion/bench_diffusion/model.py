@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from bench.data.spec import DatasetSpec, to_unit
-from bench.core.errors import ConfigError
+from bench.errors import ConfigError
 from bench.models.base import GenerativeModule
 
 

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bench.data.spec import DatasetSpec
-from bench.core.errors import ConfigError
+from bench.errors import ConfigError
 
 
 def timestep_features(t: torch.Tensor, dim: int) -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from bench.core.errors import ConfigError
+from bench.errors import ConfigError
 from bench.testing import check_model_config, tiny_spec
 from bench_diffusion.model import Diffusion
 from bench_diffusion.net import DiffusionUNet
