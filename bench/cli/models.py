@@ -11,10 +11,8 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
-
-from bench.config.choices import CONF_DIR, config_roots, group_choices
+from bench.config.choices import config_roots, group_choices
+from bench.config.compose import compose_choice, dataset_config
 from bench.config.plugins import family_source
 from bench.core.errors import BenchError, exit_on_user_error
 from bench.data import ImageDataModule
@@ -36,22 +34,20 @@ def model_entries(dataset: str | None = None) -> list[ModelEntry]:
     """One entry per model config Hydra can see; a config that does not build says why in `problem`."""
     families = usable_families()
     entries = []
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        default = compose("config", overrides=[f"dataset={dataset}"] if dataset else [])
-        spec = ImageDataModule(**OmegaConf.to_container(default.dataset, resolve=True)).spec
-        for name in sorted(group_choices("model", config_roots([]))):
-            cfg = compose("config", overrides=[f"model={name}"]).model
-            family = str(cfg.get("family"))
-            cls = families.get(family)
-            if cls is None:
-                entries.append(ModelEntry(name, family, "?", "?", None, f"family {family!r} is not available"))
-                continue
-            try:
-                count = build_model(cfg, spec).num_parameters("sampling")
-                problem = None
-            except Exception as err:  # a plugin's bug must not hide the other models
-                count, problem = None, str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
-            entries.append(ModelEntry(name, family, cls.likelihood, family_source(family).describe(), count, problem))
+    spec = ImageDataModule(**dataset_config(dataset)).spec
+    for name in sorted(group_choices("model", config_roots([]))):
+        cfg = compose_choice("model", name)
+        family = str(cfg.get("family"))
+        cls = families.get(family)
+        if cls is None:
+            entries.append(ModelEntry(name, family, "?", "?", None, f"family {family!r} is not available"))
+            continue
+        try:
+            count = build_model(cfg, spec).num_parameters("sampling")
+            problem = None
+        except Exception as err:  # a plugin's bug must not hide the other models
+            count, problem = None, str(err) if isinstance(err, BenchError) else f"{type(err).__name__}: {err}"
+        entries.append(ModelEntry(name, family, cls.likelihood, family_source(family).describe(), count, problem))
     return entries
 
 

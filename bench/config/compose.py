@@ -70,6 +70,7 @@ def load_protocol(path: str | None) -> Protocol:
     return Protocol.from_config(OmegaConf.load(file))
 
 
-def dataset_config(name: str) -> dict:
-    """The keyword arguments of `ImageDataModule` for dataset config `name`, as a run composes them."""
+def dataset_config(name: str | None) -> dict:
+    """The keyword arguments of `ImageDataModule` for dataset config `name` (None: the default
+    dataset), as a run composes them."""
     return OmegaConf.to_container(compose_choice("dataset", name), resolve=True)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
-from bench.config.choices import CONF_DIR
+from bench.config.compose import compose_all
 from bench.core.errors import BenchError
 from bench.data.spec import DatasetSpec
 from bench.models.base import GenerativeModule, labels_for
@@ -228,8 +227,8 @@ def check_model(build: Build, spec: DatasetSpec | None = None, among: Sequence[C
 
 def compose_model(name: str, overrides: Sequence[str] = ()):
     """The run config `bench-train model=<name> [overrides]` composes (plugin configs included)."""
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose("config", overrides=[f"model={name}", *overrides])
+    (cfg,) = compose_all([[f"model={name}", *overrides]])
+    return cfg
 
 
 def check_bench_train(name: str, results_dir: Path, overrides: Sequence[str] = ()) -> dict:
