@@ -19,7 +19,6 @@ from scipy import stats
 
 from bench.core.schema import FLOOR_KEYS, GUIDANCE_SWEEP_KEYS, METRIC_BY_KEY, METRICS, MetricSpec
 from bench.report.collect import Run, value_at
-from bench.run.environment import family_label
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -257,3 +256,13 @@ def rank(rows: Sequence[ModelRow], key: str) -> Ranking:
     neighbours = [test(a, b) for a, b in zip(ranked, ranked[1:])]
     pairwise = {(a.model, b.model): test(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]}
     return Ranking(metric=metric, rows=ranked, next_comparisons=neighbours, pairwise=pairwise)
+
+
+def family_label(record: dict) -> str:
+    """A record's family with the plugin package that provided it: 'diffusion (bench-diffusion 0.1.0)'."""
+    family = str(record.get("family", ""))
+    source = (record.get("environment") or {}).get("model_source") or {}
+    if not source or source.get("builtin", True):
+        return family
+    revision = f", {source['git_revision'][:10]}" if source.get("git_revision") else ""
+    return f"{family} ({source.get('package')} {source.get('version')}{revision})"

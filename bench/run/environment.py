@@ -84,16 +84,6 @@ def model_source(family: str) -> dict:
     }
 
 
-def family_label(record: dict) -> str:
-    """A record's family with the plugin package that provided it: 'diffusion (bench-diffusion 0.1.0)'."""
-    family = str(record.get("family", ""))
-    source = (record.get("environment") or {}).get("model_source") or {}
-    if not source or source.get("builtin", True):
-        return family
-    revision = f", {source['git_revision'][:10]}" if source.get("git_revision") else ""
-    return f"{family} ({source.get('package')} {source.get('version')}{revision})"
-
-
 def environment(device: torch.device, concurrent_jobs: int, family: str | None = None) -> dict:
     return {
         **({"model_source": model_source(family)} if family else {}),

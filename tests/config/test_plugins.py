@@ -175,7 +175,8 @@ def test_broken_plugin_warns_once_and_built_ins_still_work(broken_site, capsys, 
 
 
 def test_built_in_records_name_bench_as_their_source():
-    from bench.run.environment import family_label, model_source
+    from bench.report.aggregate import family_label
+    from bench.run.environment import model_source
 
     source = model_source("rnn")
     assert source["package"] == "bench" and source["builtin"] is True and source["family"] == "rnn"
@@ -183,7 +184,7 @@ def test_built_in_records_name_bench_as_their_source():
 
 
 def test_report_label_names_plugin_package_version_and_revision():
-    from bench.run.environment import family_label
+    from bench.report.aggregate import family_label
 
     source = {
         "family": "toy",
