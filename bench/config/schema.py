@@ -20,6 +20,8 @@ from bench.core.errors import BenchError, ConfigError
 
 BUDGET_KINDS = ("time", "samples")
 PROGRESS_MODES = ("auto", "bar", "lines", "none")
+#: The keys a logger config may leave to the run (`???`): filled in by `bench.run.loggers`.
+LOGGER_RUN_KEYS = ("save_dir", "name", "config")
 WANDB_MODES = ("offline", "disabled", "online")
 
 
@@ -161,6 +163,9 @@ def _check_logger(node: Any) -> None:
             target,
             "the dotted path of a pytorch_lightning Logger class (see bench/conf/logger/*.yaml), or logger=none",
         )
+    for key in node.keys():
+        if OmegaConf.is_missing(node, key) and key not in LOGGER_RUN_KEYS:
+            raise ConfigError(f"logger.{key}", "???", f"a value: the run fills in only {', '.join(LOGGER_RUN_KEYS)}")
     mode = node.get("mode")
     if target.endswith("WandbLogger") and mode not in WANDB_MODES:
         raise ConfigError("logger.mode", mode, f"one of {', '.join(WANDB_MODES)}")

@@ -6,28 +6,12 @@ are wired by the training code; this section is for a user's additions, and it i
 
 from __future__ import annotations
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning import Callback
 
-from bench.core.errors import BenchError
+from bench.run.targets import build_target
 
 
 def make_callbacks(cfg: DictConfig) -> list[Callback]:
     """One callback per entry of `cfg.callbacks`, in the order the config lists them."""
-    built = []
-    for name, entry in (cfg.get("callbacks") or {}).items():
-        try:
-            callback = instantiate(entry)
-        except Exception as err:  # a class that does not exist or does not take these keys: the config's mistake
-            cause = err.__cause__ or err
-            raise BenchError(
-                f"callbacks.{name}: could not build {entry.get('_target_')} ({type(cause).__name__}: "
-                f"{str(cause).splitlines()[0] if str(cause) else ''})"
-            ) from None
-        if not isinstance(callback, Callback):
-            raise BenchError(
-                f"callbacks.{name}._target_={entry.get('_target_')}: expected a pytorch_lightning Callback class"
-            )
-        built.append(callback)
-    return built
+    return [build_target(entry, f"callbacks.{name}", Callback) for name, entry in (cfg.get("callbacks") or {}).items()]

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
 
-from bench.core.errors import BenchError
-
-#: The keys a logger config may leave to the run (`???`).
-RUN_KEYS = ("save_dir", "name", "config")
+from bench.config.schema import LOGGER_RUN_KEYS
+from bench.run.targets import build_target
 
 
 def make_logger(cfg: DictConfig, run_dir: Path) -> Logger | None:
@@ -26,20 +23,9 @@ def make_logger(cfg: DictConfig, run_dir: Path) -> Logger | None:
     if not node or node.get("_target_") is None:
         return None
     known = {"save_dir": str(run_dir), "name": run_dir.name, "config": OmegaConf.to_container(cfg, resolve=True)}
-    filled = {key: known[key] for key in RUN_KEYS if key in node.keys() and OmegaConf.is_missing(node, key)}
+    filled = {key: known[key] for key in LOGGER_RUN_KEYS if key in node.keys() and OmegaConf.is_missing(node, key)}
     given = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in filled}
-    try:
-        # partial, then called: the run's config (which names networks) is passed as data, never instantiated
-        logger = instantiate(given, _partial_=True)(**filled)
-    except Exception as err:  # a class that does not exist or does not take these keys: the config's mistake
-        cause = err.__cause__ or err
-        raise BenchError(
-            f"logger._target_={node._target_}: could not build it ({type(cause).__name__}: "
-            f"{str(cause).splitlines()[0] if str(cause) else ''})"
-        ) from None
-    if not isinstance(logger, Logger):
-        raise BenchError(f"logger._target_={node._target_}: expected a pytorch_lightning Logger class")
-    return logger
+    return build_target(given, "logger", Logger, **filled)
 
 
 def close_logger(logger: Logger | None) -> None:

@@ -33,6 +33,7 @@ def test_the_wandb_logger_is_offline_named_after_the_run_and_grouped_by_the_swee
     assert isinstance(logger, WandbLogger)
     given = logger._wandb_init
     assert (given["mode"], given["name"], given["group"]) == ("offline", "gan-digits-seed7__0123abcd", "ablation")
+    assert given["config"]["model"]["net"]["_target_"] == cfg.model.net._target_  # data, never built
     assert given["config"]["seed"] == 7 and given["dir"] == str(tmp_path / "gan-digits-seed7__0123abcd")
 
 
@@ -61,6 +62,13 @@ def test_a_logger_target_that_is_no_logger_is_one_line(tmp_path, target, expecte
 def test_a_logger_without_a_target_is_refused_before_the_run(tmp_path):
     with pytest.raises(BenchError, match=r"^logger\._target_='paper': expected the dotted path"):
         validate(compose_config(["logger._target_=paper"]))
+
+
+def test_a_logger_key_left_to_the_run_that_the_run_does_not_fill_is_refused_before_the_run():
+    with pytest.raises(
+        BenchError, match=r"^logger\.project='\?\?\?': expected a value: the run fills in only save_dir"
+    ):
+        validate(compose_config(["logger=wandb", "logger.project=???"]))
 
 
 def test_a_callback_from_the_config_is_built_and_is_part_of_the_hash():
