@@ -19,10 +19,6 @@ from bench.config.protocol import Protocol
 from bench.core.errors import BenchError
 
 
-def _parsed(overrides: list[str]):
-    return parse_overrides(overrides)
-
-
 def compose_with_hydra(overrides: list[str]) -> DictConfig:
     """One run's config with Hydra's node (`hydra.run.dir`, ...), composed as `bench-train` would."""
     (cfg,) = compose_all([overrides], hydra_node=True)
@@ -44,12 +40,12 @@ def compose_all(jobs: list[list[str]], hydra_node: bool = False) -> list[DictCon
 def job_overrides(overrides: list[str]) -> tuple[DictConfig, list[list[str]]]:
     """The sweep's base config and each job's overrides, expanded as Hydra's basic sweeper does
     (the preset's `hydra.sweeper.params` first, command-line values winning)."""
-    fixed = [o.input_line for o in _parsed(overrides) if not o.is_sweep_override()]
+    fixed = [o.input_line for o in parse_overrides(overrides) if not o.is_sweep_override()]
     (base,) = compose_all([fixed], hydra_node=True)
     preset = base.hydra.sweeper.get("params")
     params = OmegaConf.to_container(preset, resolve=False) if preset else {}
     combined = [f"{k}={v}" for k, v in params.items()] + overrides
-    (jobs,) = BasicSweeper.split_arguments(_parsed(combined), None)
+    (jobs,) = BasicSweeper.split_arguments(parse_overrides(combined), None)
     return base, jobs
 
 
