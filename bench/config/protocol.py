@@ -1,6 +1,11 @@
 """The protocol's settings (`bench/conf/protocol/*.yaml`), validated where they enter, and its seeds.
 
-Version 3 (this one) adds the metrics of conditional runs: scored samples of a conditional model
+Version 5 (this one) scores every trained run by one rule per table: the sample-quality metrics at
+the checkpoint with the best validation sample quality (`selection_statistic` of `selection_n`
+generated images against the validation split, measured at every validation), bits/dim at the
+checkpoint with the best validation bits/dim. Version 4 scored likelihood families at their best
+validation bits/dim and the others at their final weights.
+Version 4 timed a few sampling batches after the scored draw. Version 3 adds the metrics of conditional runs: scored samples of a conditional model
 ask for labels spread evenly over the classes (`bench.models.base.labels_for`), and such runs
 record the reference classifier's accuracy on them, per-class KID, bits/dim given the label, the
 same for a class-balanced data floor, and the optional guidance sweep (`guidance_sweep`).
@@ -23,6 +28,8 @@ from omegaconf import DictConfig, OmegaConf
 from bench.core.errors import ConfigError
 
 SPLITS = ("train", "val", "test")
+#: statistics that can select the sample-quality table's checkpoint (lower is better for both)
+SELECTION_STATISTICS = ("fid", "kid")
 #: keys of `bench/conf/protocol` read elsewhere (the training code builds the `QualityCurve` from them)
 PASSTHROUGH = ("quality_curve",)
 
@@ -31,7 +38,7 @@ PASSTHROUGH = ("quality_curve",)
 class Protocol:
     """One named, versioned way of measuring; every key here changes the numbers."""
 
-    version: int = 4
+    version: int = 5
     reference_split: str = "test"
     iwae_k: int = 64
     seed: int = 1234
@@ -45,9 +52,17 @@ class Protocol:
     #: classifier-free guidance weights w at which conditional models with guidance are also
     #: scored (accuracy, FID, recall per w); a tuple, so the protocol stays hashable
     guidance_sweep: tuple[float, ...] = ()
+    #: what picks the checkpoint the sample-quality table scores: this statistic of
+    #: `selection_n` generated images against the validation split, at every validation
+    selection_statistic: str = "fid"
+    selection_n: int = 500
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "guidance_sweep", _guidance_weights(self.guidance_sweep))
+        if self.selection_statistic not in SELECTION_STATISTICS:
+            raise ConfigError(
+                "protocol.selection_statistic", self.selection_statistic, f"one of {', '.join(SELECTION_STATISTICS)}"
+            )
         if self.reference_split not in SPLITS:
             raise ConfigError("protocol.reference_split", self.reference_split, f"one of {', '.join(SPLITS)}")
         for key in (
@@ -60,13 +75,14 @@ class Protocol:
             "n_generated",
             "floor_draws",
             "seed",
+            "selection_n",
         ):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed" else 1):
                 raise ConfigError(
                     f"protocol.{key}", value, "a non-negative integer" if key == "seed" else "a positive integer"
                 )
-        for key in ("kid_subset_size", "n_generated", "floor_draws"):
+        for key in ("kid_subset_size", "n_generated", "floor_draws", "selection_n"):
             if getattr(self, key) < 2:
                 raise ConfigError(f"protocol.{key}", getattr(self, key), "an integer >= 2")
         if self.n_generated <= self.pr_k:
@@ -88,6 +104,16 @@ class Protocol:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def selection_monitor(self) -> str:
+        """The logged name of the sample-quality selection statistic, e.g. `val/fid`."""
+        return f"val/{self.selection_statistic}"
+
+    @property
+    def selection_rule(self) -> str:
+        """The sample-quality table's rule in words (the record and the report state it)."""
+        return f"best {self.selection_monitor} ({self.selection_n} samples vs the validation split)"
 
 
 def _guidance_weights(value: Any) -> tuple[float, ...]:

@@ -28,6 +28,7 @@ UNHASHED_KEYS: dict[str, str] = {
     "trainer.log_every_n_steps": "how often training curves are logged, not what is learned",
     "dataset.download": "whether missing files may be fetched; the images used are the same",
     "dataset.cache_dir": "where decoded images are cached, keyed by the files' fingerprint",
+    "model.tuning": "how a tuned model config was found (bench-tune), not what it trains",
 }
 
 

@@ -74,6 +74,8 @@ class ModelConfig:
     conditional: bool = False
     module: dict = field(default_factory=dict)
     net: Any | None = None
+    #: how `bench-tune` found this config (trials, budget, statistic, seed); not hashed, not trained on
+    tuning: dict | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
@@ -92,6 +94,7 @@ class RunConfig:
     progress: str = "auto"
     concurrent_jobs: int = 1
     validation_every: float | None = None
+    validate_only: bool = False
 
     def __post_init__(self) -> None:
         if self.validation_every is not None and not self.validation_every > 0:
@@ -129,6 +132,8 @@ _TRAINER_OWNED = (
     "num_sanity_val_steps",
     "use_distributed_sampler",
 )
+#: `trainer.*` keys that bench reads itself (`bench.run.fit`) and never passes to `pl.Trainer`
+TRAINER_BENCH_KEYS = ("early_stopping",)
 _TRAINER_CHOICES = {"accelerator": ("cpu", "gpu", "cuda", "mps", "auto"), "deterministic": (True, False, "warn")}
 
 
@@ -185,6 +190,8 @@ def _check_trainer(node: Any) -> None:
     """`trainer.*`: only `pl.Trainer` arguments the training code leaves to the config, sane values."""
     data = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
     accepted = set(inspect.signature(pl.Trainer.__init__).parameters) - {"self", *_TRAINER_OWNED}
+    accepted |= set(TRAINER_BENCH_KEYS)
+    _check_early_stopping(data.get("early_stopping"))
     for key, value in data.items():
         if key not in accepted:
             expected = (
@@ -202,6 +209,17 @@ def _check_trainer(node: Any) -> None:
     max_epochs = data.get("max_epochs", -1)
     if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < -1 or max_epochs == 0:
         raise ConfigError("trainer.max_epochs", max_epochs, "-1 (budgets stop training) or a positive integer")
+
+
+def _check_early_stopping(node: Any) -> None:
+    """`trainer.early_stopping`: absent, or `{patience: null | a positive number of validations}`."""
+    if node is None:
+        return
+    if not isinstance(node, dict) or set(node) - {"patience"}:
+        raise ConfigError("trainer.early_stopping", node, "{patience: null or a positive integer (validations)}")
+    patience = node.get("patience")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+        raise ConfigError("trainer.early_stopping.patience", patience, "null (off) or a positive integer (validations)")
 
 
 def validate(cfg: DictConfig) -> None:

@@ -137,8 +137,11 @@ def label(key: str) -> str:
 
 
 # ---- the run record's sections (`result.json`, see bench.core.records) ----------------------------
-Status = Literal["completed", "failed", "diverged", "interrupted"]
-StoppedBy = Literal["time", "samples", "max_epochs", "closed_form", "diverged", "error", "interrupted"]
+#: `validated`: a tuning trial (`validate_only=true`), trained and scored on the validation split only
+Status = Literal["completed", "failed", "diverged", "interrupted", "validated"]
+StoppedBy = Literal[
+    "time", "samples", "max_epochs", "early_stopping", "closed_form", "diverged", "error", "interrupted"
+]
 
 
 class Budget(TypedDict):

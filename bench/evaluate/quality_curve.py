@@ -17,7 +17,7 @@ import torch
 from bench.config.protocol import Protocol
 from bench.core.errors import ConfigError
 from bench.evaluate.metrics.feature_metrics import frechet_distance
-from bench.evaluate.reference_set import reference_for
+from bench.evaluate.reference_set import extractor_for
 from bench.evaluate.scored_sampling import at_temperature_one
 
 
@@ -75,7 +75,7 @@ class QualityCurve(pl.Callback):
         # time) the curve fires never changes what training draws next
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), at_temperature_one(pl_module):
             if self._extractor is None:
-                self._extractor = reference_for(self.datamodule, self.protocol).extractor
+                self._extractor = extractor_for(self.datamodule, self.protocol)
             generator = torch.Generator(device).manual_seed(self.protocol.seed)
             samples = pl_module.sample(self.n_samples, generator=generator)
             fid = frechet_distance(self._extractor.features(), self.datamodule.val_images, samples)

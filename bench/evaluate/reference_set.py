@@ -103,8 +103,7 @@ def reference_for(datamodule, protocol: Protocol) -> Reference:
                 f"protocol.reference_split={protocol.reference_split!r}: the split holds "
                 f"{len(images)} images; expected more than pr_k={protocol.pr_k}"
             )
-        with first_use_lock(datamodule.spec.name, fingerprint):
-            extractor = load_extractor(datamodule, protocol.version)  # finds the weights another job cached
+        extractor = extractor_for(datamodule, protocol)
         feats = extractor.features()(images)
         rank = int(torch.linalg.matrix_rank(feats - feats.mean(0)))
         distinct = len(torch.unique(images.flatten(1), dim=0))
@@ -133,6 +132,13 @@ def reference_for(datamodule, protocol: Protocol) -> Reference:
             ),
         )
     return _CACHE[key]
+
+
+def extractor_for(datamodule, protocol: Protocol) -> Extractor:
+    """The reference network of `datamodule`, loaded without reading the reference split's images:
+    what validation during training (and tuning, which must never see the test split) scores with."""
+    with first_use_lock(datamodule.spec.name, dataset_fingerprint(datamodule)):
+        return load_extractor(datamodule, protocol.version)  # finds the weights another job cached
 
 
 def lock_path(dataset: str, fingerprint: str) -> Path:

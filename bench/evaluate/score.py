@@ -14,6 +14,8 @@ the optional guidance sweep (`bench.evaluate.conditional`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +117,7 @@ def evaluate_module(
     seed: int = 0,
     timing_lock: Path | None = None,
     defer_timing: bool = False,
+    likelihood_state: dict | None = None,
 ) -> dict[str, Any]:
     """Sample N images from `module` at temperature 1, score them, and measure the module's cost.
 
@@ -125,7 +128,9 @@ def evaluate_module(
     samples) and `run_dir/samples.png` (64 of them); a conditional module's samples ask for
     `labels_for(N, K)`, and it also writes `run_dir/samples_by_class.png` (one row per class).
     Returns `{"metrics", "protocol", "data_floor", "timing", "conditional"}`, plus `"per_class"`
-    for a conditional module and `"guidance_sweep"` when the protocol has one.
+    for a conditional module and `"guidance_sweep"` when the protocol has one. Bits/dim are
+    measured with `likelihood_state` loaded where given (the likelihood table's checkpoint), and
+    the module gets its own weights back afterwards.
     """
     protocol = Protocol.from_config(protocol_cfg)
     n_generated = protocol.n_generated if n_generated is None else n_generated
@@ -150,9 +155,10 @@ def evaluate_module(
     if conditional:
         save_class_grid(run_dir / CLASS_GRID_NAME, samples, labels, levels, module.num_classes)
     metrics, protocol_record, per_class = _sample_metrics(ref, samples, sample_seed, labels)
-    metrics.update(
-        bits_per_dim(module, ref.images, protocol.iwae_k, sample_seed, labels=ref.labels if conditional else None)
-    )
+    with weights(module, likelihood_state):
+        metrics.update(
+            bits_per_dim(module, ref.images, protocol.iwae_k, sample_seed, labels=ref.labels if conditional else None)
+        )
     flops_sample, flops_sample_how = flops(module, "sample")
     flops_train, flops_train_how = flops(module, "train", datamodule.train_images)
     timing = {
@@ -179,3 +185,17 @@ def evaluate_module(
     if sweep is not None:
         result["guidance_sweep"] = sweep
     return result
+
+
+@contextmanager
+def weights(module, state: dict | None) -> Iterator[None]:
+    """`module` holding `state` for the block (None: its own weights), then its own weights again."""
+    if state is None:
+        yield
+        return
+    own = {name: tensor.detach().clone() for name, tensor in module.state_dict().items()}
+    module.load_state_dict(state)
+    try:
+        yield
+    finally:
+        module.load_state_dict(own)

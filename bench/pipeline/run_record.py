@@ -54,9 +54,11 @@ def new_record(cfg: DictConfig, run_dir: Path, message: str | None = None) -> di
 
 
 def completed_record(run_dir: Path, cfg: DictConfig) -> dict | None:
-    """The record in `run_dir` if it is a completed run of this very config (same hash), else None."""
+    """The record in `run_dir` if it is a completed run of this very config (same hash), else None;
+    for a tuning trial (`validate_only`), completed means `validated`."""
     existing = read_record(run_dir)
-    if existing and existing.get("status") == "completed" and existing.get("config_hash") == config_hash(cfg):
+    done = "validated" if OmegaConf.select(cfg, "validate_only", default=False) else "completed"
+    if existing and existing.get("status") == done and existing.get("config_hash") == config_hash(cfg):
         return existing
     return None
 

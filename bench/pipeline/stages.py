@@ -21,6 +21,7 @@ from bench.data import ImageDataModule
 from bench.evaluate.cost.timing import TIMING_LOCK
 from bench.evaluate.quality_curve import QualityCurve
 from bench.evaluate.score import evaluate_module
+from bench.evaluate.validation_quality import ValidationQuality
 from bench.models.baselines import fit_on
 from bench.models.build import build_model
 from bench.pipeline.run_record import completed_record, headline, new_record, save_log, save_record
@@ -56,13 +57,16 @@ def run_stages(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> dict
         n_generated = scored_n(cfg, datamodule, run_dir.name)
         if getattr(module, "fits_in_closed_form", False):
             _fit_closed_form(record, module, datamodule)
-            phases = None
+            phases, likelihood_state = None, None
         else:
             logger = make_logger(cfg, run_dir)
-            phases = _train(record, cfg, run_dir, module, datamodule, logger, started)
+            phases, likelihood_state = _train(record, cfg, run_dir, module, datamodule, logger, started)
             if record["status"] == "diverged":
                 return record
-        _evaluate(record, cfg, run_dir, module, datamodule, n_generated, phases)
+        if cfg.validate_only:
+            record.update(status="validated")  # a tuning trial: the test split stays unread
+            return record
+        _evaluate(record, cfg, run_dir, module, datamodule, n_generated, phases, likelihood_state)
         record.update(status="completed")
     except BenchError as err:
         record.update(status="failed", message=str(err))
@@ -114,19 +118,20 @@ def _fit_closed_form(record: dict, module, datamodule: ImageDataModule) -> None:
 
 def _train(
     record: dict, cfg: DictConfig, run_dir: Path, module, datamodule: ImageDataModule, logger, started: float
-) -> PhaseTimes:
-    """Fit within the budget (`bench.run.fit`) and record how training went; returns its phase times."""
+) -> tuple[PhaseTimes, dict | None]:
+    """Fit within the budget (`bench.run.fit`) and record how training went; returns its phase times
+    and the likelihood table's weights where they differ from the module's (`FitOutcome.likelihood_state`)."""
     callbacks, enable_bar = make_progress(mode=cfg.progress, run_name=run_dir.name)
     callbacks += [*quality_curve(cfg, datamodule), rng := RngState(), phases := PhaseTimes(started)]
-    callbacks += make_callbacks(cfg)
-    outcome = fit(module, datamodule, cfg, run_dir, logger, callbacks, enable_bar)
+    callbacks += [quality := ValidationQuality(datamodule, cfg.protocol), *make_callbacks(cfg)]
+    outcome = fit(module, datamodule, cfg, run_dir, logger, callbacks, enable_bar, quality_monitor=quality.monitor)
     record["budget"]["stopped_by"], record["resumed"] = outcome.stopped_by, rng.resumed
     record["training"] = {key: getattr(outcome, key) for key in TRAINING_KEYS}
     record["checkpoint"], record["curves"] = outcome.checkpoint, outcome.curves
     record["paths"]["metrics_csv"] = "metrics.csv" if (run_dir / "metrics.csv").is_file() else None
     if outcome.stopped_by == "diverged":
         record.update(status="diverged", message=outcome.divergence_message, divergence=outcome.divergence)
-    return phases
+    return phases, outcome.likelihood_state
 
 
 def _evaluate(
@@ -137,8 +142,10 @@ def _evaluate(
     datamodule: ImageDataModule,
     n_generated: int,
     phases: PhaseTimes | None,
+    likelihood_state: dict | None = None,
 ) -> None:
-    """Score the trained model under the protocol (`bench.evaluate.score`) into the record."""
+    """Score the trained model under the protocol (`bench.evaluate.score`) into the record: its
+    sample metrics with the weights it holds, bits/dim with `likelihood_state` where given."""
     seconds = record["training"]["train_seconds"]
     record["training"]["train_images_per_s"] = record["training"]["samples_seen"] / seconds if seconds > 0 else None
     evaluation_started = time.perf_counter()
@@ -153,6 +160,7 @@ def _evaluate(
             timing_lock=run_dir.parent / TIMING_LOCK,
             # other jobs of a parallel sweep may still be training: time after the sweep
             defer_timing=int(cfg.concurrent_jobs) > 1,
+            likelihood_state=likelihood_state,
         )
     )
     record["timing"]["phases"] = phase_seconds(phases, seconds, time.perf_counter() - evaluation_started)
@@ -170,15 +178,17 @@ def train_only(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> None
     datamodule, module = built
     if getattr(module, "fits_in_closed_form", False):
         return  # nothing to share: rank 0 fits it alone
+    quality = ValidationQuality(datamodule, cfg.protocol)
     fit(
         module,
         datamodule,
         cfg,
         run_dir,
         None,
-        [*quality_curve(cfg, datamodule), *make_callbacks(cfg)],
+        [*quality_curve(cfg, datamodule), quality, *make_callbacks(cfg)],
         enable_progress_bar=False,
         owns_run_dir=False,
+        quality_monitor=quality.monitor,
     )
 
 

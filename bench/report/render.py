@@ -50,6 +50,13 @@ GUIDANCE_NOTE = (
     "Each guidance weight w draws N conditional samples with the run's scoring seed and labels "
     "(w = 0 is the scored draw); headline numbers always use w = 0."
 )
+SELECTION_NOTE = (
+    "Since protocol version 5 one rule per table holds for every trained model: the sample metrics are scored at "
+    "the checkpoint with the best validation sample quality (the protocol's selection statistic, FID or KID of "
+    "generated images against the validation split, measured at every validation), bits/dim at the checkpoint "
+    "with the best validation bits/dim. Models fitted in closed form have one set of weights. Earlier versions "
+    "scored likelihood models at their best validation bits/dim and the others at their final weights."
+)
 BPD_NOTE = (
     "A bound (VAE ELBO/IWAE) is an upper bound on the exact value; exact and bound values "
     "rank the same way only if the bound is tight."
@@ -84,6 +91,8 @@ class GroupView:
     conditional: tables.Table | None = None  # only for groups of conditional runs
     guidance: tables.Table | None = None  # only when a guidance sweep ran
     class_samples: list[Figure] = field(default_factory=list)  # one row per class, one seed per model
+    selection: tables.Table | None = None  # which checkpoint each table scores; tuning budgets
+    tuning_warnings: list[str] = field(default_factory=list)
 
 
 def _slug(text: str) -> str:
@@ -127,6 +136,7 @@ def _group_view(index: int, key: GroupKey, runs: list[Run]) -> GroupView:
         cost=tables.cost_table(rows),
         rankings=rankings,
     )
+    view.selection, view.tuning_warnings = tables.selection_table(rows)
     if key.conditional:
         view.conditional = tables.conditional_table(rows, floor)
     sweeps = [(row, sweep) for row in rows if (sweep := aggregate.guidance_sweep(row)) is not None]
@@ -223,6 +233,7 @@ def build_report(root: Path, out_dir: Path | None = None, title: str | None = No
         skipped=found.skipped,
         environment=_environment(found),
         bpd_note=BPD_NOTE,
+        selection_note=SELECTION_NOTE,
         quality_note=QUALITY_NOTE,
         conditional_note=CONDITIONAL_NOTE,
         guidance_note=GUIDANCE_NOTE,

@@ -224,3 +224,86 @@ def _relative(folder: Path, root: Path) -> str:
         return str(folder.relative_to(root)) or "."
     except ValueError:
         return str(folder)
+
+
+def selection_table(rows: Sequence[ModelRow]) -> tuple[Table, list[str]]:
+    """Per model: which checkpoint each table's numbers come from and how far into training it was,
+    what stopped training, and the tuning budget behind the config; plus one warning line per model
+    that had more tuning trials than another model of the group (an unequal tuning budget)."""
+    header = ["model", "sample metrics from", "images seen then", "bits/dim from", "images seen then"]
+    header += ["stopped by", "tuning"]
+    trials = {row.model: _tuning_trials(row) for row in rows}
+    trainable = {model: n for model, n in trials.items() if n is not None}
+    fewest = min(trainable.values(), default=0)
+    body, warnings = [], []
+    for row in rows:
+        records = [run.record for run in row.runs]
+        likelihood = [r.get("checkpoint", {}).get("likelihood") or {} for r in records]
+        body.append(
+            [
+                row.model,
+                _distinct(_rule(r) for r in records),
+                _images_then([(r.get("checkpoint") or {}).get("selected_at") for r in records], records),
+                _distinct(entry.get("selection") for entry in likelihood) if any(likelihood) else "–",
+                _images_then([entry.get("selected_at") for entry in likelihood], records) if any(likelihood) else "–",
+                _distinct((r.get("budget") or {}).get("stopped_by") for r in records),
+                _tuning(row),
+            ]
+        )
+        n = trainable.get(row.model)
+        if n is not None and n > fewest:
+            warnings.append(
+                f"{row.model} had {n} tuning trial(s), more than the {fewest} of another model in this group: "
+                "its lead may be its tuning budget"
+            )
+    return Table(header, body), warnings
+
+
+def _rule(record: dict) -> str | None:
+    if (record.get("budget") or {}).get("stopped_by") == "closed_form":
+        return "closed form (one fit)"
+    return (record.get("checkpoint") or {}).get("selection")
+
+
+def _images_then(points: Sequence[dict | None], records: Sequence[dict]) -> str:
+    """Mean images seen at the selected checkpoint, of the mean seen in all ("31,000 of 50,000")."""
+    at = [p.get("samples_seen") for p in points if isinstance(p, dict) and p.get("samples_seen") is not None]
+    seen = [(r.get("training") or {}).get("samples_seen") for r in records]
+    seen = [s for s in seen if isinstance(s, (int, float))]
+    if not at or not seen:
+        return "–"
+    return f"{sum(at) / len(at):,.0f} of {sum(seen) / len(seen):,.0f}"
+
+
+def _distinct(values) -> str:
+    counts: dict[str, int] = {}
+    for value in values:
+        if value is not None:
+            counts[str(value)] = counts.get(str(value), 0) + 1
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{value} ({n})" for value, n in counts.items()) or "–"
+
+
+def _tuning_trials(row: ModelRow) -> int | None:
+    """Tuning trials behind the row's config (0: untuned); None for a model fitted in closed form."""
+    record = row.runs[0].record
+    if (record.get("budget") or {}).get("stopped_by") == "closed_form":
+        return None
+    tuning = ((record.get("config") or {}).get("model") or {}).get("tuning") or {}
+    trials = tuning.get("trials")
+    return int(trials) if isinstance(trials, int) and not isinstance(trials, bool) else 0
+
+
+def _tuning(row: ModelRow) -> str:
+    trials = _tuning_trials(row)
+    if trials is None:
+        return "nothing to tune"
+    if trials == 0:
+        return "untuned (shipped config)"
+    tuning = row.runs[0].record["config"]["model"]["tuning"]
+    budget = tuning.get("budget") or {}
+    value = budget.get("value")
+    size = f"{value:,.0f}" if isinstance(value, (int, float)) else str(value)
+    unit = "images" if budget.get("kind") == "samples" else "s"
+    return f"{trials} trials × {size} {unit} by {tuning.get('statistic')}"

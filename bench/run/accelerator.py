@@ -80,6 +80,7 @@ def trainer_settings(trainer_cfg: DictConfig) -> dict[str, Any]:
     which one was used (`effective_precision`).
     """
     kwargs: dict[str, Any] = OmegaConf.to_container(trainer_cfg, resolve=True)
+    kwargs.pop("early_stopping", None)  # bench's own key (`bench.run.fit.early_stopping`)
     if uses_gpu(trainer_cfg) and torch.cuda.is_available() and "precision" in kwargs:
         kwargs["precision"], note = device_precision(kwargs["precision"])
         if note:

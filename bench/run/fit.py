@@ -1,7 +1,10 @@
-"""Fit a module within its budget and select the checkpoint that gets evaluated.
+"""Fit a module within its budget and select the checkpoints that get evaluated: one rule per table.
 
-Likelihood models are evaluated at their best checkpoint by validation NLL (small datasets
-overfit fast); models without a selection metric (GANs) at their final weights.
+The sample-quality table scores every trained run at the checkpoint with the best validation
+sample quality (`quality_monitor`, logged by `bench.evaluate.validation_quality`); the likelihood
+table scores a likelihood family at its best validation bits/dim (`module.selection_metric`).
+Without a quality monitor the sample metrics come from the final weights. Optional early stopping
+(`trainer.early_stopping.patience`, counted in validations) watches the quality monitor.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig
-from pytorch_lightning.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 
 from bench.core.errors import BenchError
@@ -27,6 +30,7 @@ from bench.run.budget import TrainingBudget
 from bench.run.checkpoints import AtomicCheckpointIO, load_checkpoint, set_aside
 from bench.run.metrics_log import FlushLogsOnCheckpoint, ResumableCSVLogger
 from bench.run.rng_state import RngState
+from bench.run.validation_history import ValidationHistory
 
 #: A `last.ckpt` is written at least this often so a killed run can resume.
 LAST_CHECKPOINT_EVERY = timedelta(seconds=30)
@@ -44,6 +48,9 @@ class FitOutcome:
     curves: dict = field(default_factory=dict)
     divergence: dict | None = None
     divergence_message: str | None = None
+    #: the weights the likelihood table scores (best validation bits/dim), when they differ from
+    #: those loaded into the module (the sample-quality table's); None otherwise
+    likelihood_state: dict | None = None
 
 
 def fit(
@@ -55,16 +62,19 @@ def fit(
     extra_callbacks: list[pl.Callback],
     enable_progress_bar: bool,
     owns_run_dir: bool = True,
+    quality_monitor: str | None = None,
 ) -> FitOutcome:
     """Train `module` until the budget is spent (resuming from `last.ckpt` if present), then load
-    the selected weights into it.
+    the sample-quality table's selected weights into it (`quality_monitor`: the validation metric
+    that picks them, logged by one of `extra_callbacks`; None: the final weights).
 
     Under DDP every rank calls this; only the one that `owns_run_dir` (rank 0) may change files in
     `run_dir` (Lightning writes checkpoints from rank 0 only). The process group is closed before
     returning, so what follows (rank 0's evaluation) runs in one process and never waits for a rank.
     """
     budget = TrainingBudget(cfg.budget.kind, cfg.budget.value)
-    callbacks: list[pl.Callback] = [budget, *extra_callbacks, FlushLogsOnCheckpoint()]
+    history = ValidationHistory()
+    callbacks: list[pl.Callback] = [budget, *extra_callbacks, history, FlushLogsOnCheckpoint()]
     callbacks += [] if any(isinstance(cb, RngState) for cb in callbacks) else [RngState()]  # RNG in last.ckpt
     ckpt_dir = run_dir / "checkpoints"
     callbacks.append(
@@ -77,19 +87,12 @@ def fit(
             enable_version_counter=False,
         )
     )
-    best = None
-    if module.selection_metric is not None:
-        best = ModelCheckpoint(
-            dirpath=ckpt_dir,
-            filename="best",
-            monitor=module.selection_metric,
-            mode="min",
-            save_top_k=1,
-            auto_insert_metric_name=False,
-            enable_version_counter=False,
-        )
-        callbacks.append(best)
-    trainer = _trainer(module, datamodule, cfg, run_dir, logger, callbacks, enable_progress_bar)
+    monitors = selection_monitors(module, quality_monitor)
+    best = {table: _best_checkpoint(ckpt_dir, monitor) for table, monitor in monitors.items()}
+    callbacks += list(best.values())
+    stopper = early_stopping(cfg, monitors)
+    callbacks += [stopper] if stopper is not None else []
+    trainer = _trainer(module, datamodule, cfg, run_dir, logger, callbacks, enable_progress_bar, bool(monitors))
     last = ckpt_dir / "last.ckpt"
     resume_from = resumable_checkpoint(last, may_set_aside=owns_run_dir)
     if isinstance(logger, ResumableCSVLogger):
@@ -98,7 +101,7 @@ def fit(
         module, datamodule=datamodule, ckpt_path=str(last) if resume_from is not None else None, weights_only=True
     )
     trainer.save_checkpoint(last)
-    checkpoint = _load_selected(module, best, budget, trainer, run_dir)
+    checkpoint, likelihood_state = _load_selected(module, best, budget, trainer, run_dir, history)
     module.to(trainer.strategy.root_device)  # Lightning's teardown moved it to the CPU: evaluate where it trained
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # metrics (torchmetrics) would otherwise gather across ranks
@@ -106,9 +109,13 @@ def fit(
     for cb in extra_callbacks:
         if hasattr(cb, "curve"):
             curves["quality"] = cb.curve
-            eval_seconds += getattr(cb, "eval_seconds", 0.0)
+        eval_seconds += getattr(cb, "eval_seconds", 0.0)  # the quality curve's and validation quality's
+    if history.rows:
+        curves["validation"] = history.rows
+    stopped_early = stopper is not None and stopper.wait_count >= stopper.patience
     return FitOutcome(
-        stopped_by=budget.stopped_by or "max_epochs",
+        stopped_by=budget.stopped_by or ("early_stopping" if stopped_early else "max_epochs"),
+        likelihood_state=likelihood_state,
         divergence=budget.divergence,
         divergence_message=budget.divergence_message() if budget.divergence else None,
         samples_seen=budget.samples_seen,
@@ -129,10 +136,11 @@ def _trainer(
     logger: Logger | None,
     callbacks: list[pl.Callback],
     enable_progress_bar: bool,
+    validates: bool,
 ) -> pl.Trainer:
     """The Trainer of a run: the config's settings, with what the training code owns set here."""
     trainer_kwargs: dict[str, Any] = trainer_settings(cfg.trainer)  # precision the device supports
-    if module.selection_metric is None:
+    if not validates:
         trainer_kwargs["limit_val_batches"] = 0
     else:
         trainer_kwargs.update(validation_cadence(cfg.get("validation_every"), datamodule))
@@ -152,13 +160,50 @@ def _trainer(
     )
 
 
+def selection_monitors(module: GenerativeModule, quality_monitor: str | None) -> dict[str, str]:
+    """Table -> the validation metric that picks its checkpoint (lower is better): `quality` for
+    the sample metrics, `likelihood` for bits/dim (likelihood families only)."""
+    monitors = {"quality": quality_monitor} if quality_monitor else {}
+    if module.selection_metric is not None:
+        monitors["likelihood"] = module.selection_metric
+    return monitors
+
+
+def _best_checkpoint(ckpt_dir: Path, monitor: str) -> ModelCheckpoint:
+    return ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best_" + monitor.split("/")[-1],  # best_fid.ckpt, best_bpd.ckpt
+        monitor=monitor,
+        mode="min",
+        save_top_k=1,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+
+
+def early_stopping(cfg: DictConfig, monitors: dict[str, str]) -> EarlyStopping | None:
+    """Lightning's `EarlyStopping` on the first table's selection metric when
+    `trainer.early_stopping.patience` (in validations) is set; None when it is null (the default)."""
+    patience = OmegaConf.select(cfg, "trainer.early_stopping.patience", default=None)
+    if patience is None or not monitors:
+        return None
+    return EarlyStopping(monitor=next(iter(monitors.values())), mode="min", patience=int(patience), verbose=False)
+
+
 def _load_selected(
-    module: GenerativeModule, best: ModelCheckpoint | None, budget: TrainingBudget, trainer: pl.Trainer, run_dir: Path
-) -> dict:
-    """Load the selected weights (best validation score, else the final ones) into `module`; the
-    record's `checkpoint` section saying which, and where in training they were taken."""
-    checkpoint = {
-        "last": "checkpoints/last.ckpt",
+    module: GenerativeModule,
+    best: dict[str, ModelCheckpoint],
+    budget: TrainingBudget,
+    trainer: pl.Trainer,
+    run_dir: Path,
+    history: ValidationHistory,
+) -> tuple[dict, dict | None]:
+    """Load the sample-quality table's weights into `module` (its best checkpoint, else the final
+    weights); return the record's `checkpoint` section and the likelihood table's weights.
+
+    `checkpoint` says, per table, which file was scored, where in training it was taken, its
+    selection value, and the other validation metrics logged at the same step."""
+    final = {
         "selection": "final weights",
         "selected": "checkpoints/last.ckpt",
         "selected_at": {
@@ -166,23 +211,44 @@ def _load_selected(
             "samples_seen": budget.samples_seen,
             "train_seconds": budget.train_seconds,
             "value": None,
+            "validation": _metrics_of(history.at_step(trainer.global_step)),
         },
     }
-    if best is not None and best.best_model_path:
-        state = load_checkpoint(Path(best.best_model_path), map_location=module.device)
-        module.load_state_dict(state["state_dict"])
+    chosen: dict[str, dict] = {}
+    states: dict[str, dict] = {}
+    for table, callback in best.items():
+        if not callback.best_model_path:
+            continue
+        state = load_checkpoint(Path(callback.best_model_path), map_location=module.device)
         at = state.get("callbacks", {}).get(budget.state_key, {})
-        checkpoint.update(
-            selection=f"best {module.selection_metric} (validation)",
-            selected=os.path.relpath(best.best_model_path, run_dir),
-            selected_at={
-                "step": state.get("global_step"),
+        step = state.get("global_step")
+        states[table] = state["state_dict"]
+        chosen[table] = {
+            "selection": f"best {callback.monitor} (validation)",
+            "selected": os.path.relpath(callback.best_model_path, run_dir),
+            "selected_at": {
+                "step": step,
                 "samples_seen": at.get("samples_seen"),
                 "train_seconds": at.get("train_seconds"),
-                "value": float(best.best_model_score),
+                "value": float(callback.best_model_score),
+                "validation": _metrics_of(history.at_step(step)),
             },
-        )
-    return checkpoint
+        }
+    checkpoint = {"last": "checkpoints/last.ckpt", **chosen.get("quality", final)}
+    if "quality" in states:
+        module.load_state_dict(states["quality"])
+    likelihood_state = None
+    if "likelihood" in best:
+        checkpoint["likelihood"] = chosen.get("likelihood", final)
+        if checkpoint["likelihood"]["selected_at"]["step"] != checkpoint["selected_at"]["step"]:
+            likelihood_state = states.get("likelihood")
+            if likelihood_state is None:  # no validation ran: the final weights, which `module` no longer holds
+                likelihood_state = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
+    return checkpoint, likelihood_state
+
+
+def _metrics_of(row: dict) -> dict[str, float | None]:
+    return {name: value for name, value in row.items() if name.startswith("val/")}
 
 
 def validation_cadence(every: float | None, datamodule: pl.LightningDataModule) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from bench.core.errors import BenchError
 from bench.data import ImageDataModule
 from bench.models.base import GenerativeModule
 from bench.models.build import build_model
+from bench.run.accelerator import trainer_settings
 from bench.run.loggers import make_logger
 from tests.helpers import REPO_ROOT
 from tests.helpers.configs import compose_config
@@ -49,7 +50,8 @@ def test_every_option_of_the_other_groups_composes(group, tmp_path):
         cfg = compose_config([f"{group}={option}", f"results_dir={tmp_path}"])
         validate(cfg)
         if group == "trainer" and cfg.trainer.accelerator == "cpu":
-            assert isinstance(pl.Trainer(**cfg.trainer, logger=False, enable_progress_bar=False), pl.Trainer)
+            kwargs = trainer_settings(cfg.trainer)  # the config less bench's own keys (early_stopping)
+            assert isinstance(pl.Trainer(**kwargs, logger=False, enable_progress_bar=False), pl.Trainer)
         if group == "logger" and option != "wandb":
             logger = make_logger(cfg, tmp_path / "run")
             assert (logger is None) == (option == "none")
@@ -68,6 +70,7 @@ EXPERIMENT_SECONDS = {
     "compare_mnist": 1200,
     "compare_fashion_mnist": 1200,
     "compare_cifar10": 2400,
+    "tune": 180,
 }
 
 

@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 
+from bench.config.schema import TRAINER_BENCH_KEYS
 from bench.core.errors import BenchError
 from bench.pipeline.train_task import train
 from bench.run.accelerator import check_accelerator, choose_precision, effective_precision, trainer_settings
@@ -37,7 +38,8 @@ def test_precision_falls_back_only_where_bf16_is_missing(requested, bf16, fp16_f
 
 def test_cpu_trainer_settings_are_the_config_unchanged():
     cfg = compose_config(["trainer=cpu"])
-    assert trainer_settings(cfg.trainer) == {k: cfg.trainer[k] for k in cfg.trainer}
+    bench_keys = set(TRAINER_BENCH_KEYS)  # read by bench itself (early stopping), never passed to Lightning
+    assert trainer_settings(cfg.trainer) == {k: cfg.trainer[k] for k in cfg.trainer if k not in bench_keys}
     assert effective_precision(cfg.trainer) == "32-true"
     check_accelerator(cfg.trainer)  # a CPU trainer never needs CUDA
 

@@ -95,11 +95,12 @@ def test_resume_sets_a_crafted_last_checkpoint_aside_and_starts_over(tmp_path, c
     assert again["training"]["samples_seen"] == first["training"]["samples_seen"]  # trained again from 0
 
 
-def test_the_selected_best_checkpoint_is_read_safely(tmp_path, capsys):
+@pytest.mark.parametrize("table", ["best_fid", "best_bpd"])
+def test_the_selected_best_checkpoint_is_read_safely(tmp_path, capsys, table):
     cfg = compose_config(tiny_overrides(tmp_path))
     train(cfg)
     run_dir = run_directory(cfg)
-    best = run_dir / "checkpoints" / "best.ckpt"
+    best = run_dir / "checkpoints" / f"{table}.ckpt"  # the sample-quality table's, and the likelihood table's
     (run_dir / RECORD_NAME).unlink()  # resumes with the budget spent: fit then reads best.ckpt
     marker = tmp_path / "marker"
     crafted_checkpoint(best, marker, torch.load(best, weights_only=True))

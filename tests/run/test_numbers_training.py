@@ -36,19 +36,24 @@ def _logged(run_dir, column: str) -> list[float]:
         return [float(row[column]) for row in csv.DictReader(fh) if row.get(column)]
 
 
-def test_the_scored_checkpoint_is_the_one_with_the_lowest_validation_bits_per_dim(tmp_path):
+def test_each_table_is_scored_at_its_own_lowest_validation_metric(tmp_path):
     cfg = compose_config(tiny_overrides(tmp_path, CURVE_OFF, *OVERFITS))
     record = train(cfg)
     logged = _logged(run_directory(cfg), "val/bpd")
+    logged_fid = _logged(run_directory(cfg), "val/fid")
     assert record["status"] == "completed", record["message"]
     assert len(logged) >= 3 and logged[-1] > min(logged), (
         "the run must get worse at the end for this test to mean anything"
     )
-    assert record["checkpoint"]["selected_at"]["value"] == pytest.approx(min(logged), rel=1e-6)
-    assert record["checkpoint"]["selection"].startswith("best val/bpd")
+    likelihood = record["checkpoint"]["likelihood"]
+    assert likelihood["selected_at"]["value"] == pytest.approx(min(logged), rel=1e-6)
+    assert likelihood["selection"].startswith("best val/bpd")
+    assert record["checkpoint"]["selected_at"]["value"] == pytest.approx(min(logged_fid), rel=1e-6)
+    assert record["checkpoint"]["selection"].startswith("best val/fid")
+    assert [row["val/bpd"] for row in record["curves"]["validation"]] == pytest.approx(logged, rel=1e-6)
 
 
-def test_fit_leaves_the_selected_weights_in_the_module_not_the_last_ones(tmp_path):
+def test_without_a_quality_monitor_samples_come_from_the_final_weights_and_bits_per_dim_from_the_best(tmp_path):
     cfg = compose_config(tiny_overrides(tmp_path, CURVE_OFF, *OVERFITS))
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     dm = ImageDataModule(batch_size=int(cfg.model.batch_size), **cfg.dataset)
@@ -59,13 +64,14 @@ def test_fit_leaves_the_selected_weights_in_the_module_not_the_last_ones(tmp_pat
         return torch.load(tmp_path / path, map_location="cpu", weights_only=True)["state_dict"]
 
     best, last, scored = (
-        weights(outcome.checkpoint["selected"]),
+        weights(outcome.checkpoint["likelihood"]["selected"]),
         weights(outcome.checkpoint["last"]),
         module.state_dict(),
     )
-    assert outcome.checkpoint["selected"] != outcome.checkpoint["last"]
-    assert all(torch.equal(scored[k], best[k]) for k in best)
-    assert not all(torch.equal(scored[k], last[k]) for k in last)
+    assert outcome.checkpoint["selected"] == outcome.checkpoint["last"] == "checkpoints/last.ckpt"
+    assert all(torch.equal(scored[k], last[k]) for k in last)
+    assert all(torch.equal(outcome.likelihood_state[k], best[k]) for k in best)
+    assert not all(torch.equal(best[k], last[k]) for k in last)
 
 
 # ---- schedules ------------------------------------------------------------------------------
