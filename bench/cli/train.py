@@ -6,6 +6,7 @@ needs deleted or a results_dir that cannot hold runs is one line instead of Hydr
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def hydra_main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> float | None:
+    """One job; under `validate_only` (a tuning trial) it returns the trial's objective to the sweeper."""
     # torch and Lightning load only once a run starts: --help, --cfg and a mistake answer in a second
     from bench.pipeline.train_task import record_failed_job, train  # noqa: PLC0415  (heavy, cold path)
 
@@ -43,11 +45,23 @@ def hydra_main(cfg: DictConfig) -> None:
         # in a sweep the other jobs go on, and the report lists this one with its message
         record = record_failed_job(cfg, str(err))
     if record is None and _other_rank(cfg):
-        return  # a rank other than 0 of a SLURM/torchrun launch: rank 0 reports the run
-    if record is not None and record["status"] != "completed" and single:
+        return None  # a rank other than 0 of a SLURM/torchrun launch: rank 0 reports the run
+    done = "validated" if cfg.get("validate_only") else "completed"
+    if record is not None and record["status"] != done and single:
         sys.exit(1)
-    if not single and (record is None or record["status"] != "completed"):
+    if not single and (record is None or record["status"] != done):
         note_incomplete_job(record["run_id"] if record else "a job (no record written)")
+    return trial_objective(record) if cfg.get("validate_only") else None
+
+
+def trial_objective(record: dict | None) -> float:
+    """A tuning trial's objective: its best validation sample-quality statistic; +inf for a trial
+    that failed, diverged or never validated, so the search moves away from it."""
+    at = ((record or {}).get("checkpoint") or {}).get("selected_at") or {}
+    value = at.get("value")
+    if (record or {}).get("status") != "validated" or value is None:
+        return math.inf
+    return float(value)
 
 
 def _other_rank(cfg: DictConfig) -> bool:
