@@ -66,6 +66,7 @@ def eval_main(argv: list[str] | None = None) -> None:
                 n_generated=n,
                 run_dir=Path(args.out or tmp),
                 seed=int(run.record.get("seed") or 0),
+                likelihood_state=run.likelihood_state(module),
             )
     print(json.dumps(result, indent=2))
 

@@ -63,9 +63,25 @@ class SavedRun:
             raise BenchError(f"{self.record_file}: config.{err}") from None
 
     def module(self, spec: DatasetSpec) -> GenerativeModule:
-        """The run's model with the weights of the checkpoint its record selected."""
+        """The run's model with the weights of the checkpoint its record selected (for the sample metrics)."""
         path = self.checkpoint_path()
         module = self.build(spec)
+        self._load(module, path)
+        return module
+
+    def likelihood_state(self, module: GenerativeModule) -> dict | None:
+        """The weights the likelihood table scores (protocol v5: `checkpoint.likelihood.selected`),
+        checked to fit `module`; None where they are the module's own (one checkpoint, or before v5)."""
+        entry = (self.record.get("checkpoint") or {}).get("likelihood")
+        if not isinstance(entry, dict) or entry.get("selected") == (self.record.get("checkpoint") or {}).get(
+            "selected"
+        ):
+            return None
+        probe = self.build(module.spec)
+        self._load(probe, self._inside(entry.get("selected"), "checkpoint.likelihood.selected"))
+        return probe.state_dict()
+
+    def _load(self, module: GenerativeModule, path: Path) -> None:
         ckpt = load_checkpoint(path)
         state = ckpt["state_dict"] if "state_dict" in ckpt else ckpt
         meta = ckpt.get("bench")
@@ -81,18 +97,18 @@ class SavedRun:
             raise BenchError(
                 f"{path}: weights do not fit model {self.model.get('name', module.family)!r} ({first})"
             ) from None
-        return module
 
     def checkpoint_path(self) -> Path:
         checkpoint = self.record.get("checkpoint") or {}
-        selected = checkpoint.get("selected") or checkpoint.get("last")
+        return self._inside(checkpoint.get("selected") or checkpoint.get("last"), "checkpoint.selected")
+
+    def _inside(self, selected: object, key: str) -> Path:
+        """The checkpoint file `selected` names, refused unless it is a file inside the run folder."""
         if not isinstance(selected, str) or not selected:
-            raise BenchError(f"{self.record_file}: expected a checkpoint.selected path; this run kept none")
+            raise BenchError(f"{self.record_file}: expected a {key} path; this run kept none")
         path = (self.folder / selected).resolve()
         if not path.is_relative_to(self.folder.resolve()):
-            raise BenchError(
-                f"{self.record_file}: checkpoint.selected={selected!r}: expected a file inside the run folder"
-            )
+            raise BenchError(f"{self.record_file}: {key}={selected!r}: expected a file inside the run folder")
         if not path.is_file():
             raise BenchError(f"{path}: checkpoint not found; expected the file named in {RECORD_NAME}")
         return path

@@ -221,3 +221,25 @@ def test_a_record_with_a_key_its_family_does_not_take_is_one_line(run_dir, tmp_p
         )
         and "'bogus'" in line
     )
+
+
+def test_the_likelihood_tables_checkpoint_is_held_to_the_same_rules(run_dir, tmp_path):
+    folder = tmp_path / "received"
+    shutil.copytree(run_dir, folder)
+    record = json.loads((folder / "result.json").read_text())
+    record["checkpoint"]["likelihood"]["selected"] = "../../elsewhere/weights.ckpt"
+    (folder / "result.json").write_text(json.dumps(record))
+    run = read_saved_run(folder)
+    module = run.module(run.datamodule().spec)
+    with pytest.raises(BenchError, match=r"checkpoint.likelihood.selected='../../elsewhere/weights.ckpt'"):
+        run.likelihood_state(module)
+
+
+def test_bench_eval_scores_bits_per_dim_with_the_likelihood_tables_checkpoint(run_dir, tmp_path, capsys):
+    record = json.loads((run_dir / "result.json").read_text())
+    quality, likelihood = record["checkpoint"], record["checkpoint"]["likelihood"]
+    assert quality["selected_at"]["step"] != likelihood["selected_at"]["step"], "the tables must pick apart"
+    assert call(eval_main, ["--run", str(run_dir)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["metrics"]["bits_per_dim"] == pytest.approx(record["metrics"]["bits_per_dim"], rel=1e-9)
+    assert result["metrics"]["fid"] == pytest.approx(record["metrics"]["fid"], rel=1e-9)
