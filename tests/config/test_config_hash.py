@@ -109,6 +109,9 @@ def test_every_model_key_of_every_model_preset_changes_the_hash(presets):
             continue
         before = config_hash(cfg)
         for key, value in _leaves(OmegaConf.to_container(cfg.model, resolve=True), "model.").items():
+            if key.startswith("model.tuning."):  # how the config was found, listed in UNHASHED_KEYS
+                assert config_hash(_with(cfg, key, _changed(value))) == before, f"{name}: {key}"
+                continue
             assert config_hash(_with(cfg, key, _changed(value))) != before, f"{name}: {key}"
 
 

@@ -18,7 +18,8 @@ def compose_config(overrides: list[str] | None = None):
 
 def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
     """A run small enough for the fast suite: procedural data, a samples-seen budget, one thread,
-    validation after every epoch (a few per run, where the tests look for them)."""
+    validation after every epoch (a few per run, where the tests look for them), 100 samples per
+    validation for the selection statistic."""
     return [
         f"results_dir={tmp_path}",
         "dataset=procedural",
@@ -28,6 +29,7 @@ def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
         "progress=none",
         "trainer.log_every_n_steps=5",
         "protocol.n_generated=128",
+        "protocol.selection_n=100",
         "validation_every=null",
         *extra,
     ]

@@ -49,15 +49,15 @@ def orientation(images: torch.Tensor, levels: int) -> torch.Tensor:
     return torch.where(rows > cols, 0, torch.where(cols > rows, 1, -1))
 
 
-def trained_conditional(tmp_path: Path, *overrides: str):
+def trained_conditional(tmp_path: Path, *overrides: str, weights: str = "selected"):
     """Trains through `bench-train`'s function on the bars (`model.conditional=true`, seed 0) and
-    returns the record and the evaluated weights."""
+    returns the record and the evaluated weights (`weights="last"`: the final ones)."""
     cfg = compose_config(tiny_overrides(tmp_path, "model.conditional=true", "logger=none", "seed=0", *overrides))
     record = train(cfg)
     assert record["status"] == "completed", record["message"]
     spec = ImageDataModule(**OmegaConf.to_container(cfg.dataset, resolve=True)).spec
     module = build_model(cfg.model, spec)
-    module.load_state_dict(load_checkpoint(run_directory(cfg) / record["checkpoint"]["selected"])["state_dict"])
+    module.load_state_dict(load_checkpoint(run_directory(cfg) / record["checkpoint"][weights])["state_dict"])
     return record, module
 
 
@@ -92,7 +92,9 @@ def test_conditional_vae_draws_the_asked_orientation(tmp_path):
 
 
 def test_conditional_gan_draws_the_asked_orientation(tmp_path):
-    """24,000 training images seen (750 batches of 32): 0.98 of 200 draws (16,000 reached 0.94)."""
+    """24,000 training images seen (750 batches of 32): 0.98 of 200 draws at the final weights (16,000
+    reached 0.94). What training reaches, so the final weights: the checkpoint protocol v5 scores is
+    the best by validation FID of 100 samples against 64 bars, which need not be the best-conditioned."""
     record, gan = trained_conditional(
         tmp_path,
         "model=gan",
@@ -104,6 +106,7 @@ def test_conditional_gan_draws_the_asked_orientation(tmp_path):
         "model.module.lr=2e-3",
         "model.module.d_lr=2e-3",
         "model.module.ema_decay=0.9",
+        weights="last",
     )
     assert record["training"]["samples_seen"] == 24000
     assert orientation_accuracy(gan) >= 0.95

@@ -14,6 +14,7 @@ import pytest
 from bench.cli.evaluate import eval_main, rescore_main
 from bench.cli.time import main as time_main
 from bench.core.errors import BenchError
+from bench.evaluate.metrics.likelihood import bits_per_dim
 from bench.evaluate.reference.extractor import cache_dir
 from bench.pipeline.saved_run import read_saved_run
 from bench.pipeline.timing_pass import time_sweep_jobs
@@ -243,3 +244,11 @@ def test_bench_eval_scores_bits_per_dim_with_the_likelihood_tables_checkpoint(ru
     result = json.loads(capsys.readouterr().out)
     assert result["metrics"]["bits_per_dim"] == pytest.approx(record["metrics"]["bits_per_dim"], rel=1e-9)
     assert result["metrics"]["fid"] == pytest.approx(record["metrics"]["fid"], rel=1e-9)
+    # and both are the bits/dim of the best-validation-bits/dim weights, measured here on their own
+    run = read_saved_run(run_dir)
+    dm = run.datamodule()
+    module = run.module(dm.spec)
+    module.load_state_dict(run.likelihood_state(module))
+    protocol = record["protocol"]
+    direct = bits_per_dim(module, dm.test_images, protocol["iwae_k"], protocol["scoring_seed"])
+    assert direct["bits_per_dim"] == pytest.approx(record["metrics"]["bits_per_dim"], rel=1e-9)

@@ -43,7 +43,8 @@ def test_run_writes_a_complete_record_and_a_rerun_is_skipped(tmp_path, capsys):
     assert record["budget"] == {"kind": "samples", "value": 1024.0, "stopped_by": "samples"}
     assert record["training"]["samples_seen"] >= 1024 and record["training"]["optimizer_steps"] > 0
     assert record["environment"]["threads"] == 1
-    assert record["checkpoint"]["selection"].startswith("best val/bpd")
+    assert record["checkpoint"]["selection"].startswith("best val/fid")
+    assert record["checkpoint"]["likelihood"]["selection"].startswith("best val/bpd")
     for rel in ("samples.png", "samples.npz", "metrics.csv", "checkpoints/last.ckpt", record["checkpoint"]["selected"]):
         assert (run_dir / rel).is_file(), rel
     assert read_record(run_dir) == json.loads((run_dir / RECORD_NAME).read_text())
