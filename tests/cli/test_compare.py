@@ -6,6 +6,7 @@ import pytest
 
 from bench.cli.compare import concurrency, main, run_folders, with_defaults
 from bench.config.compose import job_overrides
+from tests.helpers.configs import compose_config
 
 
 def _jobs(*overrides: str):
@@ -19,7 +20,8 @@ def test_full_comparison_is_six_models_by_three_seeds():
     assert expanded[0] == "experiment=compare"
     assert len(jobs) == 18
     models = {o.split("=")[1] for job in jobs for o in job if o.startswith("model=")}
-    assert models == {"cnn_decoder", "gan", "rnn", "gpt", "independent_pixels", "copier"}
+    tuned = {f"{family}_tuned_digits" for family in ("cnn_decoder", "gan", "rnn", "gpt")}
+    assert models == tuned | {"independent_pixels", "copier"}  # each family's config tuned at an equal budget
     assert base.budget.kind == "time" and base.budget.value == 180 and base.dataset.name == "digits"
     assert base.threads == 1 and base.sweep == "compare"
     assert base.hydra.launcher.n_jobs == 2 and "joblib" in base.hydra.launcher._target_
@@ -52,3 +54,12 @@ def test_unknown_model_is_one_line_and_nothing_runs(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: model='nope': expected one of") and "\n" not in err
     assert not any(tmp_path.iterdir())
+
+
+def test_the_comparisons_families_had_an_equal_tuning_budget():
+    _, base, jobs = _jobs()
+    models = sorted({o.split("=")[1] for job in jobs for o in job if o.startswith("model=")})
+    tunings = [compose_config([f"model={m}"]).model.get("tuning") for m in models]
+    trained = [t for t, m in zip(tunings, models) if m not in ("independent_pixels", "copier")]
+    assert len(trained) == 4 and all(t is not None for t in trained)
+    assert len({(t.trials, t.budget.kind, t.budget.value, t.statistic, t.dataset) for t in trained}) == 1
