@@ -8,7 +8,8 @@ be absent on failed runs::
 
     schema_version   1
     run_id           folder name of the run: "<readable name>__<config hash>"
-    status           "completed" | "failed" | "diverged" | "interrupted"
+    status           "completed" | "failed" | "diverged" | "interrupted" | "validated" (a tuning
+                      trial: trained and scored on the validation split only, no test metrics)
     message          null, or what went wrong (one line)
     config           the resolved config (dict)
     config_hash      8 hex chars over the keys that change results (see bench.config.run_folder)
@@ -17,11 +18,14 @@ be absent on failed runs::
                       before protocol v3 (read as false)
     resumed*         true when training loaded a checkpoint (see README: what a resume restores)
     budget           {kind: "time"|"samples", value, stopped_by: "time"|"samples"|"max_epochs"|
-                      "closed_form"|"diverged"|"error"|"interrupted"}
+                      "early_stopping"|"closed_form"|"diverged"|"error"|"interrupted"}
     training         {samples_seen, optimizer_steps, epochs, train_seconds, train_images_per_s,
                       eval_seconds_during_training}
-    checkpoint*      {selected, last, selection: "best val/bpd (validation)" | "final weights",
-                      selected_at: {step, samples_seen, train_seconds, value}}
+    checkpoint*      the sample metrics' checkpoint: {selected, last, selection: "best val/fid
+                      (validation)" | "final weights", selected_at: {step, samples_seen,
+                      train_seconds, value, validation: {val/fid, val/bpd, ...} at that step}};
+                      likelihood families add `likelihood`: the same for bits/dim ("best val/bpd
+                      (validation)"). Before protocol v5: one checkpoint, selected by val/bpd or final
     metrics*         the keys of METRICS in section "metrics", plus bits_per_dim_kind
                       ("exact" | "bound" | "n/a"); the conditional ones (accuracy, class_kid_mean,
                       class_kid_worst, bits_per_dim_given_label, ...) are null on unconditional runs
@@ -41,7 +45,8 @@ be absent on failed runs::
                       phases: {startup, training, validation, checkpointing, evaluation},
                       parameters_sampling, parameters_training, flops_per_sample(_source),
                       flops_per_train_sample(_source), peak_memory_mb, peak_memory_kind}
-    curves           {quality: [{train_seconds, samples_seen, fid}], ...} (may be empty)
+    curves           {quality: [{train_seconds, samples_seen, fid}], validation: [{step, samples_seen,
+                      train_seconds, val/fid, val/bpd, ...}]} (either may be absent)
     environment      {packages: {...}, python, platform, device, threads, git_revision, concurrent_jobs}
     dataset_spec*    the dataset's shape and levels, and the split's hash
     paths            {samples_grid, samples, metrics_csv, checkpoints, samples_by_class (conditional
