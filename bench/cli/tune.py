@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if returncode != 0:
         print(f"bench-tune: the sweep stopped with exit status {returncode}", file=sys.stderr, flush=True)
     record = tuning_record(base, space, trials(sweep_dir, base, space), n_trials)
-    path = write_tuned(Path.cwd() / USER_CONF, base, record, model_choice, sweep_dir)
+    taken = group_choices("model", config_roots(overrides))
+    path = write_tuned(Path.cwd() / USER_CONF, base, record, model_choice, sweep_dir, taken)
     best = record["best"]
     print(
         f"bench-tune: best of {len(record['trials'])} trial(s): {record['statistic']} {best['value']:.4g} "

@@ -93,16 +93,24 @@ def tuning_record(base: DictConfig, space: dict[str, str], found: list[dict], re
     }
 
 
-def tuned_name(base: DictConfig) -> str:
-    return f"{base.model.name}_tuned_{base.dataset.name}"
+def tuned_name(base: DictConfig, taken: dict[str, Path] | None = None, conf_dir: Path | None = None) -> str:
+    """`<model>_tuned_<dataset>`, or with `_2`, `_3`, ... where a config folder searched before
+    `conf_dir` already holds that name (bench's own tuned configs): it would shadow the new file."""
+    name, n = f"{base.model.name}_tuned_{base.dataset.name}", 1
+    taken = taken or {}
+    while (found := taken.get(name if n == 1 else f"{name}_{n}")) is not None and (
+        conf_dir is None or found.parent.resolve() != (conf_dir / "model").resolve()
+    ):
+        n += 1
+    return name if n == 1 else f"{name}_{n}"
 
 
-def tuned_model_config(base: DictConfig, record: dict, model_choice: str) -> dict:
+def tuned_model_config(base: DictConfig, record: dict, model_choice: str, name: str | None = None) -> dict:
     """The model config of the best trial: `model=<model_choice>` with its parameters, renamed, with
     a `tuning` summary."""
     overrides = [f"model={model_choice}", *(f"{key}={value}" for key, value in record["best"]["params"].items())]
     model = OmegaConf.to_container(compose_with_hydra(overrides).model, resolve=False)
-    model["name"] = tuned_name(base)
+    model["name"] = name or tuned_name(base)
     model["tuning"] = {
         "tuned_from": model_choice,
         "dataset": record["dataset"],
@@ -115,10 +123,18 @@ def tuned_model_config(base: DictConfig, record: dict, model_choice: str) -> dic
     return model
 
 
-def write_tuned(conf_dir: Path, base: DictConfig, record: dict, model_choice: str, sweep_dir: Path) -> Path:
-    """Write `tuning.json` into `sweep_dir` and the tuned model config into `conf_dir/model/`; its path."""
+def write_tuned(
+    conf_dir: Path,
+    base: DictConfig,
+    record: dict,
+    model_choice: str,
+    sweep_dir: Path,
+    taken: dict[str, Path] | None = None,
+) -> Path:
+    """Write `tuning.json` into `sweep_dir` and the tuned model config into `conf_dir/model/`; its
+    path. `taken`: model names the config folders already hold (name -> file), never shadowed."""
     write_json_atomic(sweep_dir / TUNING_RECORD, record)
-    model = tuned_model_config(base, record, model_choice)
+    model = tuned_model_config(base, record, model_choice, tuned_name(base, taken, conf_dir))
     path = conf_dir / "model" / f"{model['name']}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     header = (

@@ -123,14 +123,15 @@ def test_bench_tune_runs_trials_that_never_read_the_test_split_and_its_config_re
     record = json.loads((tmp_path / "results" / "tune_gan_digits" / "tuning.json").read_text())
     assert len(record["trials"]) == 2 and all(t["status"] == "validated" for t in record["trials"])
     assert record["trials"][0]["params"] != record["trials"][1]["params"]
-    tuned = tmp_path / "conf" / "model" / "gan_tuned_digits.yaml"
+    # bench ships its own gan_tuned_digits, which would shadow a file of that name in ./conf
+    tuned = tmp_path / "conf" / "model" / "gan_tuned_digits_2.yaml"
     assert yaml.safe_load(tuned.read_text())["tuning"]["trials"] == 2
     again = subprocess.run(
         [
             sys.executable,
             "-m",
             "bench.cli.train",
-            "model=gan_tuned_digits",
+            "model=gan_tuned_digits_2",
             "validate_only=true",
             "threads=1",
             "protocol.quality_curve.every_seconds=null",
