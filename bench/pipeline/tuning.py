@@ -18,6 +18,7 @@ and names from the space), never copied from a record's config.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -28,6 +29,8 @@ from bench.core.errors import BenchError
 from bench.core.records import read_record, record_files
 
 TUNING_RECORD = "tuning.json"
+#: a string a trial's parameter may hold: no interpolation, no sweep, no override grammar
+_PLAIN = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
 def search_space(base: DictConfig) -> dict[str, str]:
@@ -56,7 +59,7 @@ def trials(sweep_dir: Path, base: DictConfig, space: dict[str, str]) -> list[dic
         found.append(
             {
                 "run_id": record.get("run_id"),
-                "params": {key: _scalar(OmegaConf.select(OmegaConf.create(config), key)) for key in space},
+                "params": {key: _scalar(_raw(config, key)) for key in space},
                 "status": record.get("status"),
                 "value": float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None,
                 "selected_at": {k: at.get(k) for k in ("step", "samples_seen", "train_seconds")},
@@ -108,7 +111,11 @@ def tuned_name(base: DictConfig, taken: dict[str, Path] | None = None, conf_dir:
 def tuned_model_config(base: DictConfig, record: dict, model_choice: str, name: str | None = None) -> dict:
     """The model config of the best trial: `model=<model_choice>` with its parameters, renamed, with
     a `tuning` summary."""
-    overrides = [f"model={model_choice}", *(f"{key}={value}" for key, value in record["best"]["params"].items())]
+    params = {key: value for key, value in record["best"]["params"].items() if value is not None}
+    for key, value in params.items():  # read from a record: plain values only
+        if not isinstance(value, (bool, int, float)) and not (isinstance(value, str) and _PLAIN.fullmatch(value)):
+            raise BenchError(f"{record['best']['run_id']}: config {key}={value!r}: expected a number or a plain name")
+    overrides = [f"model={model_choice}", *(f"{key}={value}" for key, value in params.items())]
     model = OmegaConf.to_container(compose_with_hydra(overrides).model, resolve=False)
     model["name"] = name or tuned_name(base)
     model["tuning"] = {
@@ -144,6 +151,14 @@ def write_tuned(
     )
     write_bytes_atomic(path, (header + OmegaConf.to_yaml(OmegaConf.create(model), sort_keys=False)).encode())
     return path
+
+
+def _raw(config: dict, key: str):
+    """The value at dotted `key` of a record's config, as written: never resolved (a record is data)."""
+    node = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def _scalar(value):

@@ -149,3 +149,16 @@ def test_bench_tune_runs_trials_that_never_read_the_test_split_and_its_config_re
     (path,) = (tmp_path / "again").rglob("result.json")
     reproduced = json.loads(path.read_text())["checkpoint"]["selected_at"]["value"]
     assert reproduced == pytest.approx(record["best"]["value"], rel=1e-6)
+
+
+def test_a_trial_value_that_is_not_a_plain_value_is_refused_in_one_line(tmp_path):
+    base = compose_with_hydra(
+        ["experiment=tune", *SWEEPER, "model=gan", "+tune=gan", "budget=samples", "budget.value=1024"]
+    )
+    space = search_space(base)
+    sweep = tmp_path / "sweep"
+    _trial_record(sweep, "planted", "${oc.env:HOME}", 1.0)
+    record = tuning_record(base, space, trials(sweep, base, space), requested=1)
+    with pytest.raises(BenchError, match=r"planted: config model.module.lr='\$\{oc.env:HOME\}': expected a number"):
+        write_tuned(tmp_path / "conf", base, record, "gan", sweep)
+    assert not (tmp_path / "conf" / "model").exists()
