@@ -1,6 +1,11 @@
 """The protocol's settings (`bench/conf/protocol/*.yaml`), validated where they enter, and its seeds.
 
-Version 5 (this one) scores every trained run by one rule per table: the sample-quality metrics at
+Version 6 (this one) gives each FID its within-run sampling standard deviation
+(`fid_sampling_std`): a grouped delete-one-group jackknife over both the generated and the
+reference images (`fid_jackknife_groups` groups per side, `bench.evaluate.metrics.fid_jackknife`).
+The data floor's interval uses its draws' sds, so it covers a new draw of the reference set too,
+not only new draws of training images.
+Version 5 scores every trained run by one rule per table: the sample-quality metrics at
 the checkpoint with the best validation sample quality (`selection_statistic` of `selection_n`
 generated images against the validation split, measured at every validation), bits/dim at the
 checkpoint with the best validation bits/dim. Version 4 scored likelihood families at their best
@@ -38,7 +43,7 @@ PASSTHROUGH = ("quality_curve",)
 class Protocol:
     """One named, versioned way of measuring; every key here changes the numbers."""
 
-    version: int = 5
+    version: int = 6
     reference_split: str = "test"
     iwae_k: int = 64
     seed: int = 1234
@@ -56,6 +61,9 @@ class Protocol:
     #: `selection_n` generated images against the validation split, at every validation
     selection_statistic: str = "fid"
     selection_n: int = 500
+    #: groups per side of the jackknife behind each FID's sampling sd (at most `n_generated`; a
+    #: smaller set at run time, a reference split or a capped N, is split one image per group)
+    fid_jackknife_groups: int = 50
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "guidance_sweep", _guidance_weights(self.guidance_sweep))
@@ -76,17 +84,24 @@ class Protocol:
             "floor_draws",
             "seed",
             "selection_n",
+            "fid_jackknife_groups",
         ):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed" else 1):
                 raise ConfigError(
                     f"protocol.{key}", value, "a non-negative integer" if key == "seed" else "a positive integer"
                 )
-        for key in ("kid_subset_size", "n_generated", "floor_draws", "selection_n"):
+        for key in ("kid_subset_size", "n_generated", "floor_draws", "selection_n", "fid_jackknife_groups"):
             if getattr(self, key) < 2:
                 raise ConfigError(f"protocol.{key}", getattr(self, key), "an integer >= 2")
         if self.n_generated <= self.pr_k:
             raise ConfigError("protocol.n_generated", self.n_generated, f"more than pr_k={self.pr_k} images")
+        if self.fid_jackknife_groups > self.n_generated:
+            raise ConfigError(
+                "protocol.fid_jackknife_groups",
+                self.fid_jackknife_groups,
+                f"at most n_generated={self.n_generated} (each group holds at least one image)",
+            )
 
     @classmethod
     def from_config(cls, cfg: DictConfig | Mapping[str, Any] | Protocol | None) -> Protocol:

@@ -36,7 +36,7 @@ be absent on failed runs::
     protocol*        {version, extractor: {id, sha256, test_accuracy, accuracy_split, n_test_images,
                       classes, feature_rank, num_features}, inception_score (where IS comes from, or
                       "n/a: ..." on unlabelled datasets), n_generated, n_reference, reference_split,
-                      scoring_seed, floor_draws, kid_subset_size, ...}
+                      scoring_seed, floor_draws, kid_subset_size, fid_jackknife_groups (v6), ...}
     data_floor*      the floor's feature metrics (means over its draws), {draws: [...], n_draws,
                       n_generated, source, note}; protocol v1: one draw, no `draws`
     timing*          {sample_images_per_s, sample_images_per_cpu_s, latency_ms_per_image, measurement: {pass,

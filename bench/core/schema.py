@@ -35,6 +35,9 @@ METRICS: tuple[MetricSpec, ...] = (
         "kid_mean", "KID (standardized classifier features)", "metrics", better="lower", floor=True, table="quality"
     ),
     MetricSpec("kid_std", "KID std over subsets", "metrics", floor=True),
+    # protocol v6: FID's within-run sampling sd, a grouped jackknife over the generated and the reference
+    # images (bench.evaluate.metrics.fid_jackknife); each floor draw has its own, for the floor's interval
+    MetricSpec("fid_sampling_std", "FID sampling sd (jackknife)", "metrics", floor=True),
     MetricSpec("inception_score", "IS (classifier logits)", "metrics", better="higher", floor=True, table="quality"),
     MetricSpec("precision", "precision", "metrics", better="higher", floor=True, table="quality"),
     MetricSpec("recall", "recall", "metrics", better="higher", floor=True, table="quality"),
@@ -99,6 +102,7 @@ FEATURE_KEYS: tuple[str, ...] = (
     "fid",
     "kid_mean",
     "kid_std",
+    "fid_sampling_std",
     "inception_score",
     "precision",
     "recall",

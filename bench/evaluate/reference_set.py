@@ -20,6 +20,7 @@ from bench.config.protocol import Protocol
 from bench.core.errors import BenchError
 from bench.data.spec import to_unit
 from bench.evaluate.metrics import feature_metrics as fm
+from bench.evaluate.metrics.fid_jackknife import MIN_ROWS, fid_sampling_std
 from bench.evaluate.metrics.memorization import memorization_threshold, nearest_distances
 from bench.evaluate.metrics.prdc import prdc
 from bench.evaluate.reference.extractor import SHIPPED, Extractor, cache_dir, dataset_fingerprint, load_extractor
@@ -84,6 +85,7 @@ class Reference:
             "seed": p.seed,
             "memorization_threshold": self.memorization_threshold,
             "floor_draws": p.floor_draws,
+            "fid_jackknife_groups": p.fid_jackknife_groups,
             "scored_samples": "temperature 1, no top-k, no guidance",
             "guidance_sweep": list(p.guidance_sweep),
         }
@@ -193,9 +195,10 @@ def embed(ref: Reference, images: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 def feature_scores(ref: Reference, images: torch.Tensor, seed: int | None = None) -> dict[str, float]:
-    """FID, KID (standardized features), IS and PRDC of uint8 `images` `[N, C, H, W]`.
+    """FID and its jackknife sampling sd, KID (standardized features), IS and PRDC of uint8 `images` `[N, C, H, W]`.
 
-    IS is None where the reference network predicts rotations (an unlabelled dataset).
+    IS is None where the reference network predicts rotations (an unlabelled dataset), the FID's
+    sampling sd where a set holds fewer than 3 images (`bench.evaluate.metrics.fid_jackknife`).
 
     The classifier sees each image set once per call (the reference set never: its features
     are cached). `seed` draws the KID subsets and IS permutation (default: the protocol seed).
@@ -215,6 +218,11 @@ def scores_of_features(
     )
     return {
         "fid": fm.frechet_distance(identity, ref.features, feats),
+        "fid_sampling_std": (
+            fid_sampling_std(ref.features, feats, p.fid_jackknife_groups)
+            if min(len(feats), len(ref.features)) >= MIN_ROWS
+            else None
+        ),
         "kid_mean": kid_mean,
         "kid_std": kid_std,
         "inception_score": (

@@ -10,6 +10,7 @@ import torch
 from scipy.spatial.distance import cdist
 from scipy.special import log_softmax, logsumexp
 
+from bench.evaluate.metrics.fid_jackknife import fid_sampling_std
 from bench.evaluate.reference.extractor import load_extractor
 from bench.evaluate.score import evaluate_samples
 
@@ -50,6 +51,17 @@ def test_published_fid_equals_scipy_fid_on_the_classifier_features(digits, sampl
     expected = scipy_fid(penultimate_features(digits, digits.test_images), penultimate_features(digits, samples))
     assert 5 < expected < 100  # a real-vs-real FID at this N, in raw (not standardized) features
     assert published["metrics"]["fid"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_published_fid_sampling_std_is_the_jackknife_of_the_classifier_features(digits, samples, published):
+    real, fake = penultimate_features(digits, digits.test_images), penultimate_features(digits, samples)
+    expected = fid_sampling_std(real, fake, 50)
+    assert 0 < expected < published["metrics"]["fid"]
+    assert published["metrics"]["fid_sampling_std"] == pytest.approx(expected, rel=1e-6)
+    assert published["protocol"]["fid_jackknife_groups"] == 50
+    # every draw of the data floor carries its own, for the floor's interval
+    draws = published["data_floor"]["draws"]
+    assert len(draws) == 5 and all(0 < d["fid_sampling_std"] < d["fid"] for d in draws)
 
 
 def unbiased_poly_mmd(x: np.ndarray, y: np.ndarray) -> float:
