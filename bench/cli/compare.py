@@ -3,7 +3,10 @@
 The sweep is `bench-train -m experiment=compare ...` in a subprocess (Hydra's joblib launcher,
 2 jobs x 1 thread by default). Completed runs are skipped by the training code, so re-running
 the command resumes a sweep. `budget=smoke` selects `experiment=compare_smoke` (one seed).
-The exit status is 0 only when every job of the sweep has a completed record.
+The exit status is 0 only when every job of the sweep has a completed record. The preset's
+claims (`claims`, `claim_margin`) go to `<sweep>/claims.json` for the report; with `decide=true`
+the command then adds seeds, one round at a time, to the models of claims the group-sequential
+design (`bench.report.sequential`) has not decided, up to `max_seeds` per model.
 Hydra's `--cfg`, `--package`, `--resolve`, `--info`, `--help`, `--hydra-help` and
 `--shell-completion` show what a job of the sweep would compose, and run nothing.
 """
@@ -20,6 +23,7 @@ from omegaconf import DictConfig
 
 from bench.cli.train import hydra_main
 from bench.config.choices import check_group_choices
+from bench.config.claims import settings_of_config, write_settings
 from bench.config.compose import compose_all, job_overrides
 from bench.config.run_folder import create_output_folder, run_directory
 from bench.core.errors import BenchError, exit_on_user_error
@@ -105,6 +109,61 @@ def show(args, overrides: list[str]) -> int:
     return 0
 
 
+def run_sweep(overrides: list[str]) -> int:
+    """`bench-train -m OVERRIDES` in a subprocess; its exit status (130: interrupted)."""
+    sweep = subprocess.Popen([sys.executable, "-c", TRAIN_CODE, "-m", *overrides])
+    try:
+        return sweep.wait()
+    except KeyboardInterrupt:  # the jobs got the signal too and record themselves as interrupted
+        sweep.wait()
+        return 130
+
+
+def first_seeds(jobs: list[list[str]]) -> int:
+    """Seeds per model in the preset's sweep: the first look of `decide`."""
+    seeds = {o.split("=", 1)[1] for job in jobs for o in job if _key(o) == "seed"}
+    return max(len(seeds), 1)
+
+
+def _next_seed(runs) -> int:
+    taken = {r.seed for r in runs}
+    return next(s for s in range(len(taken) + 1) if s not in taken)
+
+
+def decide_rounds(overrides: list[str], folders: list[Path], sweep_dir: Path, settings) -> tuple[int, list[Path]]:
+    """Add a seed to every model of a still undecided claim (`bench.report.claims.open_models`),
+    round after round, until none is open; returns the last sweep's exit status and the new runs'
+    folders. The decisions are replayed from the records each round, so an interrupted loop resumes."""
+    from bench.report.claims import open_models  # noqa: PLC0415  (statistics: only under decide=true)
+    from bench.report.collect import collect, group_key  # noqa: PLC0415
+
+    returncode, added = 0, []
+    mine = {group_key(r) for f in folders if (r := read_record(f)) and r.get("status") == "completed"}
+    while True:
+        found = collect(sweep_dir)
+        groups = {key: runs for key, runs in found.groups.items() if key in mine}
+        by_seed: dict[int, list[str]] = {}
+        for key, models in open_models(groups, settings).items():
+            for model in sorted(models):
+                seed = _next_seed([r for r in groups[key] if r.model == model])
+                by_seed.setdefault(seed, []).append(model)
+        if not by_seed:
+            return returncode, added
+        completed = sum(len(runs) for runs in groups.values())
+        for seed, models in sorted(by_seed.items()):
+            extra = [f"model={','.join(models)}", f"seed={seed}"]
+            print(f"bench-compare: decide: seed {seed} for {', '.join(models)}", flush=True)
+            round_jobs = job_overrides([*overrides, *extra])[1]
+            added += run_folders(round_jobs)
+            returncode = run_sweep([*overrides, *extra])
+            if returncode == 130:
+                return returncode, added
+        found = collect(sweep_dir)
+        if sum(len(runs) for key, runs in found.groups.items() if key in mine) == completed:
+            print("bench-compare: decide: a round completed no run; stopping", file=sys.stderr, flush=True)
+            return returncode or 1, added
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     args = command_line(list(sys.argv[1:] if argv is None else argv))
@@ -115,15 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     base, _ = job_overrides(overrides)
     overrides += concurrency(base, overrides)
     base, jobs = job_overrides(overrides)
+    settings = settings_of_config(base, first=first_seeds(jobs))
     folders = run_folders(jobs)
     create_output_folder(base, multirun=True)
     sweep_dir = Path(base.results_dir) / str(base.sweep)
+    write_settings(sweep_dir, settings)  # what bench-report tests for this folder
     print(f"bench-compare: {len(jobs)} job(s) -> {sweep_dir}", flush=True)
-    sweep = subprocess.Popen([sys.executable, "-c", TRAIN_CODE, "-m", *overrides])
-    try:
-        returncode = sweep.wait()
-    except KeyboardInterrupt:  # the jobs got the signal too and record themselves as interrupted
-        sweep.wait()
+    returncode = run_sweep(overrides)
+    if returncode == 0 and settings.decide and settings.claims:
+        returncode, added = decide_rounds(overrides, folders, sweep_dir, settings)
+        folders += added
+    if returncode == 130:
         print("bench-compare: interrupted; run the same command again to resume", file=sys.stderr, flush=True)
         return 130
     if returncode != 0:
@@ -132,10 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         return returncode or 1
     from bench.report.render import build_report  # noqa: PLC0415  (matplotlib, heavy: only once there is something to plot)
 
-    files = build_report(sweep_dir)
+    files = build_report(sweep_dir, settings=settings)
     print(f"report: {files.html} (Markdown: {files.markdown})", flush=True)
     problems = []
-    for folder in folders:
+    for folder in dict.fromkeys(folders):
         record = read_record(folder)
         status = record.get("status") if record else "missing"
         if status != "completed":
@@ -143,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             problems.append(f"{folder.name}: {status}: {message}")
     for line in problems:
         print(f"not completed: {line}", flush=True)
-    print(f"bench-compare: {len(jobs) - len(problems)} of {len(jobs)} job(s) completed", flush=True)
+    total = len(dict.fromkeys(folders))
+    print(f"bench-compare: {total - len(problems)} of {total} job(s) completed", flush=True)
     return returncode or (1 if problems else 0)
 
 

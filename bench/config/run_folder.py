@@ -29,6 +29,10 @@ UNHASHED_KEYS: dict[str, str] = {
     "dataset.download": "whether missing files may be fetched; the images used are the same",
     "dataset.cache_dir": "where decoded images are cached, keyed by the files' fingerprint",
     "model.tuning": "how a tuned model config was found (bench-tune), not what it trains",
+    "claims": "what the report tests about the runs, not what they train",
+    "claim_margin": "the report's equivalence margins, not what a run trains",
+    "decide": "whether bench-compare adds seeds; each run is the same",
+    "max_seeds": "how many seeds bench-compare may add; each run is the same",
 }
 
 

@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from bench.config.claims import settings_of_config
 from bench.config.protocol import Protocol
 from bench.core.errors import BenchError, ConfigError
 
@@ -246,5 +247,6 @@ def validate(cfg: DictConfig) -> None:
         check(cfg[group])
     _check_logger(cfg.get("logger"))
     _check_callbacks(cfg.get("callbacks"))
+    settings_of_config(cfg)  # one line for a malformed claim
     run_keys = {k: cfg.get(k) for k in RunConfig.__dataclass_fields__ if k in cfg}
     _checked(RunConfig, run_keys, "")

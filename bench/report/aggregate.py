@@ -1,8 +1,9 @@
 """Per-model statistics over seeds: mean, 95% confidence interval, and Welch's t-test ranking.
 
 Intervals use the t-distribution with n-1 degrees of freedom (`scipy.stats.t`); pairwise tests
-use Welch's unequal-variance t-test (`scipy.stats.ttest_ind(equal_var=False)`). With a handful
-of seeds most close calls cannot be resolved, and the verdicts say so rather than rank by noise.
+use Welch's unequal-variance t-test (`scipy.stats.ttest_ind(equal_var=False)`), Holm-corrected
+over the pairs of a ranking (`statsmodels.stats.multitest.multipletests`). With a handful of seeds
+most close calls cannot be resolved, and the verdicts say so rather than rank by noise.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from bench.core.schema import FLOOR_KEYS, GUIDANCE_SWEEP_KEYS, METRIC_BY_KEY, METRICS, MetricSpec
+from bench.evaluate.metrics.fid_jackknife import normal_interval
 from bench.report.collect import Run, value_at
 
 ALPHA = 0.05
@@ -121,7 +124,23 @@ def data_floor(runs: Sequence[Run]) -> dict[str, Summary]:
         for floor in distinct.values()
         for draw in (floor.get("draws") if isinstance(floor.get("draws"), list) else [floor])
     ]
-    return {key: summarize(d.get(key) for d in draws) for key in FLOOR_KEYS} if draws else {}
+    if not draws:
+        return {}
+    summaries = {key: summarize(d.get(key) for d in draws) for key in FLOOR_KEYS}
+    summaries["fid"] = floor_fid(draws, summaries["fid"])
+    return summaries
+
+
+def floor_fid(draws: Sequence[dict], over_draws: Summary) -> Summary:
+    """The floor's FID: since protocol version 6 its interval is the mean over draws ± 1.96 of a
+    draw's within-run sampling sd (a jackknife over both the real draw and the reference images),
+    because the draws share most of their images and all of the reference set, so their spread
+    understates what a new draw of both would give. Earlier floors keep the t-interval over draws."""
+    stds = [d.get("fid_sampling_std") for d in draws]
+    if over_draws.mean is None or not stds or not all(isinstance(v, (int, float)) for v in stds):
+        return over_draws
+    low, high = normal_interval(over_draws.mean, stds)
+    return Summary(over_draws.values, over_draws.mean, (high - low) / 2, over_draws.std)
 
 
 @dataclass(frozen=True)
@@ -177,13 +196,14 @@ def attach_floor_ratio(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> N
 
 @dataclass(frozen=True)
 class Comparison:
-    """Welch's t-test between two models on one metric."""
+    """Welch's t-test between two models on one metric (`p_holm`: corrected over a ranking's pairs)."""
 
     a: str
     b: str
     p_value: float | None
     verdict: str
     significant: bool
+    p_holm: float | None = None
 
 
 def welch(a: str, a_values: Sequence[float], b: str, b_values: Sequence[float]) -> Comparison:
@@ -225,8 +245,8 @@ class Ranking:
             return "Only one model has this metric; there is nothing to rank."
         tested = [c for c in self.next_comparisons if c.p_value is not None]
         significant = [c for c in self.next_comparisons if c.significant]
-        ns = sorted({r.summaries[self.metric.key].n for r in self.rows})
-        n_text = f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}–{ns[-1]}"
+        n_text = self.n_text
+        pairs = len(self.pairwise)
         if not tested:
             return (
                 f"No pair of neighbours could be tested ({n_text} seeds per model): the order is "
@@ -234,14 +254,19 @@ class Ranking:
             )
         if not significant:
             return (
-                f"No neighbouring pair differs significantly at p<{ALPHA} ({n_text} seeds per model): "
-                f"these models cannot be separated by this run; the order is by mean only."
+                f"No neighbouring pair differs at Holm-corrected p<{ALPHA} over the {pairs} pairs ({n_text} seeds "
+                f"per model): these models are not separable at {n_text} seeds; the order is by mean only."
             )
         return (
-            f"{len(significant)} of {len(self.next_comparisons)} neighbouring pairs differ significantly "
-            f"at p<{ALPHA} ({n_text} seeds per model, no correction for multiple tests); the other "
-            f"neighbours cannot be separated by this run."
+            f"{len(significant)} of {len(self.next_comparisons)} neighbouring pairs differ at Holm-corrected "
+            f"p<{ALPHA} over the {pairs} pairs ({n_text} seeds per model); the other neighbours are not "
+            f"separable at {n_text} seeds."
         )
+
+    @property
+    def n_text(self) -> str:
+        ns = sorted({r.summaries[self.metric.key].n for r in self.rows})
+        return f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}–{ns[-1]}"
 
 
 def rank(rows: Sequence[ModelRow], key: str) -> Ranking:
@@ -253,9 +278,26 @@ def rank(rows: Sequence[ModelRow], key: str) -> Ranking:
     def test(a: ModelRow, b: ModelRow) -> Comparison:
         return welch(a.model, a.summaries[key].values, b.model, b.summaries[key].values)
 
-    neighbours = [test(a, b) for a, b in zip(ranked, ranked[1:])]
-    pairwise = {(a.model, b.model): test(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]}
+    pairwise = holm({(a.model, b.model): test(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]})
+    neighbours = [pairwise[(a.model, b.model)] for a, b in zip(ranked, ranked[1:])]
     return Ranking(metric=metric, rows=ranked, next_comparisons=neighbours, pairwise=pairwise)
+
+
+def holm(pairwise: dict[tuple[str, str], Comparison]) -> dict[tuple[str, str], Comparison]:
+    """The comparisons with Holm-corrected p-values over every tested pair, and verdicts by them."""
+    tested = [key for key, c in pairwise.items() if c.p_value is not None]
+    if not tested:
+        return pairwise
+    corrected = multipletests([pairwise[k].p_value for k in tested], alpha=ALPHA, method="holm")[1]
+    out = dict(pairwise)
+    for key, p in zip(tested, corrected):
+        c, p = pairwise[key], float(p)
+        if p < ALPHA:
+            verdict = f"separable (Holm p={p:.3g}; raw {c.p_value:.3g})"
+        else:
+            verdict = f"not separable at these seeds (Holm p={p:.3g}; raw {c.p_value:.3g})"
+        out[key] = Comparison(c.a, c.b, c.p_value, verdict, p < ALPHA, p)
+    return out
 
 
 def family_label(record: dict) -> str:

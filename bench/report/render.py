@@ -16,9 +16,10 @@ from typing import Any
 
 import jinja2
 
+from bench.config.claims import ClaimSettings, read_settings, settings_from
 from bench.core.atomic import write_bytes_atomic
 from bench.core.errors import BenchError
-from bench.report import aggregate, plots, tables
+from bench.report import aggregate, claims, plots, ranks, tables, verdicts
 from bench.report.collect import Collection, GroupKey, Run, collect
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -57,6 +58,17 @@ SELECTION_NOTE = (
     "with the best validation bits/dim. Models fitted in closed form have one set of weights. Earlier versions "
     "scored likelihood models at their best validation bits/dim and the others at their final weights."
 )
+UNCERTAINTY_NOTE = (
+    "Two sources of uncertainty in FID. Seed-to-seed: the spread of the runs' FIDs over seeds, which holds "
+    "training and each seed's own draw of scored samples; the 95% CI over seeds uses it, with the reference "
+    "set held fixed (it is shared by every row, so comparisons between rows are not affected by it). Within-run "
+    "sampling: the sd of one run's FID over new draws of both the generated and the reference images, by a "
+    "grouped jackknife (50 groups a side); its share of the seed-to-seed variance says how much more seeds "
+    "could shrink the interval. Intervals target the expected FID at this N (FID is biased ~1/N), not the "
+    "population distance. The data floor's draws share most of their images and all of the reference set, "
+    "so its interval is the mean over draws ± 1.96 × a draw's sampling sd, which covers a new draw of both "
+    "(coverage checked by simulation: benchmarks/interval_coverage.py)."
+)
 BPD_NOTE = (
     "A bound (VAE ELBO/IWAE) is an upper bound on the exact value; exact and bound values "
     "rank the same way only if the bound is tight."
@@ -92,6 +104,7 @@ class GroupView:
     guidance: tables.Table | None = None  # only when a guidance sweep ran
     class_samples: list[Figure] = field(default_factory=list)  # one row per class, one seed per model
     selection: tables.Table | None = None  # which checkpoint each table scores; tuning budgets
+    uncertainty: tables.Table | None = None  # FID's seed-to-seed and within-run sampling spread
     tuning_warnings: list[str] = field(default_factory=list)
 
 
@@ -137,6 +150,9 @@ def _group_view(index: int, key: GroupKey, runs: list[Run]) -> GroupView:
         rankings=rankings,
     )
     view.selection, view.tuning_warnings = tables.selection_table(rows)
+    sampling = [row.summaries.get("fid_sampling_std") for row in rows] + [floor.get("fid_sampling_std")]
+    if any(s is not None and s.n for s in sampling):
+        view.uncertainty = tables.uncertainty_table(rows, floor)
     if key.conditional:
         view.conditional = tables.conditional_table(rows, floor)
     sweeps = [(row, sweep) for row in rows if (sweep := aggregate.guidance_sweep(row)) is not None]
@@ -210,15 +226,49 @@ class ReportFiles:
     skipped: int
 
 
-def build_report(root: Path, out_dir: Path | None = None, title: str | None = None) -> ReportFiles:
+def claim_settings(root: Path, found: Collection) -> ClaimSettings:
+    """The claims for a folder: its `claims.json` (written by bench-compare), else the claims and
+    margins in its records' configs (a `bench-train -m` sweep), tested with a fixed number of seeds."""
+    settings = read_settings(root)
+    if settings is not None:
+        return settings
+    texts: dict[str, None] = {}
+    margins: dict = {}
+    for run in (r for group in found.groups.values() for r in group):
+        config = run.record.get("config") or {}
+        for text in config.get("claims") or []:
+            texts.setdefault(text)
+        for metric, value in (config.get("claim_margin") or {}).items():
+            margins.setdefault(metric, value)
+    where = f"{root}: the records' config "
+    return settings_from({"claims": list(texts), "claim_margin": margins}, where=where)
+
+
+def _average_ranks(found: Collection) -> tuple[tables.Table, str] | None:
+    """Average FID ranks over the groups when they span several datasets (else None)."""
+    if len({key.dataset for key in found.groups}) < 2:
+        return None
+    blocks = {
+        verdicts.group_label(key): aggregate.model_rows(runs)
+        for key, runs in sorted(found.groups.items(), key=lambda kv: repr(kv[0]))
+    }
+    average = ranks.average_ranks(blocks, "fid")
+    return tables.average_rank_table(average) if average is not None else None
+
+
+def build_report(
+    root: Path, out_dir: Path | None = None, title: str | None = None, settings: ClaimSettings | None = None
+) -> ReportFiles:
     """Scan `root` for records and write report.md, its PNGs and report.html into `out_dir`
-    (default: `root`)."""
+    (default: `root`); `settings` (default: `claim_settings`) are the claims it opens with."""
     root = Path(root)
     if not root.is_dir():
         raise BenchError(f"report folder {root}: expected an existing folder of run records")
     out_dir = Path(out_dir) if out_dir is not None else root
     out_dir.mkdir(parents=True, exist_ok=True)
     found = collect(root)
+    settings = settings if settings is not None else claim_settings(root, found)
+    results = claims.evaluate(found.groups, settings)
     groups = [
         _group_view(i + 1, key, runs)
         for i, (key, runs) in enumerate(sorted(found.groups.items(), key=lambda kv: repr(kv[0])))
@@ -234,10 +284,16 @@ def build_report(root: Path, out_dir: Path | None = None, title: str | None = No
         environment=_environment(found),
         bpd_note=BPD_NOTE,
         selection_note=SELECTION_NOTE,
+        uncertainty_note=UNCERTAINTY_NOTE,
         quality_note=QUALITY_NOTE,
         conditional_note=CONDITIONAL_NOTE,
         guidance_note=GUIDANCE_NOTE,
         alpha=aggregate.ALPHA,
+        claims=verdicts.claims_table(results) if results else None,
+        answer=verdicts.answer(results, claims.untested(found.groups, settings)),
+        claims_note=verdicts.CLAIMS_NOTE,
+        sequential_note=verdicts.SEQUENTIAL_NOTE if settings.decide else None,
+        ranks=_average_ranks(found),
     )
     for group in groups:
         for figure in group.figures + group.samples + group.class_samples:

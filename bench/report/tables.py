@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.core.schema import CONDITIONAL_KEYS, GUIDANCE_SWEEP_KEYS, METRIC_BY_KEY, METRICS, QUALITY_KEYS
-from bench.report.aggregate import GuidanceSweep, ModelRow, Ranking, Summary
+from bench.report.aggregate import ALPHA, GuidanceSweep, ModelRow, Ranking, Summary
 from bench.report.collect import Run
+from bench.report.ranks import AverageRanks
 
 COST_KEYS = tuple(m.key for m in METRICS if m.table == "cost")
 
@@ -168,7 +171,7 @@ def guidance_table(sweeps: Sequence[tuple[ModelRow, GuidanceSweep]]) -> Table:
 
 def ranking_table(ranking: Ranking) -> Table:
     key = ranking.metric.key
-    header = ["rank", "model", f"{ranking.metric.label} (mean ± 95% CI)", "n", "vs next (Welch's t)"]
+    header = ["rank", "model", f"{ranking.metric.label} (mean ± 95% CI)", "n", "vs next (Welch's t, Holm)"]
     body = []
     for i, row in enumerate(ranking.rows):
         label = row.model + (f" ({row.bpd_kind})" if key == "bits_per_dim" else "")
@@ -178,7 +181,7 @@ def ranking_table(ranking: Ranking) -> Table:
 
 
 def pairwise_table(ranking: Ranking) -> Table:
-    """Welch p-values between every pair of ranked models (upper triangle)."""
+    """Holm-corrected Welch p-values between every pair of ranked models (upper triangle)."""
     names = [row.model for row in ranking.rows]
     body = []
     for i, a in enumerate(names):
@@ -190,9 +193,9 @@ def pairwise_table(ranking: Ranking) -> Table:
             elif comparison.p_value is None:
                 cells.append("n/t")
             else:
-                cells.append(f"{comparison.p_value:.3g}" + ("*" if comparison.significant else ""))
+                cells.append(f"{comparison.p_holm:.3g}" + ("*" if comparison.significant else ""))
         body.append([a, *cells])
-    return Table(["p-value", *names], body)
+    return Table(["Holm p", *names], body)
 
 
 def failed_table(runs: Sequence[Run], root: Path) -> Table:
@@ -307,3 +310,60 @@ def _tuning(row: ModelRow) -> str:
     size = f"{value:,.0f}" if isinstance(value, (int, float)) else str(value)
     unit = "images" if budget.get("kind") == "samples" else "s"
     return f"{trials} trials × {size} {unit} by {tuning.get('statistic')}"
+
+
+def uncertainty_table(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> Table:
+    """FID's two sources of uncertainty per model: seed-to-seed (training, with each seed's own
+    scored draw) and the metric's own sampling within one run (a jackknife over the generated and
+    the reference images, protocol v6); and the data floor's interval, which covers a new draw of
+    both."""
+    header = ["model", "seeds", "FID mean", "seed-to-seed sd", "within-run sampling sd", "sampling share"]
+    header += ["95% CI over seeds"]
+    body = []
+    for row in rows:
+        fid = row.summaries["fid"]
+        sampling = row.summaries.get("fid_sampling_std")
+        within = _root_mean_square(sampling.values) if sampling is not None else None
+        share = within**2 / fid.std**2 if within is not None and fid.std else None
+        half = f"± {fmt_number(fid.half_width)}" if fid.half_width is not None else "–"
+        body.append(
+            [
+                row.model,
+                str(fid.n),
+                fmt_number(fid.mean),
+                fmt_number(fid.std),
+                fmt_number(within),
+                "–" if share is None else f"{100 * share:.0f}%",
+                half,
+            ]
+        )
+    emphasis: tuple[int, ...] = ()
+    if floor.get("fid") and floor["fid"].mean is not None:
+        fid = floor["fid"]
+        within = _root_mean_square(floor["fid_sampling_std"].values) if floor.get("fid_sampling_std") else None
+        half = f"± {fmt_number(fid.half_width)}" if fid.half_width is not None else "–"
+        label = "± 1.96 × sampling sd (new draw and reference)" if within is not None else "t over draws"
+        body.append(["data floor (real train images)", f"{fid.n} draws", fmt_number(fid.mean), "–"])
+        body[-1] += [fmt_number(within), "–", f"{half} ({label})"]
+        emphasis = (len(body) - 1,)
+    return Table(header, body, emphasis)
+
+
+def _root_mean_square(values: Sequence[float]) -> float | None:
+    return math.sqrt(sum(v * v for v in values) / len(values)) if values else None
+
+
+def average_rank_table(ranks: AverageRanks) -> tuple[Table, str]:
+    """Treatments by average rank over the blocks (datasets), and one sentence on the tests."""
+    order = np.argsort(ranks.average)
+    header = ["family or model", "average rank", *ranks.blocks]
+    body = [[ranks.treatments[i], f"{ranks.average[i]:.2f}", *(f"{r:g}" for r in ranks.ranks[:, i])] for i in order]
+    p = "–" if ranks.p_value is None else f"{ranks.p_value:.3g}"
+    separated = ranks.separated()
+    pairs = "; ".join(f"{a} ahead of {b}" for a, b in separated) or "no pair"
+    text = (
+        f"Friedman test over {len(ranks.blocks)} groups and {len(ranks.treatments)} treatments: "
+        f"chi² = {fmt_number(ranks.statistic)}, p = {p}. Nemenyi critical difference at {ALPHA}: "
+        f"{ranks.critical_difference:.2f} ranks; separated by more than it: {pairs}."
+    )
+    return Table(header, body), text

@@ -42,6 +42,7 @@ def make_run(
     extra_metrics: dict[str, Any] | None = None,
     png: bool = True,
     floor_draws: list[float] | None = None,
+    floor_sampling_std: list[float] | None = None,  # protocol v6: each draw's FID sampling sd
 ) -> Path:
     """Write a schema-1 record (and a samples.png) under `root/<model>-<dataset>-seed<seed>__<tag>/`."""
     key = repr((model, dataset, protocol_version, extractor_sha, budget, n_generated))
@@ -120,6 +121,8 @@ def make_run(
                 n_draws=len(floor_draws),
                 draws=[{**record["data_floor"], "fid": f} for f in floor_draws],
             )
+            for draw, std in zip(record["data_floor"]["draws"], floor_sampling_std or []):
+                draw["fid_sampling_std"] = std
         record["timing"] = {"sample_images_per_s": 1000.0 * (seed + 1), "parameters_sampling": 12345}
     write_record(folder, record)
     if png:

@@ -56,6 +56,29 @@ def test_rows_and_ranking_from_records(tmp_path):
     assert ranking.pairwise[("gpt", "gan")].significant
 
 
+def test_pairwise_verdicts_are_holm_corrected(tmp_path):
+    values = {"a": [1.0, 1.2, 0.9], "b": [1.5, 1.9, 1.4], "c": [2.4, 2.0, 2.9]}
+    for model, per_seed in values.items():
+        for seed, fid in enumerate(per_seed):
+            make_run(tmp_path, model, seed, fid=fid)
+    (runs,) = collect(tmp_path).groups.values()
+    ranking = rank(model_rows(runs), "fid")
+    pairs = [("a", "b"), ("a", "c"), ("b", "c")]
+    raw = [stats.ttest_ind(values[x], values[y], equal_var=False).pvalue for x, y in pairs]
+    order = np.argsort(raw)
+    holm, running = {}, 0.0
+    for i, j in enumerate(order):  # Holm by hand: (m - i) p_(i), running maximum
+        running = max(running, min(1.0, (3 - i) * raw[j]))
+        holm[pairs[j]] = running
+    for pair in pairs:
+        comparison = ranking.pairwise[pair]
+        assert comparison.p_value == pytest.approx(raw[pairs.index(pair)])
+        assert comparison.p_holm == pytest.approx(holm[pair])
+        assert comparison.significant == (holm[pair] < 0.05)
+    assert raw[0] < 0.05 <= holm[("a", "b")]  # separable uncorrected, not after Holm
+    assert not ranking.next_comparisons[0].significant
+
+
 def test_report_tables_and_floor(tmp_path):
     for seed, fid in enumerate([10.0, 12.0, 17.0]):
         make_run(tmp_path, "gpt", seed, fid=fid, floor_fid=5.0, curve=[(1, 100.0 - seed), (5, 50.0), (9, 20.0 + seed)])
@@ -66,7 +89,7 @@ def test_report_tables_and_floor(tmp_path):
     assert "13.0 ± " in md  # gpt's mean FID with its CI
     assert "2.60 ± " in md  # 13 / floor 5, with the spread of gpt's seeds
     assert "data floor" in md
-    assert "not significant" in md and "cannot be separated" in md
+    assert "not separable at these seeds (Holm p=" in md and "not separable at n=3 seeds" in md
     pngs = {p.name for p in tmp_path.glob("*.png")}
     assert "group1_quality_vs_time.png" in pngs and "group1_quality_vs_speed.png" in pngs
     assert sum(name.startswith("group1_samples_") for name in pngs) == 2
