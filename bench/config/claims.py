@@ -118,8 +118,10 @@ def settings_from(node: Mapping[str, Any], first: int = DEFAULT_FIRST, where: st
     decide = node.get("decide", False)
     if not isinstance(decide, bool):
         raise ConfigError(f"{where}decide", decide, "true or false")
-    first = _count(node.get("first", first), f"{where}first", 2)
-    max_seeds = _count(node.get("max_seeds", 10), f"{where}max_seeds", first)
+    # the first look needs two seeds a side; a one-seed preset's first look is at its second seed
+    first = max(_count(node.get("first", first), f"{where}first", 1), 2)
+    max_seeds = _count(node.get("max_seeds", 10), f"{where}max_seeds", first if decide else 1)
+    max_seeds = max(max_seeds, first)  # without decide no seed is added: the looks end where they start
     return ClaimSettings(
         claims=tuple(dict.fromkeys(claims)),
         margins=_margins(node.get("claim_margin"), f"{where}claim_margin"),

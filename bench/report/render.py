@@ -31,8 +31,9 @@ QUALITY_NOTE = (
     'the reference set\'s mean and std, "KID (standardized classifier features)"), so they compare only within '
     "a group: groups differ in dataset, protocol version, extractor, budget or sample count N, and are never "
     "averaged together. The data floor scores N real training images as if they were generated: its value is "
-    'the mean ± 95% CI over several independent draws, and "× floor" carries the uncertainty of both the '
-    "model and the floor. The classifier was trained on those images, which can make the floor optimistic; at "
+    "the mean ± 95% CI over several draws (since protocol v6 it covers a new draw of the reference set too: see "
+    '"Uncertainty of FID"), and "× floor" carries the uncertainty of both the model and the floor (they share '
+    "the reference set, so since v6 it is conservative). The classifier was trained on those images, which can make the floor optimistic; at "
     "small N the draw's noise can outweigh that. Memorization is the share of samples nearer (in pixels) to a "
     "training image than the 5th percentile of validation-to-train distances: the validation split that sets "
     "the threshold scores 0.05 by construction, other held-out images about 0.02 on digits, a copier about 1."
@@ -60,14 +61,15 @@ SELECTION_NOTE = (
 )
 UNCERTAINTY_NOTE = (
     "Two sources of uncertainty in FID. Seed-to-seed: the spread of the runs' FIDs over seeds, which holds "
-    "training and each seed's own draw of scored samples; the 95% CI over seeds uses it, with the reference "
-    "set held fixed (it is shared by every row, so comparisons between rows are not affected by it). Within-run "
-    "sampling: the sd of one run's FID over new draws of both the generated and the reference images, by a "
-    "grouped jackknife (50 groups a side); its share of the seed-to-seed variance says how much more seeds "
-    "could shrink the interval. Intervals target the expected FID at this N (FID is biased ~1/N), not the "
-    "population distance. The data floor's draws share most of their images and all of the reference set, "
-    "so its interval is the mean over draws ± 1.96 × a draw's sampling sd, which covers a new draw of both "
-    "(coverage checked by simulation: benchmarks/interval_coverage.py)."
+    "training and each seed's own draw of scored samples against the one reference set; the 95% CI over seeds "
+    "uses it and is conditional on that reference set, which every row shares (a new reference set would move "
+    "all rows together, so comparisons between rows do not carry it). Within-run sampling: the sd of one run's "
+    "FID over new draws of both the generated and the reference images, by a grouped jackknife (50 groups a "
+    "side); on digits most of it is the 450 reference images, which is why it can exceed the seed-to-seed sd. "
+    "Intervals target the expected FID at this N (FID is biased ~1/N), not the population distance. The data "
+    "floor's draws share most of their images and all of the reference set, so its interval is the mean over "
+    "draws ± 1.96 × a draw's sampling sd, which covers a new draw of both; near distance 0 the jackknife "
+    "overstates the sd, so this interval is conservative (benchmarks/interval_coverage.py)."
 )
 BPD_NOTE = (
     "A bound (VAE ELBO/IWAE) is an upper bound on the exact value; exact and bound values "

@@ -314,29 +314,18 @@ def _tuning(row: ModelRow) -> str:
 
 def uncertainty_table(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> Table:
     """FID's two sources of uncertainty per model: seed-to-seed (training, with each seed's own
-    scored draw) and the metric's own sampling within one run (a jackknife over the generated and
-    the reference images, protocol v6); and the data floor's interval, which covers a new draw of
-    both."""
-    header = ["model", "seeds", "FID mean", "seed-to-seed sd", "within-run sampling sd", "sampling share"]
+    scored draw, against the one reference set) and the metric's own sampling within one run (a
+    jackknife over the generated and the reference images, protocol v6); and the data floor's
+    interval, which covers a new draw of both."""
+    header = ["model", "seeds", "FID mean", "seed-to-seed sd", "within-run sampling sd (both sides)"]
     header += ["95% CI over seeds"]
     body = []
     for row in rows:
         fid = row.summaries["fid"]
         sampling = row.summaries.get("fid_sampling_std")
         within = _root_mean_square(sampling.values) if sampling is not None else None
-        share = within**2 / fid.std**2 if within is not None and fid.std else None
         half = f"± {fmt_number(fid.half_width)}" if fid.half_width is not None else "–"
-        body.append(
-            [
-                row.model,
-                str(fid.n),
-                fmt_number(fid.mean),
-                fmt_number(fid.std),
-                fmt_number(within),
-                "–" if share is None else f"{100 * share:.0f}%",
-                half,
-            ]
-        )
+        body.append([row.model, str(fid.n), fmt_number(fid.mean), fmt_number(fid.std), fmt_number(within), half])
     emphasis: tuple[int, ...] = ()
     if floor.get("fid") and floor["fid"].mean is not None:
         fid = floor["fid"]
@@ -344,7 +333,7 @@ def uncertainty_table(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> Ta
         half = f"± {fmt_number(fid.half_width)}" if fid.half_width is not None else "–"
         label = "± 1.96 × sampling sd (new draw and reference)" if within is not None else "t over draws"
         body.append(["data floor (real train images)", f"{fid.n} draws", fmt_number(fid.mean), "–"])
-        body[-1] += [fmt_number(within), "–", f"{half} ({label})"]
+        body[-1] += [fmt_number(within), f"{half} ({label})"]
         emphasis = (len(body) - 1,)
     return Table(header, body, emphasis)
 

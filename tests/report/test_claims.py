@@ -45,7 +45,8 @@ def test_settings_validate_and_round_trip(tmp_path):
         ({"claims": "gpt < gan on fid"}, "claims"),
         ({"claim_margin": {"fid": -1}}, "claim_margin.fid"),
         ({"claim_margin": {"nope": 1}}, "claim_margin.nope"),
-        ({"max_seeds": 2}, "max_seeds"),
+        ({"max_seeds": 2, "decide": True}, "max_seeds"),
+        ({"max_seeds": 0}, "max_seeds"),
         ({"decide": "yes"}, "decide"),
     ]:
         with pytest.raises(ConfigError, match=key):
@@ -150,3 +151,11 @@ def test_report_opens_with_the_answer_and_reads_claims_json(tmp_path):
     assert "gpt beats cnn_decoder on FID (classifier features): 41.0 vs 60.0" in opening
     assert "gan vs gpt on FID (classifier features) is undecided at 3 seeds" in opening
     assert "rnn &lt; gpt on fid: not tested, no completed runs of rnn" in opening
+
+
+def test_one_seed_or_many_seeds_without_decide_are_accepted():
+    assert settings_from({}, first=1).first == 2  # a one-seed preset: the first look at two seeds
+    many = settings_from({"max_seeds": 10}, first=12)
+    assert (many.first, many.max_seeds) == (12, 12)
+    with pytest.raises(ConfigError, match="max_seeds=10: expected an integer >= 12"):
+        settings_from({"max_seeds": 10, "decide": True}, first=12)

@@ -196,3 +196,11 @@ def test_claim_series_refuses_bad_values():
         ClaimSeries([1.0, float("nan")], [1.0, 2.0], expected=-1)
     with pytest.raises(ValueError, match="margin"):
         ClaimSeries([1.0, 2.0], [1.0, 2.0], expected=-1, margin=0.0)
+
+
+def test_a_first_look_significant_at_alpha_is_not_yet_decided():
+    a, b = [1.0, 1.2, 0.9], [1.6, 1.9, 1.7]
+    p = stats.ttest_ind(a, b, equal_var=False).pvalue
+    assert DESIGN.levels()[0] < p < 0.05  # a fixed-sample test would call it; the first look may not
+    (d,) = decide([ClaimSeries(a, b, expected=-1)], DESIGN)
+    assert (d.verdict, d.level) == ("undecided", DESIGN.levels()[0])

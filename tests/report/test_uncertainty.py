@@ -50,7 +50,7 @@ def test_uncertainty_table_separates_seed_and_sampling_spread(tmp_path):
     seed_sd = stats.tstd([20.0, 24.0, 22.0])
     within = math.sqrt((1.0 + 4.0 + 2.25) / 3)
     assert row[3] == f"{seed_sd:.2f}" and row[4] == f"{within:.2f}"
-    assert row[5] == f"{100 * within**2 / seed_sd**2:.0f}%"
+    assert row[5] == f"± {stats.t.ppf(0.975, 2) * seed_sd / math.sqrt(3):.2f}"
     assert floor[0].startswith("data floor") and "new draw and reference" in floor[-1]
     md = build_report(tmp_path).markdown.read_text()
     assert "### Uncertainty of FID" in md and "not the population distance" in md
