@@ -236,6 +236,8 @@ def _seeds_needed(result: Result, claims: int) -> tuple[int | None, str]:
     pooled = math.sqrt(((len(a) - 1) * np.var(a, ddof=1) + (len(b) - 1) * np.var(b, ddof=1)) / (len(a) + len(b) - 2))
     if pooled == 0:
         return None, "no spread across seeds"
-    alpha = ALPHA / max(claims, 1)
-    n = TTestIndPower().solve_power(effect_size=result.margin / pooled, alpha=alpha, power=POWER, ratio=1.0)
+    alpha, effect, power = ALPHA / max(claims, 1), result.margin / pooled, TTestIndPower()
+    if power.power(effect_size=effect, nobs1=2, alpha=alpha, ratio=1.0) >= POWER:
+        return 2, ""  # a margin many seed-sds wide: the solver has no root above the 2 seeds a test needs
+    n = power.solve_power(effect_size=effect, alpha=alpha, power=POWER, ratio=1.0)
     return max(2, math.ceil(float(n))), ""

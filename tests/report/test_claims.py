@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from bench.config.compose import compose_all
 from bench.config.run_folder import run_directory
 from bench.core.errors import BenchError, ConfigError
 from bench.report import build_report
-from bench.report.claims import evaluate
+from bench.report.claims import _seeds_needed, evaluate
 from bench.report.collect import collect
 from tests.helpers.report_records import make_run
 
@@ -123,6 +124,8 @@ def test_tost_equivalence_and_seeds_needed(tmp_path):
     noisy = _group(tmp_path / "n", {"gpt": [0.0, 10.0, 20.0], "cnn_decoder": [10.0, 20.0, 30.0]})
     (open_,) = evaluate(noisy, settings_from(FID_CLAIMS))
     assert open_.verdict == "undecided" and open_.seeds_needed == 17
+    wide = replace(open_, margin=2000.0, note="")
+    assert _seeds_needed(wide, 1) == (2, "")  # power at 2 seeds is already > 80%: no root to solve for
     no_margin = evaluate(noisy, settings_from({"claims": FID_CLAIMS["claims"]}))[0]
     assert no_margin.seeds_needed is None and "claim_margin.fid" in no_margin.note
 
