@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from statistics import fmean
 
 from bench.core.schema import METRIC_BY_KEY
 from bench.report.claims import ALPHA, Result
@@ -45,6 +46,13 @@ def _interval(result: Result) -> str:
     return text
 
 
+def _means(r: Result) -> str:
+    """The two sides' means over the seeds behind the verdict (under `decide`: the deciding look's)."""
+    n = r.seeds_tested if r.sequential and r.seeds_tested else None
+    a, b = (fmean(side.values[:n]) if side.values else None for side in (r.better, r.worse))
+    return f"{fmt_number(a)} vs {fmt_number(b)}"
+
+
 def _p(value: float | None) -> str:
     return "–" if value is None else f"{value:.2g}"
 
@@ -65,7 +73,7 @@ def claims_table(results: Sequence[Result]) -> Table:
                 group_label(r.group),
                 f"{r.better.model} vs {r.worse.model}",
                 f"{len(r.better.values)} vs {len(r.worse.values)}",
-                f"{fmt_number(r.better.mean)} vs {fmt_number(r.worse.mean)}",
+                _means(r),
                 _interval(r),
                 p_cell,
                 _p(r.p_equivalence) if not r.sequential else "–",
@@ -80,7 +88,7 @@ def sentence(r: Result) -> str:
     """One quotable sentence on a claim's result."""
     label = METRIC_BY_KEY[r.claim.metric].label
     a, b = _side(r.claim.better, r.better.model), _side(r.claim.worse, r.worse.model)
-    means = f"{fmt_number(r.better.mean)} vs {fmt_number(r.worse.mean)}"
+    means = _means(r)
     evidence = f"difference {_interval(r)}"
     if r.sequential:
         evidence += f", p = {_p(r.p_value)} at the look's level {_p(r.level)}, {r.seeds_tested} seeds each"
