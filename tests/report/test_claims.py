@@ -162,3 +162,16 @@ def test_one_seed_or_many_seeds_without_decide_are_accepted():
     assert (many.first, many.max_seeds) == (12, 12)
     with pytest.raises(ConfigError, match="max_seeds=10: expected an integer >= 12"):
         settings_from({"max_seeds": 10, "decide": True}, first=12)
+
+
+def test_a_decide_folder_is_reported_by_the_sequential_design(tmp_path):
+    a = [40.0, 42.0, 41.0, 40.5, 41.5]
+    b = [60.0, 61.0, 59.0, 60.5, 59.5]
+    _group(tmp_path, {"gpt": a, "cnn_decoder": b})
+    write_settings(tmp_path, settings_from({**FID_CLAIMS, "decide": True, "max_seeds": 10}, first=3))
+    (result,) = evaluate(collect(tmp_path).groups, read_settings(tmp_path))
+    assert result.sequential and result.verdict == "supported" and result.seeds_tested == 3
+    assert result.difference == pytest.approx(np.mean(a[:3]) - np.mean(b[:3]))  # the deciding look's seeds
+    md = build_report(tmp_path).markdown.read_text()
+    assert "supported at 3 seeds" in md and "group-sequential design" in md
+    assert "41.0 vs 60.0" in md  # the means over those 3 seeds, not all 5
