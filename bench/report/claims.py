@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
 from statsmodels.stats.weightstats import ttost_ind
@@ -29,11 +28,10 @@ from statsmodels.stats.weightstats import ttost_ind
 from bench.config.claims import Claim, ClaimSettings
 from bench.core.schema import METRIC_BY_KEY
 from bench.report.collect import GroupKey, Run, value_at
-from bench.report.sequential import ClaimSeries, Design, decide, still_open
+from bench.report.sequential import ClaimSeries, Design, decide, still_open, welch
 
 ALPHA = 0.05
 POWER = 0.8
-VERDICTS = ("supported", "contradicted", "equivalent", "undecided")
 
 
 @dataclass(frozen=True)
@@ -43,10 +41,6 @@ class Side:
     model: str
     seeds: tuple
     values: tuple[float, ...]
-
-    @property
-    def mean(self) -> float | None:
-        return float(np.mean(self.values)) if self.values else None
 
 
 @dataclass
@@ -147,7 +141,7 @@ def evaluate(groups: Mapping[GroupKey, Sequence[Run]], settings: ClaimSettings) 
 def _welch(a: Sequence[float], b: Sequence[float]):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # zero spread: p is NaN, reported as untestable
-        return stats.ttest_ind(a, b, equal_var=False)
+        return welch(tuple(a), tuple(b))
 
 
 def _testable(result: Result) -> str:

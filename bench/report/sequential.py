@@ -39,8 +39,6 @@ from scipy import optimize, stats
 
 from bench.core.errors import ConfigError
 
-VERDICTS = ("supported", "contradicted", "equivalent", "undecided")
-
 _MVN_SEED = 20130101
 
 
