@@ -10,6 +10,8 @@ half a file. Beside the weights a JSON sidecar holds the
 network's test accuracy (`bench.evaluate.reference.sidecar`), which every run record repeats.
 A dataset with fewer than 2 classes gets a network trained to predict rotations instead
 (`bench.evaluate.reference.rotation_task`), under its own key and id, and no Inception Score.
+`bench-reference export/import` (`bench.evaluate.reference.transfer`) carries a cached network to
+another machine, so both score with the same weights.
 """
 
 from __future__ import annotations
@@ -111,11 +113,28 @@ def dataset_fingerprint(datamodule) -> str:
     return h.hexdigest()
 
 
-def load_extractor(datamodule, protocol_version: int) -> Extractor:
-    """The reference classifier for `datamodule`'s dataset: shipped, cached, or trained now."""
+@dataclass(frozen=True)
+class CacheEntry:
+    """Where `load_extractor` caches the trained reference classifier of one dataset config and
+    protocol version, and what its key hashes (`bench.evaluate.reference.transfer` checks an
+    imported classifier against the same)."""
+
+    path: Path
+    key: str
+    #: the dataset's name, with ":rotation" for an unlabelled dataset
+    name: str
+    rotation: bool
+    #: what `key` hashes: dataset fingerprint, architecture, seed, protocol version[, task]
+    fields: dict
+
+    @property
+    def extractor_id(self) -> str:
+        return f"{self.name}:{ARCHITECTURE}:seed{CLASSIFIER_SEED}:cache-{self.key}"
+
+
+def cache_entry(datamodule, protocol_version: int) -> CacheEntry:
+    """The cache file and key of `datamodule`'s trained reference classifier (shipped or not)."""
     spec = datamodule.spec
-    if spec.name in SHIPPED:
-        return _load_shipped(SHIPPED[spec.name], datamodule)
     rotation = is_unlabelled(spec)
     fields = {
         "dataset": dataset_fingerprint(datamodule),
@@ -128,6 +147,21 @@ def load_extractor(datamodule, protocol_version: int) -> Extractor:
     key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
     name = f"{spec.name}:rotation" if rotation else spec.name
     path = cache_dir() / "classifiers" / f"{name.replace(':', '-')}-{key}.pt"
+    return CacheEntry(path, key, name, rotation, fields)
+
+
+def num_outputs(spec, rotation: bool) -> int:
+    """The size of the classifier's head: 4 rotations, or the dataset's classes (at least 2)."""
+    return ROTATIONS if rotation else max(spec.num_classes, 2)
+
+
+def load_extractor(datamodule, protocol_version: int) -> Extractor:
+    """The reference classifier for `datamodule`'s dataset: shipped, cached, or trained now."""
+    spec = datamodule.spec
+    if spec.name in SHIPPED:
+        return _load_shipped(SHIPPED[spec.name], datamodule)
+    entry = cache_entry(datamodule, protocol_version)
+    path, rotation = entry.path, entry.rotation
     if not path.exists():
         if rotation:
             net = train_rotation_classifier(datamodule.train_images, spec, seed=CLASSIFIER_SEED)
@@ -137,13 +171,13 @@ def load_extractor(datamodule, protocol_version: int) -> Extractor:
         sidecar.write_sidecar(
             path, sidecar.measure(net, datamodule, rotation, CLASSIFIER_SEED, file_sha256(path), "after training")
         )
-    net = _load_weights(path, spec.channels, ROTATIONS if rotation else max(spec.num_classes, 2))
+    net = _load_weights(path, spec.channels, num_outputs(spec, rotation))
     sha = file_sha256(path)
     meta = sidecar.read_or_measure(path, sha, net, datamodule, rotation, CLASSIFIER_SEED)
     return Extractor(
         net,
         spec.levels,
-        f"{name}:{ARCHITECTURE}:seed{CLASSIFIER_SEED}:cache-{key}",
+        entry.extractor_id,
         sha,
         {"source": "cache", "path": str(path), **meta},
         task="rotation" if rotation else "classes",
