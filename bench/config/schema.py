@@ -19,7 +19,7 @@ from bench.config.claims import settings_of_config
 from bench.config.protocol import Protocol
 from bench.core.errors import BenchError, ConfigError
 
-BUDGET_KINDS = ("time", "samples")
+BUDGET_KINDS = ("time", "samples", "flops")
 PROGRESS_MODES = ("auto", "bar", "lines", "none")
 #: The keys a logger config may leave to the run (`???`): filled in by `bench.run.loggers`.
 LOGGER_RUN_KEYS = ("save_dir", "name", "config")
@@ -28,7 +28,7 @@ WANDB_MODES = ("offline", "disabled", "online")
 
 @dataclass
 class BudgetConfig:
-    kind: str = "time"  # time: seconds of training; samples: training images seen
+    kind: str = "time"  # time: seconds of training; samples: training images seen; flops: training FLOPs
     value: float = 180.0
 
     def __post_init__(self) -> None:

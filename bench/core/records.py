@@ -17,13 +17,14 @@ be absent on failed runs::
     conditional      true when the model conditions on class labels (model.conditional); absent
                       before protocol v3 (read as false)
     resumed*         true when training loaded a checkpoint (see README: what a resume restores)
-    budget           {kind: "time"|"samples", value, stopped_by: "time"|"samples"|"max_epochs"|
-                      "early_stopping"|"closed_form"|"diverged"|"error"|"interrupted"}
+    budget           {kind: "time"|"samples"|"flops", value, stopped_by: "time"|"samples"|"flops"|
+                      "max_epochs"|"early_stopping"|"closed_form"|"diverged"|"error"|"interrupted"}
     training         {samples_seen, optimizer_steps, epochs, train_seconds, train_images_per_s,
-                      eval_seconds_during_training}
+                      eval_seconds_during_training, train_flops, flops_per_train_image (counted
+                      before training; absent from older records)}
     checkpoint*      the sample metrics' checkpoint: {selected, last, selection: "best val/fid
                       (validation)" | "final weights", selected_at: {step, samples_seen,
-                      train_seconds, value, validation: {val/fid, val/bpd, ...} at that step}};
+                      train_seconds, train_flops, value, validation: {val/fid, val/bpd, ...} at that step}};
                       likelihood families add `likelihood`: the same for bits/dim ("best val/bpd
                       (validation)"). Before protocol v5: one checkpoint, selected by val/bpd or final
     metrics*         the keys of METRICS in section "metrics", plus bits_per_dim_kind
@@ -45,8 +46,9 @@ be absent on failed runs::
                       phases: {startup, training, validation, checkpointing, evaluation},
                       parameters_sampling, parameters_training, flops_per_sample(_source),
                       flops_per_train_sample(_source), peak_memory_mb, peak_memory_kind}
-    curves           {quality: [{train_seconds, samples_seen, fid}], validation: [{step, samples_seen,
-                      train_seconds, val/fid, val/bpd, ...}]} (either may be absent)
+    curves           {quality: [{train_seconds, samples_seen, train_flops, fid}], validation: [{step,
+                      samples_seen, train_seconds, train_flops, val/fid, val/bpd, ...}]} (either may
+                      be absent; older records have no train_flops)
     environment      {packages: {...}, python, platform, device, threads, git_revision, concurrent_jobs}
     dataset_spec*    the dataset's shape and levels, and the split's hash
     paths            {samples_grid, samples, metrics_csv, checkpoints, samples_by_class (conditional

@@ -80,6 +80,8 @@ METRICS: tuple[MetricSpec, ...] = (
         "elbo_bits_per_dim_given_label", "ELBO bits/dim given the label", "metrics", unit="bits/dim", better="lower"
     ),
     MetricSpec("train_seconds", "train s", "training", unit="s", table="cost"),
+    # images seen x FLOPs per training image, counted before training (a `flops` budget's measure)
+    MetricSpec("train_flops", "training FLOPs", "training", unit="FLOPs", table="cost"),
     MetricSpec("sample_images_per_s", "sampling img/s", "timing", unit="images/s", better="higher", table="cost"),
     # per CPU second of the sampling process: on a shared CPU, not stretched by other jobs' load
     MetricSpec(
@@ -91,6 +93,7 @@ METRICS: tuple[MetricSpec, ...] = (
         table="cost",
     ),
     MetricSpec("parameters_sampling", "parameters (sampling)", "timing", table="cost", integer=True),
+    MetricSpec("flops_per_sample", "sampling FLOPs/image", "timing", unit="FLOPs", table="cost", integer=True),
 )
 METRIC_BY_KEY: dict[str, MetricSpec] = {m.key: m for m in METRICS}
 #: Feature metrics the data floor also has, in report order.
@@ -144,12 +147,12 @@ def label(key: str) -> str:
 #: `validated`: a tuning trial (`validate_only=true`), trained and scored on the validation split only
 Status = Literal["completed", "failed", "diverged", "interrupted", "validated"]
 StoppedBy = Literal[
-    "time", "samples", "max_epochs", "early_stopping", "closed_form", "diverged", "error", "interrupted"
+    "time", "samples", "flops", "max_epochs", "early_stopping", "closed_form", "diverged", "error", "interrupted"
 ]
 
 
 class Budget(TypedDict):
-    kind: Literal["time", "samples"]
+    kind: Literal["time", "samples", "flops"]
     value: float
     stopped_by: StoppedBy | None
 
@@ -161,6 +164,8 @@ class Training(TypedDict, total=False):
     train_seconds: float
     train_images_per_s: float | None
     eval_seconds_during_training: float
+    train_flops: float | None  # samples_seen x flops_per_train_image (counted before training)
+    flops_per_train_image: float | None
 
 
 class Timing(TypedDict, total=False):

@@ -22,7 +22,8 @@ from bench.evaluate.scored_sampling import at_temperature_one
 
 
 class QualityCurve(pl.Callback):
-    """Records `curve = [{train_seconds, samples_seen, fid}]` every `every_seconds` of training."""
+    """Records `curve = [{train_seconds, samples_seen, train_flops, fid}]` every `every_seconds` of
+    training (`train_flops`: null where the budget has no FLOP count)."""
 
     def __init__(self, datamodule, protocol_cfg, every_seconds: float, n_samples: int = 200):
         if every_seconds <= 0:
@@ -41,27 +42,29 @@ class QualityCurve(pl.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
 
-    def _progress(self, trainer) -> tuple[float, int]:
+    def _progress(self, trainer) -> tuple[float, int, float | None]:
         budget = getattr(trainer, "bench_budget", None)
         if budget is not None:
-            return float(budget.train_seconds), int(budget.samples_seen)
-        return time.perf_counter() - self._start - self.eval_seconds, self._samples_seen
+            return float(budget.train_seconds), int(budget.samples_seen), budget.train_flops
+        return time.perf_counter() - self._start - self.eval_seconds, self._samples_seen, None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._samples_seen += len(batch[0])
-        train_seconds, samples_seen = self._progress(trainer)
-        if train_seconds >= self._next:
+        progress = self._progress(trainer)
+        if progress[0] >= self._next:
             # skip missed intervals rather than measuring several times in a row after a slow step
-            while self._next <= train_seconds:
+            while self._next <= progress[0]:
                 self._next += self.every_seconds
-            self.measure(trainer, pl_module, train_seconds, samples_seen)
+            self.measure(trainer, pl_module, *progress)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        train_seconds, samples_seen = self._progress(trainer)
-        if not self.curve or self.curve[-1]["samples_seen"] != samples_seen:
-            self.measure(trainer, pl_module, train_seconds, samples_seen)
+        progress = self._progress(trainer)
+        if not self.curve or self.curve[-1]["samples_seen"] != progress[1]:
+            self.measure(trainer, pl_module, *progress)
 
-    def measure(self, trainer, pl_module, train_seconds: float, samples_seen: int) -> None:
+    def measure(
+        self, trainer, pl_module, train_seconds: float, samples_seen: int, train_flops: float | None = None
+    ) -> None:
         """Append one point (rank 0 only); its time goes to `eval_seconds`. Nothing is measured
         once the budget callback finds the training losses non-finite."""
         check_finite = getattr(getattr(trainer, "bench_budget", None), "check_finite", None)
@@ -79,5 +82,7 @@ class QualityCurve(pl.Callback):
             generator = torch.Generator(device).manual_seed(self.protocol.seed)
             samples = pl_module.sample(self.n_samples, generator=generator)
             fid = frechet_distance(self._extractor.features(), self.datamodule.val_images, samples)
-        self.curve.append({"train_seconds": train_seconds, "samples_seen": samples_seen, "fid": fid})
+        self.curve.append(
+            {"train_seconds": train_seconds, "samples_seen": samples_seen, "train_flops": train_flops, "fid": fid}
+        )
         self.eval_seconds += time.perf_counter() - t0

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.core.errors import BenchError, os_error_line
 from bench.data import ImageDataModule
-from bench.evaluate.cost.timing import TIMING_LOCK
+from bench.evaluate.cost.timing import TIMING_LOCK, flops
 from bench.evaluate.quality_curve import QualityCurve
 from bench.evaluate.score import evaluate_module
 from bench.evaluate.validation_quality import ValidationQuality
@@ -34,7 +34,15 @@ from bench.run.phase_times import PhaseTimes, phase_seconds
 from bench.run.progress import make_progress
 from bench.run.rng_state import RngState
 
-TRAINING_KEYS = ("samples_seen", "optimizer_steps", "epochs", "train_seconds", "eval_seconds_during_training")
+TRAINING_KEYS = (
+    "samples_seen",
+    "optimizer_steps",
+    "epochs",
+    "train_seconds",
+    "eval_seconds_during_training",
+    "train_flops",
+    "flops_per_train_image",
+)
 
 
 def build(cfg: DictConfig) -> tuple[ImageDataModule, pl.LightningModule]:
@@ -124,7 +132,17 @@ def _train(
     callbacks, enable_bar = make_progress(mode=cfg.progress, run_name=run_dir.name)
     callbacks += [*quality_curve(cfg, datamodule), rng := RngState(), phases := PhaseTimes(started)]
     callbacks += [quality := ValidationQuality(datamodule, cfg.protocol), *make_callbacks(cfg)]
-    outcome = fit(module, datamodule, cfg, run_dir, logger, callbacks, enable_bar, quality_monitor=quality.monitor)
+    outcome = fit(
+        module,
+        datamodule,
+        cfg,
+        run_dir,
+        logger,
+        callbacks,
+        enable_bar,
+        quality_monitor=quality.monitor,
+        flops_per_image=training_flops(cfg, module, datamodule),
+    )
     record["budget"]["stopped_by"], record["resumed"] = outcome.stopped_by, rng.resumed
     record["training"] = {key: getattr(outcome, key) for key in TRAINING_KEYS}
     record["checkpoint"], record["curves"] = outcome.checkpoint, outcome.curves
@@ -189,7 +207,21 @@ def train_only(cfg: DictConfig, run_dir: Path, built: tuple | Exception) -> None
         enable_progress_bar=False,
         owns_run_dir=False,
         quality_monitor=quality.monitor,
+        flops_per_image=training_flops(cfg, module, datamodule),
     )
+
+
+def training_flops(cfg: DictConfig, module, datamodule: ImageDataModule) -> float | None:
+    """FLOPs per training image, counted before training with the FLOP model every record uses
+    (`timing.flops_per_train_sample`); a `flops` budget cannot run without it, so a model whose
+    count is unknown is refused in one line before it trains."""
+    count, how = flops(module, "train", datamodule.train_images)
+    if cfg.budget.kind == "flops" and not count:
+        raise BenchError(
+            f"budget.kind=flops: the FLOPs per training image of model {cfg.model.name} are unknown "
+            f"({how or 'counted 0'}), so a FLOP budget cannot stop it; use budget=samples or budget=default"
+        )
+    return count
 
 
 def scored_n(cfg: DictConfig, datamodule: ImageDataModule, run_name: str) -> int:

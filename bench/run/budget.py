@@ -1,4 +1,8 @@
-"""The training budget: wall-clock seconds of training or training images seen.
+"""The training budget: wall-clock seconds of training, training images seen, or training FLOPs.
+
+A FLOP budget is counted before training: the model's FLOPs per training image (the count every
+record carries, `bench.evaluate.cost.timing.flops`) times the images seen, so it stops at the same
+step on every machine, as a samples budget does, while charging each family for what a step costs.
 
 Only time inside training batches counts, so validation, quality curves and checkpointing never
 consume the budget. The callback also drives the learning-rate schedule (a fraction of the
@@ -35,8 +39,11 @@ CLOCK_SYNC_EVERY = 10
 class TrainingBudget(pl.Callback):
     """Stops training when the budget is spent; exposed to other callbacks as `trainer.bench_budget`."""
 
-    def __init__(self, kind: str, value: float):
+    def __init__(self, kind: str, value: float, flops_per_image: float | None = None):
+        if kind == "flops" and not flops_per_image:
+            raise ValueError("a FLOP budget needs the FLOPs per training image")
         self.kind, self.value = kind, float(value)
+        self.flops_per_image = flops_per_image
         self.train_seconds = 0.0
         self.samples_seen = 0
         self.batches = 0
@@ -49,8 +56,13 @@ class TrainingBudget(pl.Callback):
         self.divergence: dict | None = None
 
     @property
+    def train_flops(self) -> float | None:
+        """Training FLOPs so far (images seen x FLOPs per training image); None where uncounted."""
+        return None if self.flops_per_image is None else self.samples_seen * self.flops_per_image
+
+    @property
     def fraction(self) -> float:
-        spent = self.train_seconds if self.kind == "time" else self.samples_seen
+        spent = {"time": self.train_seconds, "samples": self.samples_seen, "flops": self.train_flops}[self.kind]
         return min(spent / self.value, 1.0)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

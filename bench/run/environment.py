@@ -4,6 +4,7 @@ package (version, revision) provided the model's family."""
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 import subprocess
 import sys
@@ -62,6 +63,18 @@ def device_name(device: torch.device) -> str:
     return f"cpu: {platform.processor() or platform.machine()}"
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name (Linux `/proc/cpuinfo`), so two machines' `cpu: x86_64` tell apart."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def model_source(family: str) -> dict:
     """The package, version and git revision that provided `family` (bench itself for built-ins)."""
     source = family_source(family)
@@ -91,6 +104,8 @@ def environment(device: torch.device, concurrent_jobs: int, family: str | None =
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "device": device_name(device),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "git_revision": git_revision(),
         "concurrent_jobs": concurrent_jobs,

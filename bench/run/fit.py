@@ -44,6 +44,8 @@ class FitOutcome:
     epochs: int
     train_seconds: float
     eval_seconds_during_training: float = 0.0
+    train_flops: float | None = None
+    flops_per_train_image: float | None = None
     checkpoint: dict = field(default_factory=dict)
     curves: dict = field(default_factory=dict)
     divergence: dict | None = None
@@ -63,6 +65,7 @@ def fit(
     enable_progress_bar: bool,
     owns_run_dir: bool = True,
     quality_monitor: str | None = None,
+    flops_per_image: float | None = None,
 ) -> FitOutcome:
     """Train `module` until the budget is spent (resuming from `last.ckpt` if present), then load
     the sample-quality table's selected weights into it (`quality_monitor`: the validation metric
@@ -71,8 +74,10 @@ def fit(
     Under DDP every rank calls this; only the one that `owns_run_dir` (rank 0) may change files in
     `run_dir` (Lightning writes checkpoints from rank 0 only). The process group is closed before
     returning, so what follows (rank 0's evaluation) runs in one process and never waits for a rank.
+    `flops_per_image` (FLOPs per training image, counted before training) drives a `flops` budget
+    and puts training FLOPs beside samples seen in the record and the quality curve.
     """
-    budget = TrainingBudget(cfg.budget.kind, cfg.budget.value)
+    budget = TrainingBudget(cfg.budget.kind, cfg.budget.value, flops_per_image)
     history = ValidationHistory()
     callbacks: list[pl.Callback] = [budget, *extra_callbacks, history, FlushLogsOnCheckpoint()]
     callbacks += [] if any(isinstance(cb, RngState) for cb in callbacks) else [RngState()]  # RNG in last.ckpt
@@ -123,6 +128,8 @@ def fit(
         epochs=trainer.current_epoch,
         train_seconds=budget.train_seconds,
         eval_seconds_during_training=eval_seconds,
+        train_flops=budget.train_flops,
+        flops_per_train_image=budget.flops_per_image,
         checkpoint=checkpoint,
         curves=curves,
     )
@@ -210,6 +217,7 @@ def _load_selected(
             "step": trainer.global_step,
             "samples_seen": budget.samples_seen,
             "train_seconds": budget.train_seconds,
+            "train_flops": budget.train_flops,
             "value": None,
             "validation": _metrics_of(history.at_step(trainer.global_step)),
         },
@@ -230,6 +238,7 @@ def _load_selected(
                 "step": step,
                 "samples_seen": at.get("samples_seen"),
                 "train_seconds": at.get("train_seconds"),
+                "train_flops": _times(at.get("samples_seen"), budget.flops_per_image),
                 "value": float(callback.best_model_score),
                 "validation": _metrics_of(history.at_step(step)),
             },
@@ -245,6 +254,10 @@ def _load_selected(
             if likelihood_state is None:  # no validation ran: the final weights, which `module` no longer holds
                 likelihood_state = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
     return checkpoint, likelihood_state
+
+
+def _times(samples: int | None, flops_per_image: float | None) -> float | None:
+    return None if samples is None or flops_per_image is None else samples * flops_per_image
 
 
 def _metrics_of(row: dict) -> dict[str, float | None]:

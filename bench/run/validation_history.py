@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 
 
 class ValidationHistory(pl.Callback):
-    """`rows = [{step, samples_seen, train_seconds, "val/...": value, ...}]`, one per validation."""
+    """`rows = [{step, samples_seen, train_seconds, train_flops, "val/...": value, ...}]`, one per validation."""
 
     def __init__(self) -> None:
         self.rows: list[dict[str, float | int | None]] = []
@@ -26,6 +26,7 @@ class ValidationHistory(pl.Callback):
             "step": int(trainer.global_step),
             "samples_seen": int(budget.samples_seen) if budget is not None else None,
             "train_seconds": float(budget.train_seconds) if budget is not None else None,
+            "train_flops": budget.train_flops if budget is not None else None,
         }
         for name, value in sorted(trainer.callback_metrics.items()):
             if name.startswith("val/"):
