@@ -1,4 +1,6 @@
-"""`bench-report DIR`: write report.md and report.html for the records under DIR."""
+"""`bench-report DIR [DIR ...]`: write report.md and report.html for the records under the folders
+(several machines' results merge into one report; groups that cannot be compared stay apart, and
+the command says why)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from bench.report.render import build_report
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench-report", description=__doc__)
-    parser.add_argument("folder", type=Path, help="folder scanned for **/result.json (e.g. results/compare)")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: FOLDER)")
+    parser.add_argument(
+        "folders", type=Path, nargs="+", help="folders scanned for **/result.json (e.g. results/compare)"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: the first folder)")
     parser.add_argument("--title", default=None, help="report title")
     return parser
 
@@ -26,7 +30,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.showwarning = _show_warning  # one plain line per skipped record
-    files = build_report(args.folder, args.out, args.title)
+    files = build_report(args.folders, args.out, args.title)
+    for line in files.groups_said:
+        print(line)
     print(
         f"report: {files.markdown} and {files.html} ({files.completed} completed, "
         f"{files.incomplete} not completed, {files.skipped} skipped, {files.groups} group(s))"

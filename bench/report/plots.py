@@ -1,5 +1,6 @@
-"""Report figures as PNG bytes: quality over training time, quality against sampling speed, and
-(conditional runs with a guidance sweep) accuracy against FID under classifier-free guidance."""
+"""Report figures as PNG bytes: quality over training time and training FLOPs, quality against
+sampling speed, FID against sampling FLOPs per image with its Pareto front, and (conditional runs
+with a guidance sweep) accuracy against FID under classifier-free guidance."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from scipy import stats  # noqa: E402
 
 from bench.core.schema import label  # noqa: E402
 from bench.report.aggregate import CONFIDENCE, GuidanceSweep, ModelRow, Summary  # noqa: E402
+from bench.report.compute import ParetoPoint, flops_curve  # noqa: E402
 
 GRID_POINTS = 50
 
@@ -66,13 +68,25 @@ def quality_vs_time(rows: Sequence[ModelRow]) -> bytes | None:
 
     The curve's cheap FID uses fewer samples and the validation split, so it has its own scale:
     no data-floor line (that one is measured against the test split at the headline N)."""
+    return _quality_curves(rows, _curve, "training seconds", "Quality over training time")
+
+
+def quality_vs_flops(rows: Sequence[ModelRow]) -> bytes | None:
+    """FID against training FLOPs (log) per model, as `quality_vs_time`: equal compute, any machine."""
+    return _quality_curves(rows, flops_curve, "training FLOPs (log)", "Quality over training compute", log_x=True)
+
+
+def _quality_curves(rows: Sequence[ModelRow], curve_of, xlabel: str, title: str, log_x: bool = False) -> bytes | None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     drawn = False
     for row in rows:
-        curves = [c for c in (_curve(r.record) for r in row.runs) if c is not None]
+        curves = [c for c in (curve_of(r.record) for r in row.runs) if c is not None]
         if not curves:
             continue
+        if log_x:  # seeds are averaged on a grid even in log space, so the band does not bunch up
+            curves = [(np.log10(x), y) for x, y in curves]
         grid, mean, half = mean_band(curves)
+        grid = 10**grid if log_x else grid
         (line,) = ax.plot(grid, mean, marker="." if len(grid) < 20 else None, label=f"{row.model} (n={len(curves)})")
         if half is not None:
             ax.fill_between(grid, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
@@ -80,11 +94,39 @@ def quality_vs_time(rows: Sequence[ModelRow]) -> bytes | None:
     if not drawn:
         plt.close(fig)
         return None
-    ax.set_xlabel("training seconds")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{label('fid')}, validation")
     ax.set_yscale("log")
-    ax.set_title("Quality over training time (mean, 95% band over seeds)")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_title(f"{title} (mean, 95% band over seeds)")
     ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def pareto_front(points: Sequence[ParetoPoint], floor_fid: float | None = None) -> bytes | None:
+    """Mean FID (95% CI bars) against sampling FLOPs per image (log), the trained models' Pareto
+    front drawn as a step line; closed-form baselines as open markers, off the front."""
+    shown = [p for p in points if p.sample_flops > 0]  # a log axis has no place for a free sampler
+    if not shown:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for p in shown:
+        style = {"fmt": "o"} if p.trained else {"fmt": "o", "mfc": "none"}
+        ax.errorbar(p.sample_flops, p.fid.mean, yerr=_err(p.fid), capsize=3, **style)
+        ax.annotate(p.model, (p.sample_flops, p.fid.mean), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    front = [p for p in shown if p.on_front]
+    if len(front) > 1:
+        ax.step([p.sample_flops for p in front], [p.fid.mean for p in front], where="post", color="k", alpha=0.5)
+    if floor_fid is not None and floor_fid > 0:
+        ax.axhline(floor_fid, color="gray", linestyle="--", linewidth=1, label="data floor")
+    ax.set_xscale("log")
+    if all(p.fid.mean > 0 for p in shown):
+        ax.set_yscale("log")
+    ax.set_xlabel("sampling FLOPs per image (log)")
+    ax.set_ylabel(label("fid"))
+    ax.set_title("Quality vs sampling compute: Pareto front (mean, 95% CI)")
     ax.grid(alpha=0.3)
     return _png(fig)
 

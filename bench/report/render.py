@@ -1,4 +1,5 @@
-"""Assemble a report from a folder of records and write `report.md` (+ PNGs) and `report.html`.
+"""Assemble a report from one or several folders of records (several machines' results merge by
+the rules of `bench.report.collect`) and write `report.md` (+ PNGs) and `report.html`.
 
 The HTML is self-contained (figures as PNG data URIs) and rendered by jinja2 with autoescape,
 so text from a record (a model name, an error message) can never become markup.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ import jinja2
 from bench.config.claims import ClaimSettings, read_settings, settings_from
 from bench.core.atomic import write_bytes_atomic
 from bench.core.errors import BenchError
-from bench.report import aggregate, claims, plots, ranks, tables, verdicts
-from bench.report.collect import Collection, GroupKey, Run, collect
+from bench.report import aggregate, claims, compute, plots, ranks, tables, verdicts
+from bench.report.collect import Collection, GroupKey, Run, apart, collect
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 QUALITY_NOTE = (
@@ -29,8 +30,8 @@ QUALITY_NOTE = (
     "sampling noise. FID, KID, IS, precision/recall and density/coverage are computed in the features of the "
     'protocol\'s reference classifier ("FID (classifier features)"; KID on those features standardized with '
     'the reference set\'s mean and std, "KID (standardized classifier features)"), so they compare only within '
-    "a group: groups differ in dataset, protocol version, extractor, budget or sample count N, and are never "
-    "averaged together. The data floor scores N real training images as if they were generated: its value is "
+    "a group: groups differ in dataset, protocol version, extractor, budget (and, under a time budget, the "
+    "device class: device, threads, jobs sharing the machine) or sample count N, and are never averaged together. The data floor scores N real training images as if they were generated: its value is "
     "the mean ± 95% CI over several draws (since protocol v6 it covers a new draw of the reference set too: see "
     '"Uncertainty of FID"), and "× floor" carries the uncertainty of both the model and the floor (they share '
     "the reference set, so since v6 it is conservative). The classifier was trained on those images, which can make the floor optimistic; at "
@@ -71,6 +72,16 @@ UNCERTAINTY_NOTE = (
     "draws ± 1.96 × a draw's sampling sd, which covers a new draw of both; near distance 0 the jackknife "
     "overstates the sd, so this interval is conservative (benchmarks/interval_coverage.py)."
 )
+COMPUTE_NOTE = (
+    "Training FLOPs are images seen × the model's FLOPs per training image (forward and backward of one "
+    "training step, counted once per model: analytic where a counter cannot see the ops, e.g. nn.LSTM, else "
+    "torch.utils.flop_counter); sampling FLOPs are per generated image. The equal-compute table reads each "
+    "run's quality curve (the cheap FID of the curve's few samples against the validation split, not the "
+    "headline FID), linearly in log FLOPs between the measurements around each level, at levels every trained "
+    "run reaches: interpolated, never extrapolated. A model is on the Pareto front unless another trained "
+    "model samples with no more FLOPs at no worse mean FID; closed-form baselines are shown as reference "
+    "points only."
+)
 BPD_NOTE = (
     "A bound (VAE ELBO/IWAE) is an upper bound on the exact value; exact and bound values "
     "rank the same way only if the bound is tight."
@@ -108,6 +119,9 @@ class GroupView:
     selection: tables.Table | None = None  # which checkpoint each table scores; tuning budgets
     uncertainty: tables.Table | None = None  # FID's seed-to-seed and within-run sampling spread
     tuning_warnings: list[str] = field(default_factory=list)
+    equal_compute: tables.Table | None = None  # FID at equal training FLOPs, from the quality curves
+    pareto: tables.Table | None = None  # FID against sampling FLOPs per image
+    apart: list[str] = field(default_factory=list)  # why each similar group was kept apart from this one
 
 
 def _slug(text: str) -> str:
@@ -161,10 +175,16 @@ def _group_view(index: int, key: GroupKey, runs: list[Run]) -> GroupView:
     if key.conditional and sweeps:
         view.guidance = tables.guidance_table(sweeps)
     floor_fid = floor["fid"].mean if floor else None
+    equal = compute.equal_compute(rows)
+    view.equal_compute = tables.equal_compute_table(equal) if equal is not None else None
+    front = compute.pareto(rows)
+    view.pareto = tables.pareto_table(front) if front else None
     prefix = f"group{index}"
     for name, caption, png in (
         ("quality_vs_time", "Quality over training time", plots.quality_vs_time(rows)),
+        ("quality_vs_flops", "Quality over training FLOPs", plots.quality_vs_flops(rows)),
         ("quality_vs_speed", "Quality vs sampling speed", plots.quality_vs_speed(rows, floor_fid)),
+        ("pareto", "FID vs sampling FLOPs per image: the Pareto front", plots.pareto_front(front, floor_fid)),
         (
             "guidance",
             "Accuracy vs FID under classifier-free guidance",
@@ -190,6 +210,19 @@ def _group_view(index: int, key: GroupKey, runs: list[Run]) -> GroupView:
     if isinstance(protocol, dict):
         view.protocol = tables.mapping_table(_flatten(protocol))
     return view
+
+
+def separations(keys: list[GroupKey]) -> dict[GroupKey, list[str]]:
+    """For each group, why each other group of the same dataset and conditioning stands apart
+    (groups of other datasets are apart by name alone): 'group 2: budget kind time vs flops'."""
+    result: dict[GroupKey, list[str]] = {}
+    for key in keys:
+        result[key] = [
+            f"group {j + 1}: " + "; ".join(apart(key, other))
+            for j, other in enumerate(keys)
+            if other != key and other.dataset == key.dataset and other.conditional == key.conditional
+        ]
+    return result
 
 
 def _environment(collection: Collection) -> tables.Table:
@@ -226,14 +259,18 @@ class ReportFiles:
     completed: int
     incomplete: int
     skipped: int
+    #: one line per group: its title and why each similar group stands apart from it
+    groups_said: tuple[str, ...] = ()
 
 
-def claim_settings(root: Path, found: Collection) -> ClaimSettings:
-    """The claims for a folder: its `claims.json` (written by bench-compare), else the claims and
-    margins in its records' configs (a `bench-train -m` sweep), tested with a fixed number of seeds."""
-    settings = read_settings(root)
-    if settings is not None:
-        return settings
+def claim_settings(roots: Path | list[Path], found: Collection) -> ClaimSettings:
+    """The claims for the folders: their `claims.json` (written by bench-compare; merged, first
+    folder first), else the claims and margins in the records' configs (a `bench-train -m` sweep),
+    tested with a fixed number of seeds."""
+    roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
+    written = [s for s in (read_settings(root) for root in roots) if s is not None]
+    if written:
+        return written[0] if len(written) == 1 else _merged(written)
     texts: dict[str, None] = {}
     margins: dict = {}
     for run in (r for group in found.groups.values() for r in group):
@@ -242,8 +279,25 @@ def claim_settings(root: Path, found: Collection) -> ClaimSettings:
             texts.setdefault(text)
         for metric, value in (config.get("claim_margin") or {}).items():
             margins.setdefault(metric, value)
-    where = f"{root}: the records' config "
+    where = f"{roots[0]}: the records' config "
     return settings_from({"claims": list(texts), "claim_margin": margins}, where=where)
+
+
+def _merged(settings: list[ClaimSettings]) -> ClaimSettings:
+    """Several folders' claims as one list (each claim once; the first folder's margin per metric)."""
+    claims_ = list(dict.fromkeys(c for s in settings for c in s.claims))
+    margins: dict = {}
+    for s in settings:
+        for metric, value in s.margins.items():
+            margins.setdefault(metric, value)
+    first = settings[0]
+    return replace(
+        first,
+        claims=tuple(claims_),
+        margins=margins,
+        decide=any(s.decide for s in settings),
+        max_seeds=max(s.max_seeds for s in settings),
+    )
 
 
 def _average_ranks(found: Collection) -> tuple[tables.Table, str] | None:
@@ -259,35 +313,42 @@ def _average_ranks(found: Collection) -> tuple[tables.Table, str] | None:
 
 
 def build_report(
-    root: Path, out_dir: Path | None = None, title: str | None = None, settings: ClaimSettings | None = None
+    roots: Path | list[Path],
+    out_dir: Path | None = None,
+    title: str | None = None,
+    settings: ClaimSettings | None = None,
 ) -> ReportFiles:
-    """Scan `root` for records and write report.md, its PNGs and report.html into `out_dir`
-    (default: `root`); `settings` (default: `claim_settings`) are the claims it opens with."""
-    root = Path(root)
-    if not root.is_dir():
-        raise BenchError(f"report folder {root}: expected an existing folder of run records")
-    out_dir = Path(out_dir) if out_dir is not None else root
+    """Scan the folders `roots` (one, or several machines' results) for records and write report.md,
+    its PNGs and report.html into `out_dir` (default: the first folder); `settings` (default:
+    `claim_settings`) are the claims it opens with."""
+    roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
+    for root in roots:
+        if not root.is_dir():
+            raise BenchError(f"report folder {root}: expected an existing folder of run records")
+    out_dir = Path(out_dir) if out_dir is not None else roots[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    found = collect(root)
-    settings = settings if settings is not None else claim_settings(root, found)
+    found = collect(roots)
+    settings = settings if settings is not None else claim_settings(roots, found)
     results = claims.evaluate(found.groups, settings)
-    groups = [
-        _group_view(i + 1, key, runs)
-        for i, (key, runs) in enumerate(sorted(found.groups.items(), key=lambda kv: repr(kv[0])))
-    ]
+    ordered = sorted(found.groups.items(), key=lambda kv: repr(kv[0]))
+    reasons = separations([key for key, _ in ordered])
+    groups = [_group_view(i + 1, key, runs) for i, (key, runs) in enumerate(ordered)]
+    for group in groups:
+        group.apart = reasons[group.key]
     context = dict(
-        title=title or f"bench report: {root.name}",
+        title=title or f"bench report: {' + '.join(root.name for root in roots)}",
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        root=str(root),
+        root=", ".join(str(root) for root in roots),
         groups=groups,
         completed=sum(g.runs for g in groups),
-        failed=tables.failed_table(found.incomplete, root) if found.incomplete else None,
+        failed=tables.failed_table(found.incomplete, roots[0]) if found.incomplete else None,
         skipped=found.skipped,
         environment=_environment(found),
         bpd_note=BPD_NOTE,
         selection_note=SELECTION_NOTE,
         uncertainty_note=UNCERTAINTY_NOTE,
         quality_note=QUALITY_NOTE,
+        compute_note=COMPUTE_NOTE,
         conditional_note=CONDITIONAL_NOTE,
         guidance_note=GUIDANCE_NOTE,
         alpha=aggregate.ALPHA,
@@ -304,4 +365,10 @@ def build_report(
     write_bytes_atomic(markdown, _environment_jinja(False).get_template("report.md.j2").render(**context).encode())
     html = out_dir / "report.html"
     write_bytes_atomic(html, _environment_jinja(True).get_template("report.html.j2").render(**context).encode())
-    return ReportFiles(markdown, html, len(groups), context["completed"], len(found.incomplete), len(found.skipped))
+    said = tuple(
+        f"group {i + 1}: {g.key.title()}" + "".join(f"\n  kept apart from {line}" for line in g.apart)
+        for i, g in enumerate(groups)
+    )
+    return ReportFiles(
+        markdown, html, len(groups), context["completed"], len(found.incomplete), len(found.skipped), said
+    )

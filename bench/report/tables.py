@@ -12,7 +12,8 @@ import numpy as np
 
 from bench.core.schema import CONDITIONAL_KEYS, GUIDANCE_SWEEP_KEYS, METRIC_BY_KEY, METRICS, QUALITY_KEYS
 from bench.report.aggregate import ALPHA, GuidanceSweep, ModelRow, Ranking, Summary
-from bench.report.collect import Run
+from bench.report.collect import Run, fmt_budget
+from bench.report.compute import EqualCompute, ParetoPoint
 from bench.report.ranks import AverageRanks
 
 COST_KEYS = tuple(m.key for m in METRICS if m.table == "cost")
@@ -42,10 +43,14 @@ def _decimals(value: float) -> int:
     return max(0, 2 - math.floor(math.log10(abs(value))))
 
 
-def fmt_summary(summary: Summary | None, integer: bool = False) -> str:
-    """`mean ± half-width` (95% CI), the mean alone for n=1, '–' when absent."""
+def fmt_summary(summary: Summary | None, integer: bool = False, scientific: bool = False) -> str:
+    """`mean ± half-width` (95% CI), the mean alone for n=1, '–' when absent; `scientific` for
+    counts spanning orders of magnitude (FLOPs): `3.03e+10`."""
     if summary is None or summary.mean is None:
         return "–"
+    if scientific:
+        text = f"{summary.mean:.3g}"
+        return text + (f" ± {summary.half_width:.2g}" if summary.half_width else "")
     decimals = 0 if integer else _decimals(summary.mean)
     text = fmt_number(summary.mean, decimals)
     if summary.half_width is not None:
@@ -103,7 +108,10 @@ def cost_table(rows: Sequence[ModelRow]) -> Table:
     ]
     body = []
     for row in rows:
-        cells = [fmt_summary(row.summaries[k], integer=METRIC_BY_KEY[k].integer) for k in COST_KEYS]
+        cells = [
+            fmt_summary(row.summaries[k], METRIC_BY_KEY[k].integer, scientific=METRIC_BY_KEY[k].unit == "FLOPs")
+            for k in COST_KEYS
+        ]
         if row.bpd_kind == "n/a":
             cells[0] = "n/a"
         body.append([row.model, cells[0], row.bpd_kind, *cells[1:]])
@@ -307,9 +315,7 @@ def _tuning(row: ModelRow) -> str:
     tuning = row.runs[0].record["config"]["model"]["tuning"]
     budget = tuning.get("budget") or {}
     value = budget.get("value")
-    size = f"{value:,.0f}" if isinstance(value, (int, float)) else str(value)
-    unit = "images" if budget.get("kind") == "samples" else "s"
-    return f"{trials} trials × {size} {unit} by {tuning.get('statistic')}"
+    return f"{trials} trials × {fmt_budget(value, budget.get('kind'))} by {tuning.get('statistic')}"
 
 
 def uncertainty_table(rows: Sequence[ModelRow], floor: dict[str, Summary]) -> Table:
@@ -356,3 +362,24 @@ def average_rank_table(ranks: AverageRanks) -> tuple[Table, str]:
         f"{ranks.critical_difference:.2f} ranks; separated by more than it: {pairs}."
     )
     return Table(header, body), text
+
+
+def equal_compute_table(equal: EqualCompute) -> Table:
+    """FID per model at each training-FLOP level, read off the quality curves (mean ± 95% CI over
+    seeds); the header says it is interpolated."""
+    header = ["model", *(f"FID at {level:.3g} training FLOPs (interpolated)" for level in equal.levels)]
+    body = [[model, *(fmt_summary(s) for s in summaries)] for model, summaries in sorted(equal.fid.items())]
+    body += [[model, *("closed form: no curve" for _ in equal.levels)] for model in equal.without_curve]
+    return Table(header, body)
+
+
+def pareto_table(points: Sequence[ParetoPoint]) -> Table:
+    """Sampling FLOPs per image, FID and place on the Pareto front, cheapest first."""
+    header = ["model", "sampling FLOPs per image", METRIC_BY_KEY["fid"].label, "Pareto front"]
+    body = []
+    for p in points:
+        place = "on the front" if p.on_front else "dominated by " + ", ".join(p.dominated_by)
+        if not p.trained:
+            place = "closed-form baseline (not ranked)"
+        body.append([p.model, f"{p.sample_flops:.3g}", fmt_summary(p.fid), place])
+    return Table(header, body)

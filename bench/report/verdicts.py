@@ -7,7 +7,7 @@ from statistics import fmean
 
 from bench.core.schema import METRIC_BY_KEY
 from bench.report.claims import ALPHA, Result
-from bench.report.collect import GroupKey
+from bench.report.collect import GroupKey, fmt_budget
 from bench.report.tables import Table, fmt_number
 
 CLAIMS_NOTE = (
@@ -29,7 +29,9 @@ SEQUENTIAL_NOTE = (
 
 
 def group_label(key: GroupKey) -> str:
-    return f"{key.dataset} · {key.budget_kind} {key.budget_value} · v{key.protocol_version} · N={key.n_generated}"
+    label = f"{key.dataset} · {fmt_budget(key.budget_value, key.budget_kind)}"
+    label += f" · v{key.protocol_version} · N={key.n_generated}"
+    return label + (f" · {key.device_class}" if key.device_class else "")
 
 
 def _side(name: str, model: str) -> str:

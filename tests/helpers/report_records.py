@@ -43,9 +43,12 @@ def make_run(
     png: bool = True,
     floor_draws: list[float] | None = None,
     floor_sampling_std: list[float] | None = None,  # protocol v6: each draw's FID sampling sd
+    environment: dict[str, Any] | None = None,  # merged into the record's environment
+    sections: dict[str, dict[str, Any]] | None = None,  # merged into top-level sections (timing, training, ...)
+    tag_extra: str = "",  # a different folder for the same model, dataset and protocol
 ) -> Path:
     """Write a schema-1 record (and a samples.png) under `root/<model>-<dataset>-seed<seed>__<tag>/`."""
-    key = repr((model, dataset, protocol_version, extractor_sha, budget, n_generated))
+    key = repr((model, dataset, protocol_version, extractor_sha, budget, n_generated)) + tag_extra
     tag = hashlib.sha1(key.encode()).hexdigest()[:8]
     folder = Path(root) / f"{model}-{dataset}-seed{seed}__{tag}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -124,6 +127,9 @@ def make_run(
             for draw, std in zip(record["data_floor"]["draws"], floor_sampling_std or []):
                 draw["fid_sampling_std"] = std
         record["timing"] = {"sample_images_per_s": 1000.0 * (seed + 1), "parameters_sampling": 12345}
+    record["environment"].update(environment or {})
+    for section, values in (sections or {}).items():
+        record.setdefault(section, {}).update(values)
     write_record(folder, record)
     if png:
         (folder / "samples.png").write_bytes(tiny_png(seed))
