@@ -206,8 +206,9 @@ def _load(path: Path) -> tuple[dict | None, str | None]:
 
 def collect(roots: Path | Iterable[Path]) -> Collection:
     """Scan `root/**/result.json` of each folder; unreadable or partial records are skipped with a
-    warning. A run found twice (overlapping folders, or a folder copied to a second machine) counts
-    once: the same configuration and seed measured again is not a new seed."""
+    warning. A model and seed found twice in one group (overlapping folders, a folder copied to a
+    second machine, the same sweep run on two machines under a machine-independent budget) count
+    once, the first folder's: the same seed trained again is not a new seed."""
     roots = (Path(roots),) if isinstance(roots, (str, Path)) else tuple(Path(r) for r in roots)
     found = Collection(root=roots[0], roots=roots)
     seen_files: set[Path] = set()
@@ -226,9 +227,9 @@ def collect(roots: Path | Iterable[Path]) -> Collection:
             found.incomplete.append(run)
             continue
         key = group_key(record)
-        identity = (key, record.get("config_hash"), run.model, run.seed)
+        identity = (key, run.model, run.seed)
         if identity in seen_runs:
-            reason = f"skipping {path}: the same run as {seen_runs[identity] / path.name} (config and seed)"
+            reason = f"skipping {path}: the same model and seed as {seen_runs[identity] / path.name}"
             warnings.warn(reason, stacklevel=2)
             found.skipped.append(reason)
             continue

@@ -73,17 +73,18 @@ def test_different_data_stays_apart_by_its_fingerprint(tmp_path):
     assert apart(groups[0], groups[1])[0].startswith("dataset fingerprint (shape, levels, split)")
 
 
-def test_a_run_found_in_two_folders_counts_once(tmp_path, capsys):
+def test_a_model_and_seed_found_in_two_folders_count_once(tmp_path, capsys):
     a, _ = _two_machines(tmp_path, ("samples", 50000))
     found = collect([a, a.parent])
     assert sum(len(runs) for runs in found.groups.values()) == 8  # the same files, read once
     copy = tmp_path / "copy"
-    make_run(copy, "gpt", 0, fid=99.0, budget=("samples", 50000), environment=GPU_BOX)  # same config and seed
-    with pytest.warns(UserWarning, match="the same run as"):
+    # the same seed trained on another machine (another config hash): not a new seed
+    make_run(copy, "gpt", 0, fid=99.0, budget=("samples", 50000), environment=GPU_BOX, tag_extra="gpu")
+    with pytest.warns(UserWarning, match="the same model and seed as"):
         found = collect([a, copy])
     (runs,) = found.groups.values()
     assert [r.record["metrics"]["fid"] for r in runs if r.model == "gpt" and r.seed == 0] == [40.0]
-    assert any("the same run as" in s for s in found.skipped)
+    assert any("the same model and seed as" in s for s in found.skipped)
 
 
 def test_a_merged_report_carries_the_claims_of_its_folders(tmp_path):
