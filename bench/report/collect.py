@@ -63,9 +63,10 @@ class GroupKey:
         sha = (self.extractor_sha256 or "unknown")[:12]
         return (
             f"{self.dataset} · protocol v{self.protocol_version} · extractor {sha} · "
-            f"budget {fmt_budget(self.budget_value, self.budget_kind)} · N={self.n_generated}"
+            f"budget {fmt_budget(self.budget_value, self.budget_kind)}"
+            + (f" ({self.device_class})" if self.device_class else "")
+            + f" · N={self.n_generated}"
             + (" · conditional" if self.conditional else "")
-            + (f" · {self.device_class}" if self.device_class else "")
         )
 
 
@@ -105,8 +106,8 @@ def apart(key: GroupKey, other: GroupKey) -> list[str]:
         mine, theirs = getattr(key, name), getattr(other, name)
         if mine == theirs:
             continue
-        if name == "budget_value" and key.budget_kind != other.budget_kind:
-            continue  # said by the kind
+        if name in ("budget_value", "device_class") and key.budget_kind != other.budget_kind:
+            continue  # said by the kind (a device class belongs to time budgets only)
         if name in ("extractor_sha256", "dataset_fingerprint"):
             mine, theirs = (mine or "unknown")[:12], (theirs or "unknown")[:12]
         if name == "conditional":

@@ -58,14 +58,16 @@ def test_curve_counts_its_own_progress_in_a_real_fit(bars_batch_32):
 def test_curve_reads_the_training_budget_and_skips_missed_intervals(bars_batch_32):
     module = PixelLogitsModel(bars_batch_32.spec)
     curve = QualityCurve(bars_batch_32, None, every_seconds=10.0, n_samples=20)
-    budget = SimpleNamespace(train_seconds=0.0, samples_seen=0)
+    budget = SimpleNamespace(train_seconds=0.0, samples_seen=0, train_flops=0.0)
     trainer = SimpleNamespace(bench_budget=budget, is_global_zero=True)
     batch = (bars_batch_32.train_images[:8], bars_batch_32.train_labels[:8])
     for seconds in (3.0, 9.9, 10.0, 35.0, 36.0, 40.5):
         budget.train_seconds, budget.samples_seen = seconds, int(seconds * 100)
+        budget.train_flops = budget.samples_seen * 7.0
         curve.on_train_batch_end(trainer, module, None, batch, 0)
     assert [p["train_seconds"] for p in curve.curve] == [10.0, 35.0, 40.5]
     assert [p["samples_seen"] for p in curve.curve] == [1000, 3500, 4050]
+    assert [p["train_flops"] for p in curve.curve] == [7000.0, 24500.0, 28350.0]
 
 
 def test_curve_settings_are_checked(bars_batch_32):
