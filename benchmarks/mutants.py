@@ -524,6 +524,56 @@ MUTANTS = [
         "decide=true tests at alpha after every seed instead of the group-sequential levels",
         "tests/report/test_sequential.py::test_a_first_look_significant_at_alpha_is_not_yet_decided",
     ),
+    Mutant(
+        "train_flops_doubled",
+        "bench/run/budget.py",
+        "return None if self.flops_per_image is None else self.samples_seen * self.flops_per_image",
+        "return None if self.flops_per_image is None else 2 * self.samples_seen * self.flops_per_image",
+        "a FLOP budget charged twice the FLOPs per image (stops at half the images, records twice the FLOPs)",
+        "tests/pipeline/test_flops_budget.py::"
+        "test_flops_budget_stops_at_the_first_batch_that_reaches_it_and_records_flops_everywhere",
+    ),
+    Mutant(
+        "equal_flops_linear_interpolation",
+        "bench/report/compute.py",
+        "    return float(np.interp(math.log(flops), np.log(x), y))",
+        "    return float(np.interp(flops, x, y))",
+        "FID at equal training FLOPs interpolated linearly in FLOPs, not in log FLOPs",
+        "tests/report/test_compute.py::test_fid_at_is_linear_in_log_flops_and_never_extrapolates",
+    ),
+    Mutant(
+        "equal_flops_extrapolates",
+        "bench/report/compute.py",
+        "    start, stop = max(c[0][0] for c in drawn), min(c[0][-1] for c in drawn)",
+        "    start, stop = min(c[0][0] for c in drawn), max(c[0][-1] for c in drawn)",
+        "the equal-compute levels span any run's curve, not the range every run covers",
+        "tests/report/test_compute.py::test_equal_compute_reads_every_run_inside_the_range_all_of_them_cover",
+    ),
+    Mutant(
+        "pareto_dominated_by_a_baseline",
+        "bench/report/compute.py",
+        "        if other.trained\n",
+        "        if other.model\n",
+        "a closed-form copier (free and good) pushes every trained model off the Pareto front",
+        "tests/report/test_compute.py::test_pareto_front_of_fid_against_sampling_flops",
+    ),
+    Mutant(
+        "time_budgets_merge_across_devices",
+        "bench/report/collect.py",
+        'MACHINE_INDEPENDENT = ("samples", "flops")',
+        'MACHINE_INDEPENDENT = ("samples", "flops", "time")',
+        "time-budget runs of different devices or jobs per machine averaged in one group",
+        "tests/report/test_merge.py::"
+        "test_time_budget_runs_of_different_device_classes_stay_apart_and_the_report_says_why",
+    ),
+    Mutant(
+        "same_seed_of_two_machines_counted_twice",
+        "bench/report/collect.py",
+        "        identity = (key, run.model, run.seed)",
+        '        identity = (key, record.get("config_hash"), run.model, run.seed)',
+        "the same model and seed trained on two machines (other config hashes) counted as two seeds",
+        "tests/report/test_merge.py::test_a_model_and_seed_found_in_two_folders_count_once",
+    ),
 ]
 
 
