@@ -129,7 +129,6 @@ class Collection:
     groups: dict[GroupKey, list[Run]] = field(default_factory=dict)
     incomplete: list[Run] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    roots: tuple[Path, ...] = ()
 
 
 def value_at(record: dict, path: Sequence[str]) -> Any:
@@ -211,7 +210,7 @@ def collect(roots: Path | Iterable[Path]) -> Collection:
     second machine, the same sweep run on two machines under a machine-independent budget) count
     once, the first folder's: the same seed trained again is not a new seed."""
     roots = (Path(roots),) if isinstance(roots, (str, Path)) else tuple(Path(r) for r in roots)
-    found = Collection(root=roots[0], roots=roots)
+    found = Collection(root=roots[0])
     seen_files: set[Path] = set()
     seen_runs: dict[tuple, Path] = {}
     for path in (p for root in roots for p in record_files(root)):
